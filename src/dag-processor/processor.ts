@@ -1,0 +1,231 @@
+/**
+ * The DAG processor: keeps the stored DAGs in step with the DAGs folder. Files are found by a
+ * scan (on start, on file-system events, and every `dagRescanIntervalMs`); a file is bundled again
+ * when it or any file it imports changed, imported in a worker subprocess when its bundle is new,
+ * and its DAGs stored as a new version when their content hash changed.
+ */
+import { watch, type FSWatcher } from "node:fs";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { Config } from "../config/index.js";
+import { errorMessage } from "../errors/index.js";
+import type { Store } from "../store/connect.js";
+import { forgetMissingFiles, recordFileResult, type FileReport } from "../store/dags.js";
+import type { Logger } from "../util/logger.js";
+import { bundleDagFile, isBundleFailure } from "./bundle.js";
+import { discoverDagFiles } from "./discover.js";
+import { ImportPool } from "./import-pool.js";
+
+interface FileState {
+  /** mtime of every file the bundle was built from. */
+  inputs: Map<string, number>;
+  bundleHash: string | null;
+  processedAt: number;
+  failed: boolean;
+}
+
+export interface ProcessorEvent {
+  fileloc: string;
+  report: FileReport | null;
+  error: string | null;
+}
+
+export interface ScanSummary {
+  files: number;
+  processed: number;
+  errors: number;
+}
+
+export class DagProcessor {
+  readonly #store: Store;
+  readonly #config: Config;
+  readonly #log: Logger;
+  readonly #pool: ImportPool;
+  readonly #bundleDir: string;
+  readonly #files = new Map<string, FileState>();
+  readonly #onEvent: (event: ProcessorEvent) => void;
+  #watcher: FSWatcher | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #debounce: NodeJS.Timeout | null = null;
+  #scanning: Promise<ScanSummary> | null = null;
+  #rescan = false;
+  #stopped = false;
+
+  constructor(options: { store: Store; config: Config; log: Logger; onEvent?: (event: ProcessorEvent) => void }) {
+    this.#store = options.store;
+    this.#config = options.config;
+    this.#log = options.log;
+    this.#onEvent = options.onEvent ?? (() => {});
+    this.#bundleDir = join(options.config.home, "cache", "bundles");
+    this.#pool = new ImportPool({
+      size: Math.min(2, availableParallelism()),
+      timeoutMs: options.config.importTimeoutMs,
+      memoryLimitMb: options.config.runnerMemoryLimitMb,
+    });
+  }
+
+  get dagsFolder(): string {
+    return this.#config.dagsFolder;
+  }
+
+  /** Scans once, then keeps watching the folder until stop(). */
+  async start(): Promise<ScanSummary> {
+    const summary = await this.scan();
+    this.#startWatching();
+    this.#timer = setInterval(() => void this.scan().catch((e: unknown) => this.#log.error({ err: e }, "DAG folder scan failed")), this.#config.dagRescanIntervalMs);
+    this.#timer.unref();
+    return summary;
+  }
+
+  #startWatching(): void {
+    if (!existsSync(this.dagsFolder)) {
+      this.#log.warn({ dagsFolder: this.dagsFolder }, "the DAGs folder does not exist; it is checked again every rescan");
+      return;
+    }
+    try {
+      this.#watcher = watch(this.dagsFolder, { recursive: true }, () => {
+        if (this.#debounce) clearTimeout(this.#debounce);
+        this.#debounce = setTimeout(() => void this.scan().catch(() => {}), 50);
+      });
+      this.#watcher.on("error", () => {
+        this.#watcher?.close();
+        this.#watcher = null;
+      });
+    } catch {
+      this.#watcher = null; // the periodic rescan still finds changes
+    }
+  }
+
+  /** One pass over the folder; concurrent calls share a pass and ask for one more after it. */
+  scan(): Promise<ScanSummary> {
+    if (this.#scanning) {
+      this.#rescan = true;
+      return this.#scanning;
+    }
+    this.#scanning = this.#scanOnce().finally(() => {
+      this.#scanning = null;
+      if (this.#rescan && !this.#stopped) {
+        this.#rescan = false;
+        void this.scan().catch(() => {});
+      }
+    });
+    return this.#scanning;
+  }
+
+  async #scanOnce(): Promise<ScanSummary> {
+    if (!this.#watcher && !this.#stopped && this.#timer) this.#startWatching();
+    const files = discoverDagFiles(this.dagsFolder);
+    const existing = new Set(files);
+    const now = Date.now();
+    const due: string[] = [];
+    for (const file of files) if (await this.#isDue(file, now)) due.push(file);
+    let errors = 0;
+    await Promise.all(
+      due.map(async (file) => {
+        if (!(await this.#process(file, existing))) errors++;
+      }),
+    );
+    for (const known of [...this.#files.keys()]) if (!existing.has(known)) this.#files.delete(known);
+    const gone = await forgetMissingFiles(this.#store, existing, Date.now());
+    if (gone.length > 0) this.#log.info({ dags: gone }, "DAG files are gone; their DAGs are now inactive");
+    return { files: files.length, processed: due.length, errors };
+  }
+
+  async #isDue(file: string, now: number): Promise<boolean> {
+    const state = this.#files.get(file);
+    if (!state || now - state.processedAt >= this.#config.dagReparseIntervalMs) return true;
+    for (const [input, mtime] of state.inputs) {
+      try {
+        if ((await stat(input)).mtimeMs !== mtime) return true;
+      } catch {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  async #mtimes(paths: string[]): Promise<Map<string, number>> {
+    const result = new Map<string, number>();
+    for (const p of paths) {
+      try {
+        result.set(p, (await stat(p)).mtimeMs);
+      } catch {
+        result.set(p, -1);
+      }
+    }
+    return result;
+  }
+
+  /** Bundles, imports and stores one file; false when it has an import error. */
+  async #process(fileloc: string, existing: ReadonlySet<string>): Promise<boolean> {
+    const abs = join(this.dagsFolder, fileloc);
+    const previous = this.#files.get(fileloc);
+    const now = Date.now();
+    const before = await this.#mtimes([abs]);
+    let source: string;
+    try {
+      source = await readFile(abs, "utf8");
+    } catch (error) {
+      this.#log.debug({ fileloc, err: error }, "DAG file vanished while being read");
+      return true;
+    }
+    const base = { fileloc, source, existingFiles: existing, pausedAtCreation: this.#config.dagsArePausedAtCreation, now };
+    try {
+      await mkdir(this.#bundleDir, { recursive: true });
+      const bundle = await bundleDagFile(abs, this.dagsFolder, this.#bundleDir);
+      if (isBundleFailure(bundle)) {
+        const location = bundle.file ? `${bundle.file}:${bundle.line}:${bundle.column}` : null;
+        const message = location ? `${location}: ${bundle.message}` : bundle.message;
+        const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { message, line: bundle.line, column: bundle.column, location, stack: null } });
+        this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true });
+        this.#log.warn({ fileloc, error: message }, "DAG file failed to bundle");
+        this.#onEvent({ fileloc, report, error: message });
+        return false;
+      }
+      const inputs = await this.#mtimes(bundle.inputs);
+      inputs.set(abs, before.get(abs)!);
+      if (previous && previous.bundleHash === bundle.hash && !previous.failed) {
+        this.#files.set(fileloc, { ...previous, inputs, processedAt: now });
+        return true;
+      }
+      const bundlePath = join(this.#bundleDir, `${bundle.hash}.mjs`);
+      if (!existsSync(bundlePath)) await writeFile(bundlePath, bundle.code);
+      const outcome = await this.#pool.importFile(bundlePath, fileloc, this.dagsFolder);
+      const first = outcome.errors[0];
+      const error = first
+        ? {
+            message: outcome.errors.map((e) => (e.location ? `${e.location}: ${e.message}` : e.message)).join("\n"),
+            line: first.line,
+            column: first.column,
+            location: first.location,
+            stack: first.stack,
+          }
+        : null;
+      const report = await recordFileResult(this.#store, { ...base, dags: outcome.dags, bundle, error });
+      const failed = error !== null || report.clashes.length > 0;
+      this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed });
+      if (error) this.#log.warn({ fileloc, error: error.message }, "DAG file has an import error");
+      if (report.created.length || report.newVersions.length) {
+        this.#log.info({ fileloc, created: report.created, updated: report.newVersions }, "DAGs registered");
+      }
+      this.#onEvent({ fileloc, report, error: error?.message ?? null });
+      return !failed;
+    } catch (error) {
+      // A store failure: leave the file due again so the next scan retries it.
+      this.#files.delete(fileloc);
+      this.#log.error({ fileloc, err: error }, `processing the DAG file failed: ${errorMessage(error)}`);
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#debounce) clearTimeout(this.#debounce);
+    this.#watcher?.close();
+    await this.#scanning?.catch(() => {});
+    await this.#pool.close();
+  }
+}

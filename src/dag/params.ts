@@ -1,0 +1,87 @@
+/**
+ * DAG params: a JSON-Schema subset, validated with Ajv. A run's params are the defaults merged
+ * with the keys of its conf that name params; conf keys that are not params stay in `conf`.
+ */
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { UpdraftError } from "../errors/index.js";
+import type { ParamSpec } from "../sdk/types.js";
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const PARAM_KEYS = new Set(["type", "default", "enum", "description", "title", "minimum", "maximum", "minLength", "maxLength", "pattern", "format", "items"]);
+const TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"]);
+
+const compiled = new WeakMap<object, ValidateFunction>();
+
+function schemaOf(params: Record<string, ParamSpec>): object {
+  const properties: Record<string, object> = {};
+  const required: string[] = [];
+  for (const [name, spec] of Object.entries(params)) {
+    const { description: _d, title: _t, ...rest } = spec;
+    properties[name] = rest;
+    if (spec.default === undefined) required.push(name);
+  }
+  return { type: "object", properties, required };
+}
+
+function validatorFor(params: Record<string, ParamSpec>): ValidateFunction {
+  let validate = compiled.get(params);
+  if (!validate) {
+    validate = ajv.compile(schemaOf(params));
+    compiled.set(params, validate);
+  }
+  return validate;
+}
+
+function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
+  return (errors ?? []).map((e) => {
+    const name = e.instancePath.replace(/^\//, "").replace(/\//g, ".");
+    if (e.keyword === "required") return `param '${(e.params as { missingProperty: string }).missingProperty}' is required (it has no default)`;
+    if (e.keyword === "enum") return `param '${name}' must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
+    return `param '${name}' ${e.message ?? "is not valid"}`;
+  });
+}
+
+/** Problems with the param declarations themselves (checked when a DAG is processed). */
+export function checkParamSpecs(params: Record<string, ParamSpec>, scheduled: boolean): string[] {
+  const problems: string[] = [];
+  for (const [name, spec] of Object.entries(params)) {
+    if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
+      problems.push(`param '${name}' must be an object such as { type: "string", default: "eu" }`);
+      continue;
+    }
+    for (const key of Object.keys(spec)) if (!PARAM_KEYS.has(key)) problems.push(`param '${name}' has unknown key '${key}'`);
+    const types = spec.type === undefined ? [] : Array.isArray(spec.type) ? spec.type : [spec.type];
+    for (const t of types) if (!TYPES.has(t)) problems.push(`param '${name}' has unknown type '${String(t)}'`);
+    if (spec.enum !== undefined && !Array.isArray(spec.enum)) problems.push(`param '${name}': enum must be an array`);
+    if (spec.default === undefined && scheduled) problems.push(`param '${name}' has no default, but the DAG is scheduled: scheduled runs have no conf to take it from`);
+  }
+  if (problems.length > 0) return problems;
+  try {
+    // The defaults alone must satisfy the schema of the params that have one.
+    const withDefaults = Object.fromEntries(Object.entries(params).filter(([, s]) => s.default !== undefined));
+    const validate = validatorFor(params) && validatorFor(withDefaults);
+    const defaults = Object.fromEntries(Object.entries(withDefaults).map(([n, s]) => [n, s.default]));
+    if (!validate(defaults)) problems.push(...describeErrors(validate.errors).map((p) => `default value: ${p}`));
+  } catch (error) {
+    problems.push(`params do not form a valid schema: ${(error as Error).message}`);
+  }
+  return problems;
+}
+
+/** The params a run sees: defaults, overridden by conf keys that name params; throws UPDRAFT_E_PARAMS_INVALID. */
+export function resolveParams(params: Record<string, ParamSpec>, conf: Record<string, unknown>): Record<string, unknown> {
+  const resolved: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(params)) {
+    if (Object.hasOwn(conf, name)) resolved[name] = conf[name];
+    else if (spec.default !== undefined) resolved[name] = structuredClone(spec.default);
+  }
+  const validate = validatorFor(params);
+  if (!validate(resolved)) {
+    const problems = describeErrors(validate.errors);
+    throw new UpdraftError("UPDRAFT_E_PARAMS_INVALID", `the run's conf does not fit the DAG's params: ${problems.join("; ")}`, {
+      hint: `declared params: ${Object.keys(params).join(", ") || "(none)"}`,
+      details: problems,
+    });
+  }
+  return resolved;
+}

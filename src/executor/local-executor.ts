@@ -1,0 +1,328 @@
+/**
+ * The local executor: a pool of warm runner processes on this machine, one try per runner at a
+ * time. A runner that times out, crashes, goes over its memory limit or is killed takes nothing
+ * else down: its process group is killed and a fresh runner takes its place when needed.
+ */
+import type { ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { errorMessage } from "../errors/index.js";
+import type { FromRunner, ToRunner, TryError } from "../runner/protocol.js";
+import { childEntry, forkChild } from "../util/child.js";
+import { formatDuration } from "../util/duration.js";
+import type { Logger } from "../util/logger.js";
+import type { Executor, ExecutorCallbacks, TryPayload } from "./types.js";
+
+export interface LocalExecutorOptions {
+  maxRunners: number;
+  warmRunners: number;
+  memoryLimitMb: number;
+  killGraceMs: number;
+  bundleDir: string;
+  log: Logger;
+  /** Idle runners above `warmRunners` are stopped after this long. */
+  idleTimeoutMs?: number;
+}
+
+interface Runner {
+  child: ChildProcess;
+  pid: number;
+  ready: boolean;
+  /** The try it runs, if any. */
+  tryId: string | null;
+  /** Set once the runner must not take more work (timed out, killed, over memory). */
+  doomed: boolean;
+  idleSince: number;
+  stderr: string;
+}
+
+interface ActiveTry {
+  payload: TryPayload;
+  runner: Runner;
+  timer: NodeJS.Timeout | null;
+  ended: boolean;
+}
+
+const PAGE_SIZE = 4096;
+const HOST = hostname();
+
+export class LocalExecutor implements Executor {
+  readonly name = "local";
+  readonly #options: LocalExecutorOptions;
+  readonly #runners = new Set<Runner>();
+  readonly #tries = new Map<string, ActiveTry>();
+  readonly #queue: TryPayload[] = [];
+  readonly #writtenBundles = new Set<string>();
+  #callbacks: ExecutorCallbacks | null = null;
+  #monitor: NodeJS.Timeout | null = null;
+  #stopping = false;
+
+  constructor(options: LocalExecutorOptions) {
+    this.#options = options;
+  }
+
+  async start(callbacks: ExecutorCallbacks): Promise<void> {
+    this.#callbacks = callbacks;
+    await mkdir(this.#options.bundleDir, { recursive: true });
+    for (let i = 0; i < Math.min(this.#options.warmRunners, this.#options.maxRunners); i++) this.#spawn();
+    this.#monitor = setInterval(() => this.#checkRunners(), 500);
+    this.#monitor.unref();
+  }
+
+  freeSlots(): number {
+    return Math.max(0, this.#options.maxRunners - this.#tries.size - this.#queue.length);
+  }
+
+  activeTryIds(): string[] {
+    return [...this.#tries.keys(), ...this.#queue.map((p) => p.tryId)];
+  }
+
+  dispatch(tries: TryPayload[]): void {
+    for (const payload of tries) this.#queue.push(payload);
+    void this.#drain();
+  }
+
+  #draining = false;
+  async #drain(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0 && !this.#stopping) {
+        const runner = this.#idleRunner();
+        if (!runner) return; // a runner that becomes ready drains again
+        const payload = this.#queue.shift()!;
+        try {
+          await this.#ensureBundle(payload);
+        } catch (error) {
+          this.#callbacks!.finished(payload.tryId, {
+            outcome: "failed",
+            error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
+            at: Date.now(),
+          });
+          continue;
+        }
+        if (!runner.ready || runner.doomed || runner.tryId !== null) {
+          this.#queue.unshift(payload);
+          continue;
+        }
+        runner.tryId = payload.tryId;
+        this.#tries.set(payload.tryId, { payload, runner, timer: null, ended: false });
+        this.#send(runner, { t: "run", payload });
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  #idleRunner(): Runner | null {
+    let starting = 0;
+    for (const r of this.#runners) {
+      if (r.doomed) continue;
+      if (r.ready && r.tryId === null) return r;
+      if (!r.ready) starting++;
+    }
+    const busy = [...this.#runners].filter((r) => !r.doomed && r.tryId !== null).length;
+    if (busy + starting < this.#options.maxRunners && starting < this.#queue.length) this.#spawn();
+    return null;
+  }
+
+  async #ensureBundle(payload: TryPayload): Promise<void> {
+    if (this.#writtenBundles.has(payload.bundleHash)) return;
+    const path = join(this.#options.bundleDir, `${payload.bundleHash}.mjs`);
+    if (!existsSync(path)) {
+      const code = await this.#callbacks!.loadBundle(payload.bundleHash);
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeFile(tmp, code);
+      await rename(tmp, path);
+    }
+    this.#writtenBundles.add(payload.bundleHash);
+  }
+
+  #spawn(): Runner {
+    const child = forkChild(childEntry(import.meta.url, "../runner/runner-main"), {
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe", "ipc"],
+      execArgv: [`--max-old-space-size=${this.#options.memoryLimitMb}`],
+    });
+    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, tryId: null, doomed: false, idleSince: Date.now(), stderr: "" };
+    const keepTail = (chunk: Buffer) => {
+      runner.stderr = (runner.stderr + chunk.toString()).slice(-4000);
+    };
+    child.stdout?.on("data", keepTail);
+    child.stderr?.on("data", keepTail);
+    child.on("message", (message: FromRunner) => this.#onMessage(runner, message));
+    child.on("error", () => {});
+    child.once("exit", (code, signal) => this.#onExit(runner, code, signal));
+    this.#runners.add(runner);
+    return runner;
+  }
+
+  #send(runner: Runner, message: ToRunner): void {
+    if (runner.child.connected) runner.child.send(message);
+  }
+
+  #onMessage(runner: Runner, message: FromRunner): void {
+    const callbacks = this.#callbacks!;
+    switch (message.t) {
+      case "ready":
+        runner.ready = true;
+        runner.idleSince = Date.now();
+        void this.#drain();
+        return;
+      case "started": {
+        const active = this.#tries.get(message.tryId);
+        if (!active || active.ended) return;
+        const timeout = active.payload.executionTimeoutMs;
+        if (timeout !== null) active.timer = setTimeout(() => this.#timeout(active, timeout), timeout);
+        callbacks.started(message.tryId, { hostname: HOST, pid: runner.pid, at: message.at });
+        return;
+      }
+      case "log":
+        if (this.#tries.get(message.tryId)?.ended === false) callbacks.log(message.tryId, message.lines);
+        return;
+      case "xcomPush":
+        if (this.#tries.get(message.tryId)?.ended === false) callbacks.xcomPush(message.tryId, message.key, message.value);
+        return;
+      case "xcomPull":
+        void callbacks.pullXcom(message.tryId, message.taskId, message.key).then(
+          (value) => this.#send(runner, { t: "xcom", reqId: message.reqId, value }),
+          () => this.#send(runner, { t: "xcom", reqId: message.reqId, value: null }),
+        );
+        return;
+      case "finished": {
+        const active = this.#tries.get(message.tryId);
+        if (active && !active.ended) this.#end(active, message.result);
+        if (runner.tryId === message.tryId) {
+          runner.tryId = null;
+          runner.idleSince = Date.now();
+          if (runner.doomed) this.#killRunner(runner);
+        }
+        void this.#drain();
+        return;
+      }
+    }
+  }
+
+  #end(active: ActiveTry, result: Parameters<ExecutorCallbacks["finished"]>[1]): void {
+    active.ended = true;
+    if (active.timer) clearTimeout(active.timer);
+    this.#tries.delete(active.payload.tryId);
+    this.#callbacks!.finished(active.payload.tryId, result);
+  }
+
+  #fail(active: ActiveTry, error: TryError): void {
+    this.#callbacks!.log(active.payload.tryId, [{ ts: Date.now(), stream: "log", level: "error", message: error.message }]);
+    this.#end(active, { outcome: "failed", error, at: Date.now() });
+  }
+
+  /**
+   * The try's time is up: it fails now (the scheduler can retry it at once), its signal fires,
+   * and after the grace period its process group is killed unless it stopped by itself.
+   */
+  #timeout(active: ActiveTry, timeoutMs: number): void {
+    if (active.ended) return;
+    const runner = active.runner;
+    this.#stopTry(runner, active.payload.tryId, `execution timeout of ${formatDuration(timeoutMs)} reached`);
+    this.#fail(active, {
+      message: `the try ran longer than its executionTimeout of ${formatDuration(timeoutMs)} and was stopped`,
+      code: "UPDRAFT_E_TASK_TIMEOUT",
+      stack: null,
+      retryable: true,
+    });
+  }
+
+  /** Aborts the try on its runner, then kills the runner if it has not stopped within the grace. */
+  #stopTry(runner: Runner, tryId: string, reason: string): void {
+    runner.doomed = true; // a runner that held a stopped try is not trusted with another
+    this.#send(runner, { t: "abort", tryId, reason });
+    setTimeout(() => this.#killRunner(runner), this.#options.killGraceMs).unref();
+  }
+
+  kill(tryId: string, reason: string): void {
+    const queued = this.#queue.findIndex((p) => p.tryId === tryId);
+    if (queued >= 0) {
+      const [payload] = this.#queue.splice(queued, 1);
+      this.#callbacks!.finished(payload!.tryId, { outcome: "failed", error: { message: `killed: ${reason}`, code: null, stack: null, retryable: false }, at: Date.now() });
+      return;
+    }
+    const active = this.#tries.get(tryId);
+    if (!active || active.ended) return;
+    this.#stopTry(active.runner, tryId, reason);
+    this.#fail(active, { message: `the try was killed: ${reason}`, code: null, stack: null, retryable: false });
+  }
+
+  #killRunner(runner: Runner): void {
+    runner.doomed = true;
+    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return;
+    try {
+      process.kill(-runner.pid, "SIGKILL"); // the whole group: bash and anything it started
+    } catch {
+      runner.child.kill("SIGKILL");
+    }
+  }
+
+  #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
+    this.#runners.delete(runner);
+    if (runner.tryId !== null) {
+      const active = this.#tries.get(runner.tryId);
+      if (active && !active.ended) {
+        const outOfMemory = /heap out of memory|Allocation failed/i.test(runner.stderr);
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        this.#fail(
+          active,
+          outOfMemory
+            ? { message: `the runner process ran out of memory (limit ${this.#options.memoryLimitMb} MB) and ${how}`, code: "UPDRAFT_E_RUNNER_MEMORY", stack: null, retryable: true }
+            : { message: `the runner process ${how} while the try ran${runner.stderr.trim() ? `; its last output: ${runner.stderr.trim().split("\n").slice(-5).join(" | ")}` : ""}`, code: "UPDRAFT_E_RUNNER_CRASHED", stack: null, retryable: true },
+        );
+      }
+    }
+    if (!this.#stopping) void this.#drain();
+  }
+
+  /** Memory limit and idle reaping, twice a second. */
+  #checkRunners(): void {
+    const now = Date.now();
+    const limitBytes = this.#options.memoryLimitMb * 1024 * 1024;
+    let idle = [...this.#runners].filter((r) => r.ready && !r.doomed && r.tryId === null).length;
+    for (const runner of this.#runners) {
+      if (runner.tryId !== null && !runner.doomed) {
+        const rss = residentBytes(runner.pid);
+        const active = this.#tries.get(runner.tryId);
+        if (rss !== null && rss > limitBytes && active && !active.ended) {
+          this.#stopTry(runner, runner.tryId, "memory limit exceeded");
+          this.#fail(active, {
+            message: `the try used ${Math.round(rss / 1024 / 1024)} MB, more than the runner memory limit of ${this.#options.memoryLimitMb} MB, and was killed`,
+            code: "UPDRAFT_E_RUNNER_MEMORY",
+            stack: null,
+            retryable: true,
+          });
+        }
+      } else if (runner.ready && runner.tryId === null && idle > this.#options.warmRunners && now - runner.idleSince > (this.#options.idleTimeoutMs ?? 30_000)) {
+        idle--;
+        this.#killRunner(runner);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#monitor) clearInterval(this.#monitor);
+    const exits = [...this.#runners].map((r) => new Promise<void>((resolve) => {
+      if (r.child.exitCode !== null || r.child.signalCode !== null) resolve();
+      else r.child.once("exit", () => resolve());
+    }));
+    for (const runner of this.#runners) this.#killRunner(runner);
+    await Promise.all(exits);
+  }
+}
+
+function residentBytes(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/statm`, "utf8").split(" ");
+    return Number(fields[1]) * PAGE_SIZE;
+  } catch {
+    return null;
+  }
+}

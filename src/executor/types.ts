@@ -1,0 +1,32 @@
+/** The one interface every executor implements; the scheduler knows executors only by it. */
+import type { LogLine, TryPayload, TryResult } from "../runner/protocol.js";
+
+export type { LogLine, TryPayload, TryResult };
+
+export interface ExecutorCallbacks {
+  /** The try began on a runner. */
+  started(tryId: string, info: { hostname: string; pid: number; at: number }): void;
+  log(tryId: string, lines: LogLine[]): void;
+  xcomPush(tryId: string, key: string, value: string): void;
+  /** The try ended: by its own result, a timeout, a crash or a kill. Called once per try. */
+  finished(tryId: string, result: TryResult): void;
+  /** A value the try asks for by `ctx.xcom.pull` (JSON text or null). */
+  pullXcom(tryId: string, taskId: string, key: string): Promise<string | null>;
+  /** The bundle's code, to write it where runners can import it. */
+  loadBundle(hash: string): Promise<string>;
+}
+
+export interface Executor {
+  readonly name: string;
+  start(callbacks: ExecutorCallbacks): Promise<void>;
+  /** How many more tries it can take now. */
+  freeSlots(): number;
+  /** Starts the tries; each ends with exactly one `finished` callback. */
+  dispatch(tries: TryPayload[]): void;
+  /** Stops a try (it was marked or cleared elsewhere); its `finished` still comes. */
+  kill(tryId: string, reason: string): void;
+  /** Tries started and not yet finished. */
+  activeTryIds(): string[];
+  /** Kills every try and releases the runners. */
+  stop(): Promise<void>;
+}

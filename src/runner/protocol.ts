@@ -1,0 +1,66 @@
+/** Messages between an executor and a task runner process (over the fork IPC channel). */
+
+/** Everything a runner needs to run one try, decided by the scheduler. */
+export interface TryPayload {
+  tryId: string;
+  tiId: number;
+  dagId: string;
+  runId: string;
+  taskId: string;
+  tryNumber: number;
+  maxTries: number;
+  bundleHash: string;
+  /** Where the bundle is on this machine; the executor writes it before dispatch. */
+  bundlePath: string;
+  logicalDate: number;
+  dataIntervalStart: number;
+  dataIntervalEnd: number;
+  ds: string;
+  /** JSON text. */
+  params: string;
+  conf: string;
+  /** Output (JSON text) of each upstream task whose output feeds this task's input. */
+  inputs: Record<string, string>;
+  executionTimeoutMs: number | null;
+  xcomMaxBytes: number;
+  /** DAGs folder the DAG came from, to point stack traces at the author's lines. */
+  dagsFolder: string;
+}
+
+export interface LogLine {
+  ts: number;
+  stream: "log" | "stdout" | "stderr";
+  level: "info" | "warn" | "error";
+  message: string;
+}
+
+export interface TryError {
+  message: string;
+  code: string | null;
+  stack: string | null;
+  /** False for NonRetryableError and for failures a retry cannot fix. */
+  retryable: boolean;
+}
+
+export type TryOutcome = "success" | "failed" | "skipped";
+
+export interface TryResult {
+  outcome: TryOutcome;
+  /** JSON text of the output; absent when the task returned undefined. */
+  output?: string;
+  error?: TryError;
+  at: number;
+}
+
+export type ToRunner =
+  | { t: "run"; payload: TryPayload }
+  | { t: "abort"; tryId: string; reason: string }
+  | { t: "xcom"; reqId: number; value: string | null };
+
+export type FromRunner =
+  | { t: "ready"; pid: number }
+  | { t: "started"; tryId: string; at: number }
+  | { t: "log"; tryId: string; lines: LogLine[] }
+  | { t: "xcomPull"; tryId: string; reqId: number; taskId: string; key: string }
+  | { t: "xcomPush"; tryId: string; key: string; value: string }
+  | { t: "finished"; tryId: string; result: TryResult };

@@ -1,0 +1,149 @@
+/**
+ * Runs one try inside a runner process: loads the DAG version's bundle (once per runner), finds
+ * the task, builds its input and context, runs it, and turns what happened into a TryResult.
+ */
+import { pathToFileURL } from "node:url";
+import { errorMessage, isUpdraftError, UpdraftError } from "../errors/index.js";
+import { takeDefinedDags } from "../sdk/dag.js";
+import type { DagDefinition, TaskDefinition } from "../sdk/definition.js";
+import { controlKind } from "../sdk/errors.js";
+import { resolveInput } from "../sdk/builder.js";
+import type { TaskContext } from "../sdk/types.js";
+import type { LogCapture } from "./capture.js";
+import { toXcomJson } from "./json-value.js";
+import type { TryError, TryPayload, TryResult } from "./protocol.js";
+
+const loaded = new Map<string, Map<string, DagDefinition>>();
+
+/** DAGs of a bundle, importing it the first time. Bundles are content-addressed, so never stale. */
+async function dagsOf(payload: TryPayload): Promise<Map<string, DagDefinition>> {
+  let dags = loaded.get(payload.bundleHash);
+  if (!dags) {
+    takeDefinedDags();
+    await import(pathToFileURL(payload.bundlePath).href);
+    dags = new Map(takeDefinedDags().map((d) => [d.dagId, d]));
+    loaded.set(payload.bundleHash, dags);
+  }
+  return dags;
+}
+
+export function loadedBundles(): number {
+  return loaded.size;
+}
+
+export interface TryHooks {
+  capture: LogCapture;
+  signal: AbortSignal;
+  pullXcom(taskId: string, key: string): Promise<string | null>;
+  pushXcom(key: string, value: string): void;
+}
+
+function toTryError(error: unknown, retryable: boolean): TryError {
+  return {
+    message: errorMessage(error),
+    code: isUpdraftError(error) ? error.code : null,
+    stack: error instanceof Error ? (error.stack ?? null) : null,
+    retryable,
+  };
+}
+
+export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryResult> {
+  const { capture } = hooks;
+  let task: TaskDefinition;
+  let dag: DagDefinition;
+  try {
+    const dags = await dagsOf(payload);
+    const found = dags.get(payload.dagId);
+    const foundTask = found?.tasks.get(payload.taskId);
+    if (!found || !foundTask) {
+      throw new UpdraftError("UPDRAFT_E_TASK_NOT_FOUND", `task '${payload.taskId}' of DAG '${payload.dagId}' is not defined when its file is imported again`, {
+        hint: "a DAG body must define the same tasks every time it runs (no randomness or clock-dependent task ids)",
+      });
+    }
+    dag = found;
+    task = foundTask;
+  } catch (error) {
+    capture.log("error", [`importing the DAG file failed: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`]);
+    return { outcome: "failed", error: toTryError(error, true), at: Date.now() };
+  }
+
+  const outputs = new Map<string, unknown>();
+  for (const [taskId, json] of Object.entries(payload.inputs)) outputs.set(taskId, JSON.parse(json));
+  const ctx: TaskContext = {
+    dagId: payload.dagId,
+    runId: payload.runId,
+    taskId: payload.taskId,
+    tryNumber: payload.tryNumber,
+    maxTries: payload.maxTries,
+    logicalDate: new Date(payload.logicalDate),
+    dataInterval: { start: new Date(payload.dataIntervalStart), end: new Date(payload.dataIntervalEnd) },
+    ds: payload.ds,
+    params: Object.freeze(JSON.parse(payload.params) as Record<string, unknown>),
+    conf: Object.freeze(JSON.parse(payload.conf) as Record<string, unknown>),
+    log: {
+      info: (...args) => capture.log("info", args),
+      warn: (...args) => capture.log("warn", args),
+      error: (...args) => capture.log("error", args),
+    },
+    signal: hooks.signal,
+    xcom: {
+      async pull<T>(taskId: string, key = "return_value"): Promise<T | undefined> {
+        if (key === "return_value" && outputs.has(taskId)) return structuredClone(outputs.get(taskId)) as T;
+        const json = await hooks.pullXcom(taskId, key);
+        return json === null ? undefined : (JSON.parse(json) as T);
+      },
+      async push(key: string, value: unknown): Promise<void> {
+        if (typeof key !== "string" || key === "" || key === "return_value") {
+          throw new UpdraftError("UPDRAFT_E_USAGE", `xcom.push: key ${JSON.stringify(key)} is not allowed`, { hint: "use a non-empty key other than 'return_value' (the task's output)" });
+        }
+        const json = toXcomJson(value, `xcom '${key}'`, payload.xcomMaxBytes);
+        if (json !== undefined) hooks.pushXcom(key, json);
+      },
+    },
+  };
+
+  try {
+    let value = await task.run(resolveInput(task.input, outputs), ctx);
+    if (hooks.signal.aborted) throw new UpdraftError("UPDRAFT_E_TASK_TIMEOUT", `the try was stopped: ${String(hooks.signal.reason ?? "aborted")}`);
+    if (task.kind === "branch") value = branchTargets(dag, task, value);
+    const output = toXcomJson(value, "the task's output", payload.xcomMaxBytes);
+    return { outcome: "success", ...(output === undefined ? {} : { output }), at: Date.now() };
+  } catch (error) {
+    const kind = controlKind(error);
+    if (kind === "skip") {
+      capture.log("info", [`skipped: ${errorMessage(error)}`]);
+      return { outcome: "skipped", at: Date.now() };
+    }
+    const retryable = kind !== "non-retryable" && !isUpdraftError(error, "UPDRAFT_E_BRANCH_INVALID") && !isUpdraftError(error, "UPDRAFT_E_XCOM_NOT_SERIALIZABLE") && !isUpdraftError(error, "UPDRAFT_E_XCOM_TOO_LARGE");
+    const shown = error instanceof Error ? (error.stack ?? error.message) : errorMessage(error);
+    capture.log("error", [`${kind === "non-retryable" ? "failed without retry" : "failed"}: ${shown}`]);
+    if (isUpdraftError(error) && error.hint) capture.log("error", [`hint: ${error.hint}`]);
+    return { outcome: "failed", error: toTryError(error, retryable), at: Date.now() };
+  }
+}
+
+/**
+ * A branch returns task or group ids among its direct downstream tasks; the result is the
+ * sorted list of task ids to follow.
+ */
+function branchTargets(dag: DagDefinition, task: TaskDefinition, value: unknown): string[] {
+  const direct = [...dag.tasks.values()].filter((t) => t.upstream.has(task.taskId)).map((t) => t.taskId);
+  const chosen = value === null || value === undefined ? [] : Array.isArray(value) ? value : [value];
+  const follow = new Set<string>();
+  for (const id of chosen) {
+    if (typeof id !== "string") throw branchError(task, `returned ${JSON.stringify(id)}, not a task id`, direct);
+    if (direct.includes(id)) follow.add(id);
+    else if (dag.groups.has(id)) {
+      const inGroup = direct.filter((d) => d.startsWith(`${id}.`));
+      if (inGroup.length === 0) throw branchError(task, `returned group '${id}', which has no task directly downstream of it`, direct);
+      inGroup.forEach((d) => follow.add(d));
+    } else throw branchError(task, `returned '${id}', which is not directly downstream of it`, direct);
+  }
+  return [...follow].sort();
+}
+
+function branchError(task: TaskDefinition, what: string, direct: string[]): UpdraftError {
+  return new UpdraftError("UPDRAFT_E_BRANCH_INVALID", `branch '${task.taskId}' ${what}`, {
+    hint: `return one or more of: ${direct.join(", ") || "(it has no downstream tasks)"}`,
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * A task runner: a warm subprocess that runs one try at a time for an executor. It never touches
+ * the database; inputs arrive with the try, results and logs go back over IPC. It leads its own
+ * process group, so killing the group also kills whatever a task started (bash and its children).
+ */
+import { controlKind } from "../sdk/errors.js";
+import * as sdk from "../sdk/index.js";
+import { SDK_GLOBAL } from "../dag-processor/bundle.js";
+import { errorMessage } from "../errors/index.js";
+import { LogCapture } from "./capture.js";
+import type { FromRunner, ToRunner, TryPayload, TryResult } from "./protocol.js";
+import { runTry } from "./run-try.js";
+
+(globalThis as Record<symbol, unknown>)[Symbol.for(SDK_GLOBAL)] = sdk;
+
+const send = (message: FromRunner) => {
+  if (process.connected) process.send!(message);
+};
+
+interface Current {
+  payload: TryPayload;
+  capture: LogCapture;
+  abort: AbortController;
+  done: boolean;
+}
+let current: Current | null = null;
+let nextReq = 1;
+const pending = new Map<number, (value: string | null) => void>();
+
+// Everything a task prints goes into its try's log; the real stdout/stderr are left for crashes.
+for (const stream of ["stdout", "stderr"] as const) {
+  const target = process[stream];
+  target.write = ((chunk: string | Uint8Array, encoding?: BufferEncoding | ((e?: Error | null) => void), cb?: (e?: Error | null) => void) => {
+    const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString(typeof encoding === "string" ? encoding : "utf8");
+    current?.capture.write(stream, text);
+    const callback = typeof encoding === "function" ? encoding : cb;
+    callback?.();
+    return true;
+  }) as typeof target.write;
+}
+
+function finish(cur: Current, result: TryResult): void {
+  if (cur.done) return;
+  cur.done = true;
+  cur.capture.flush(true);
+  send({ t: "finished", tryId: cur.payload.tryId, result });
+  if (current === cur) current = null;
+}
+
+async function run(payload: TryPayload): Promise<void> {
+  const cur: Current = {
+    payload,
+    abort: new AbortController(),
+    capture: new LogCapture((lines) => send({ t: "log", tryId: payload.tryId, lines })),
+    done: false,
+  };
+  current = cur;
+  send({ t: "started", tryId: payload.tryId, at: Date.now() });
+  const result = await runTry(payload, {
+    capture: cur.capture,
+    signal: cur.abort.signal,
+    pullXcom: (taskId, key) =>
+      new Promise((resolve) => {
+        const reqId = nextReq++;
+        pending.set(reqId, resolve);
+        send({ t: "xcomPull", tryId: payload.tryId, reqId, taskId, key });
+      }),
+    pushXcom: (key, value) => send({ t: "xcomPush", tryId: payload.tryId, key, value }),
+  });
+  finish(cur, result);
+}
+
+process.on("message", (message: ToRunner) => {
+  if (message.t === "run") {
+    void run(message.payload);
+  } else if (message.t === "abort") {
+    if (current && current.payload.tryId === message.tryId) current.abort.abort(message.reason);
+  } else if (message.t === "xcom") {
+    pending.get(message.reqId)?.(message.value);
+    pending.delete(message.reqId);
+  }
+});
+
+// Author code can throw from a timer or leave a promise rejected: that fails the try, and since
+// the process may be left in a bad state, the runner then exits and is replaced.
+const fatal = (error: unknown) => {
+  const cur = current;
+  if (cur) {
+    cur.capture.log("error", [`uncaught error: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`]);
+    const skip = controlKind(error) === "skip";
+    finish(cur, skip
+      ? { outcome: "skipped", at: Date.now() }
+      : { outcome: "failed", error: { message: errorMessage(error), code: null, stack: error instanceof Error ? (error.stack ?? null) : null, retryable: controlKind(error) !== "non-retryable" }, at: Date.now() });
+  }
+  setTimeout(() => process.exit(70), 50);
+};
+process.on("uncaughtException", fatal);
+process.on("unhandledRejection", fatal);
+// The executor is gone: take down this process group (tasks' children included).
+process.on("disconnect", () => {
+  try {
+    process.kill(-process.pid, "SIGKILL");
+  } catch {
+    process.exit(0);
+  }
+});
+
+send({ t: "ready", pid: process.pid });

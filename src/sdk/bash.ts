@@ -1,0 +1,106 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { UpdraftError } from "../errors/index.js";
+import { checkTaskId, currentBuilder } from "./builder.js";
+import { SkipError } from "./errors.js";
+import { rejectUnknownKeys } from "./options.js";
+import { defineTask } from "./task.js";
+import type { TaskContext, TaskOptions, TaskRef } from "./types.js";
+
+export interface BashOptions extends TaskOptions {
+  id: string;
+  /** The command run by `bash -c`, or a function of the context that returns it. */
+  command: string | ((ctx: TaskContext) => string);
+  /** Variables added to the environment the command inherits. */
+  env?: Record<string, string>;
+  /** Working directory; by default a fresh temporary directory, removed afterwards. */
+  cwd?: string;
+  /** Exit code that marks the task skipped instead of failed (Airflow's default, 99). */
+  skipOnExitCode?: number;
+}
+
+const TAIL_BYTES = 64 * 1024;
+const KILL_GRACE_MS = 2_000;
+
+/**
+ * Adds a task that runs a bash command. Its output is the last line the command printed to stdout;
+ * a non-zero exit fails the try (exit 99 skips it).
+ * @example
+ *   const day = bash({ id: "export", command: (ctx) => `./export.sh ${ctx.ds}`, retries: 2 });
+ */
+export function bash(options: BashOptions): TaskRef<string> {
+  const builder = currentBuilder("bash()");
+  if (typeof options !== "object" || options === null) {
+    throw new UpdraftError("UPDRAFT_E_DAG_DEFINITION", "bash() needs an options object", { hint: 'bash({ id: "hello", command: "echo hi" })' });
+  }
+  checkTaskId(options.id);
+  rejectUnknownKeys(`bash '${options.id}'`, options, ["id", "command", "env", "cwd", "skipOnExitCode"]);
+  const { command, env = {}, cwd, skipOnExitCode = 99 } = options;
+  if (typeof command !== "string" && typeof command !== "function") {
+    throw new UpdraftError("UPDRAFT_E_DAG_DEFINITION", `bash '${options.id}': command must be a string or a function of the context`, {
+      hint: 'command: "echo hi" or command: (ctx) => `echo ${ctx.ds}`',
+    });
+  }
+  return defineTask(builder, {
+    id: options.id,
+    explicitId: true,
+    kind: "bash",
+    input: undefined,
+    hasInput: false,
+    options: [options],
+    display: typeof command === "string" ? { command } : {},
+    run: (_input, ctx) => runBash(typeof command === "string" ? command : command(ctx), env, cwd, skipOnExitCode, ctx),
+  }) as TaskRef<string>;
+}
+
+async function runBash(command: string, env: Record<string, string>, cwd: string | undefined, skipCode: number, ctx: TaskContext): Promise<string> {
+  if (typeof command !== "string" || command.trim() === "") {
+    throw new UpdraftError("UPDRAFT_E_BASH_FAILED", "the bash command is empty", { hint: "return a command string from the command function" });
+  }
+  const workdir = cwd ?? (await mkdtemp(join(tmpdir(), "updraft-bash-")));
+  try {
+    ctx.log.info(`running: ${command}`);
+    const child = spawn("bash", ["-c", command], {
+      cwd: workdir,
+      env: {
+        ...process.env,
+        UPDRAFT_DAG_ID: ctx.dagId,
+        UPDRAFT_RUN_ID: ctx.runId,
+        UPDRAFT_TASK_ID: ctx.taskId,
+        UPDRAFT_TRY_NUMBER: String(ctx.tryNumber),
+        UPDRAFT_LOGICAL_DATE: ctx.logicalDate.toISOString(),
+        UPDRAFT_DS: ctx.ds,
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let tail = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString("utf8")).slice(-TAIL_BYTES);
+    });
+    child.stderr.on("data", (chunk: Buffer) => process.stderr.write(chunk));
+    const onAbort = () => {
+      child.kill("SIGTERM");
+      setTimeout(() => child.kill("SIGKILL"), KILL_GRACE_MS).unref();
+    };
+    ctx.signal.addEventListener("abort", onAbort, { once: true });
+    const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+      child.once("error", reject);
+      child.once("close", (c, s) => resolve([c, s]));
+    }).finally(() => ctx.signal.removeEventListener("abort", onAbort));
+    if (code === 0) {
+      const lines = tail.split("\n").map((line) => line.replace(/\r$/, ""));
+      while (lines.length > 0 && lines.at(-1) === "") lines.pop();
+      return lines.at(-1) ?? "";
+    }
+    if (code === skipCode) throw new SkipError(`bash command exited with code ${skipCode}`);
+    throw new UpdraftError("UPDRAFT_E_BASH_FAILED", signal ? `bash command was killed by ${signal}` : `bash command exited with code ${code}`, {
+      hint: "the command's output is in this try's log",
+    });
+  } finally {
+    if (cwd === undefined) await rm(workdir, { recursive: true, force: true });
+  }
+}

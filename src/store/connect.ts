@@ -1,0 +1,216 @@
+/**
+ * Opens the metadata database: SQLite through better-sqlite3 (the embedded default) or
+ * PostgreSQL through pg, both behind Kysely. See docs/ARCHITECTURE.md, "Store".
+ */
+import { mkdirSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import BetterSqlite3 from "better-sqlite3";
+import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import pg from "pg";
+import { UpdraftError } from "../errors/index.js";
+import type { Database } from "./schema.js";
+
+export type Dialect = "sqlite" | "postgres";
+
+export interface StoreOptions {
+  /** "sqlite:///abs/path.db", "sqlite:relative.db", a plain file path, or "postgres://…[?schema=name]". */
+  url: string;
+  /** SQLite durability: NORMAL (default; survives a process crash) or FULL (survives power loss). */
+  sqliteSynchronous?: "NORMAL" | "FULL";
+  /** Largest number of PostgreSQL connections this process opens. */
+  poolSize?: number;
+}
+
+export interface ParsedUrl {
+  dialect: Dialect;
+  /** SQLite: the file path; PostgreSQL: the connection string without our own parameters. */
+  target: string;
+  schema: string | null;
+}
+
+export function parseDatabaseUrl(url: string): ParsedUrl {
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw new UpdraftError("UPDRAFT_E_DATABASE_URL", "the PostgreSQL URL is not valid", { hint: "postgres://user:password@host:5432/database[?schema=name]" });
+    }
+    const schema = parsed.searchParams.get("schema");
+    if (schema !== null && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
+      throw new UpdraftError("UPDRAFT_E_DATABASE_URL", `schema '${schema}' is not a plain lower-case identifier`, { hint: "use letters, digits and _" });
+    }
+    parsed.searchParams.delete("schema");
+    return { dialect: "postgres", target: parsed.toString(), schema };
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith("sqlite:")) {
+    throw new UpdraftError("UPDRAFT_E_DATABASE_URL", `unsupported database URL scheme in '${redactUrl(url)}'`, {
+      hint: "use sqlite:///path/to/updraft.db or postgres://user@host/db",
+    });
+  }
+  const path = url.replace(/^sqlite:(\/\/)?/, "");
+  if (path === "" ) throw new UpdraftError("UPDRAFT_E_DATABASE_URL", "the SQLite URL names no file", { hint: "sqlite:///path/to/updraft.db" });
+  return { dialect: "sqlite", target: path === ":memory:" ? path : resolve(path), schema: null };
+}
+
+/** The URL with any password replaced, for logs and `config list`. */
+export function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:/@]+):([^@]*)@/, "//$1:***@");
+}
+
+export interface Store {
+  readonly db: Kysely<Database>;
+  readonly dialect: Dialect;
+  /** Runs `fn` in one transaction on one connection; SQLite takes the write lock up front. */
+  transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
+  /** Tells other processes that state changed (scheduler wake-up). */
+  notify(): Promise<void>;
+  /** Calls `listener` when another process reports a change; returns the unsubscribe function. */
+  onChange(listener: () => void): () => void;
+  close(): Promise<void>;
+}
+
+export async function openStore(options: StoreOptions): Promise<Store> {
+  const parsed = parseDatabaseUrl(options.url);
+  return parsed.dialect === "sqlite" ? openSqlite(parsed.target, options) : openPostgres(parsed, options);
+}
+
+// ---- SQLite ----------------------------------------------------------------------------------
+
+function openSqlite(file: string, options: StoreOptions): Store {
+  if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
+  let raw: BetterSqlite3.Database;
+  try {
+    raw = new BetterSqlite3(file);
+  } catch (error) {
+    throw new UpdraftError("UPDRAFT_E_DATABASE", `cannot open SQLite database ${file}: ${(error as Error).message}`, {
+      hint: "check that the directory exists and is writable",
+    });
+  }
+  raw.pragma("journal_mode = WAL");
+  raw.pragma(`synchronous = ${options.sqliteSynchronous === "FULL" ? "FULL" : "NORMAL"}`);
+  raw.pragma("busy_timeout = 10000");
+  raw.pragma("foreign_keys = ON");
+  // Checkpoints run on a timer below instead of in the middle of a scheduling burst.
+  raw.pragma("wal_autocheckpoint = 10000");
+
+  // Kysely prepares every query it runs; preparing is most of the cost of a small query, so
+  // statements are cached by their SQL text (the hot path runs the same few dozen shapes).
+  const cache = new Map<string, BetterSqlite3.Statement>();
+  const database = {
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        stmt = raw.prepare(text);
+        if (cache.size > 2000) cache.clear();
+        cache.set(text, stmt);
+      }
+      return stmt;
+    },
+    close() {
+      raw.close();
+    },
+  };
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+
+  const listeners = new Set<() => void>();
+  let dataVersion = raw.pragma("data_version", { simple: true }) as number;
+  const poll = setInterval(() => {
+    if (listeners.size === 0 || !raw.open) return;
+    const now = raw.pragma("data_version", { simple: true }) as number;
+    if (now !== dataVersion) {
+      dataVersion = now;
+      for (const l of listeners) l();
+    }
+  }, 50);
+  poll.unref();
+  const checkpoint = setInterval(() => {
+    if (raw.open && !raw.inTransaction) raw.pragma("wal_checkpoint(PASSIVE)");
+  }, 5_000);
+  checkpoint.unref();
+
+  return {
+    db,
+    dialect: "sqlite",
+    transaction: (fn) =>
+      db.connection().execute(async (conn) => {
+        await sql`begin immediate`.execute(conn);
+        try {
+          const result = await fn(conn);
+          await sql`commit`.execute(conn);
+          return result;
+        } catch (error) {
+          if (raw.inTransaction) await sql`rollback`.execute(conn);
+          throw error;
+        }
+      }),
+    notify: async () => {},
+    onChange(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      clearInterval(poll);
+      clearInterval(checkpoint);
+      await db.destroy();
+    },
+  };
+}
+
+// ---- PostgreSQL ------------------------------------------------------------------------------
+
+const INT8_OID = 20;
+
+async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<Store> {
+  // Ids and epoch-millisecond times are int8; they fit a JS number, so read them as numbers.
+  const types = {
+    getTypeParser: ((oid: number, format?: "text" | "binary") =>
+      oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+  };
+  const schemaOption = parsed.schema ? { options: `-c search_path=${parsed.schema}` } : {};
+  const pool = new pg.Pool({ connectionString: parsed.target, max: options.poolSize ?? 10, types, ...schemaOption });
+  pool.on("error", () => {}); // an idle client's error is reported on its next use
+  const channel = `updraft_${parsed.schema ?? "public"}`;
+  try {
+    const client = await pool.connect();
+    if (parsed.schema) await client.query(`create schema if not exists "${parsed.schema}"`);
+    client.release();
+  } catch (error) {
+    await pool.end();
+    throw new UpdraftError("UPDRAFT_E_DATABASE", `cannot connect to PostgreSQL at ${redactUrl(parsed.target)}: ${(error as Error).message}`, {
+      hint: "check UPDRAFT_DATABASE_URL and that the server is running",
+    });
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+
+  const listeners = new Set<() => void>();
+  let listenClient: pg.PoolClient | null = null;
+  const startListening = async () => {
+    listenClient = await pool.connect();
+    listenClient.on("notification", () => {
+      for (const l of listeners) l();
+    });
+    await listenClient.query(`listen "${channel}"`);
+  };
+
+  return {
+    db,
+    dialect: "postgres",
+    transaction: (fn) => db.transaction().execute(fn),
+    notify: async () => {
+      await sql`select pg_notify(${channel}, '')`.execute(db);
+    },
+    onChange(listener) {
+      listeners.add(listener);
+      if (!listenClient) void startListening().catch(() => {});
+      return () => listeners.delete(listener);
+    },
+    async close() {
+      if (listenClient) {
+        (listenClient as pg.PoolClient).release(true);
+        listenClient = null;
+      }
+      await db.destroy();
+    },
+  };
+}

@@ -1,0 +1,234 @@
+/** DAGs, their versions and import errors: what the DAG processor writes and everyone reads. */
+import { createHash } from "node:crypto";
+import type { Kysely } from "kysely";
+import type { SerializedDag } from "../dag/model.js";
+import { nextScheduledRun } from "../dag/next-run.js";
+import { UpdraftError } from "../errors/index.js";
+import type { Store } from "./connect.js";
+import type { Database, DagRow, DagVersionRow, ImportErrorRow } from "./schema.js";
+
+export interface FileImportError {
+  message: string;
+  line: number | null;
+  column: number | null;
+  location: string | null;
+  stack: string | null;
+}
+
+export interface FileResult {
+  fileloc: string;
+  dags: SerializedDag[];
+  bundle: { hash: string; code: string } | null;
+  source: string;
+  /** Set when the file or one of its DAGs failed; DAGs that did import are still stored. */
+  error: FileImportError | null;
+  /** Files that exist now, relative to the DAGs folder (to tell a moved DAG from a clash). */
+  existingFiles: ReadonlySet<string>;
+  pausedAtCreation: boolean;
+  now: number;
+}
+
+export interface FileReport {
+  created: string[];
+  newVersions: string[];
+  deactivated: string[];
+  clashes: string[];
+}
+
+export function versionHash(bundleHash: string, dag: SerializedDag): string {
+  return createHash("sha256").update(bundleHash).update("\0").update(JSON.stringify(dag)).digest("hex");
+}
+
+async function lastScheduledInterval(trx: Kysely<Database>, dagId: string) {
+  const row = await trx
+    .selectFrom("dag_run")
+    .select(["data_interval_start as start", "data_interval_end as end"])
+    .where("dag_id", "=", dagId)
+    .where("run_type", "=", "scheduled")
+    .orderBy("data_interval_end", "desc")
+    .limit(1)
+    .executeTakeFirst();
+  return row ?? null;
+}
+
+/** Stores what importing one file produced, in one transaction. */
+export async function recordFileResult(store: Store, result: FileResult): Promise<FileReport> {
+  const report: FileReport = { created: [], newVersions: [], deactivated: [], clashes: [] };
+  const errors: string[] = result.error ? [result.error.message] : [];
+  await store.transaction(async (trx) => {
+    if (result.bundle && result.dags.length > 0) {
+      await trx
+        .insertInto("dag_bundle")
+        .values({ hash: result.bundle.hash, code: result.bundle.code, created_at: result.now })
+        .onConflict((oc) => oc.column("hash").doNothing())
+        .execute();
+    }
+    const defined = new Set<string>();
+    for (const dag of result.dags) {
+      const existing = await trx.selectFrom("dag").selectAll().where("dag_id", "=", dag.dagId).executeTakeFirst();
+      if (existing && existing.fileloc !== dag.fileloc && existing.is_active === 1 && result.existingFiles.has(existing.fileloc)) {
+        report.clashes.push(dag.dagId);
+        errors.push(`DAG id '${dag.dagId}' is already defined in ${existing.fileloc}; DAG ids must be unique`);
+        continue;
+      }
+      defined.add(dag.dagId);
+      const hash = versionHash(result.bundle!.hash, dag);
+      let versionId = existing?.latest_version_id ?? null;
+      const latest = versionId === null ? undefined : await trx.selectFrom("dag_version").select(["hash", "version_number"]).where("id", "=", versionId).executeTakeFirst();
+      if (!latest || latest.hash !== hash) {
+        const max = await trx.selectFrom("dag_version").select((eb) => eb.fn.max("version_number").as("n")).where("dag_id", "=", dag.dagId).executeTakeFirst();
+        if (!existing) {
+          await trx.insertInto("dag").values(dagRow(dag, result, null)).execute();
+          report.created.push(dag.dagId);
+        }
+        const inserted = await trx
+          .insertInto("dag_version")
+          .values({
+            dag_id: dag.dagId,
+            version_number: Number(max?.n ?? 0) + 1,
+            hash,
+            bundle_hash: result.bundle!.hash,
+            structure: JSON.stringify(dag),
+            source: result.source,
+            created_at: result.now,
+          })
+          .returning("id")
+          .executeTakeFirstOrThrow();
+        versionId = Number(inserted.id);
+        if (existing) report.newVersions.push(dag.dagId);
+      }
+      const firstSeen = existing?.created_at ?? result.now;
+      const next = nextScheduledRun(dag, await lastScheduledInterval(trx, dag.dagId), firstSeen, result.now);
+      const { created_at: _c, is_paused: _p, ...row } = dagRow(dag, result, versionId);
+      await trx
+        .updateTable("dag")
+        .set({
+          ...row,
+          next_dagrun_create_after: next?.runAfter ?? null,
+          next_dagrun_interval_start: next?.interval.start ?? null,
+          next_dagrun_interval_end: next?.interval.end ?? null,
+        })
+        .where("dag_id", "=", dag.dagId)
+        .execute();
+    }
+    // A file that imported cleanly defines exactly its DAGs now; one that failed keeps the DAGs
+    // it had, so a typo does not take a working DAG away.
+    if (!result.error) {
+      const gone = await trx
+        .updateTable("dag")
+        .set({ is_active: 0, updated_at: result.now })
+        .where("fileloc", "=", result.fileloc)
+        .where("is_active", "=", 1)
+        .$if(defined.size > 0, (q) => q.where("dag_id", "not in", [...defined]))
+        .returning("dag_id")
+        .execute();
+      report.deactivated.push(...gone.map((g) => g.dag_id));
+    }
+    await trx.deleteFrom("import_error").where("fileloc", "=", result.fileloc).execute();
+    if (errors.length > 0) {
+      await trx
+        .insertInto("import_error")
+        .values({
+          fileloc: result.fileloc,
+          message: errors.join("\n"),
+          line: result.error?.line ?? null,
+          column: result.error?.column ?? null,
+          location: result.error?.location ?? null,
+          stack: result.error?.stack ?? null,
+          created_at: result.now,
+        })
+        .execute();
+    }
+  });
+  return report;
+}
+
+function dagRow(dag: SerializedDag, result: FileResult, versionId: number | null) {
+  return {
+    dag_id: dag.dagId,
+    fileloc: dag.fileloc,
+    is_active: 1,
+    is_paused: result.pausedAtCreation ? 1 : 0,
+    owner: dag.owner,
+    description: dag.description,
+    tags: JSON.stringify(dag.tags),
+    schedule: JSON.stringify(dag.schedule),
+    schedule_description: dag.scheduleDescription,
+    timezone: dag.timezone,
+    max_active_runs: dag.maxActiveRuns,
+    max_active_tasks: dag.maxActiveTasks,
+    latest_version_id: versionId,
+    created_at: result.now,
+    updated_at: result.now,
+    last_parsed_at: result.now,
+  };
+}
+
+/** Files that are gone: their DAGs become inactive (history kept) and their import errors go. */
+export async function forgetMissingFiles(store: Store, existingFiles: ReadonlySet<string>, now: number): Promise<string[]> {
+  return store.transaction(async (trx) => {
+    const dags = await trx.selectFrom("dag").select(["dag_id", "fileloc"]).where("is_active", "=", 1).execute();
+    const gone = dags.filter((d) => !existingFiles.has(d.fileloc)).map((d) => d.dag_id);
+    if (gone.length > 0) await trx.updateTable("dag").set({ is_active: 0, updated_at: now }).where("dag_id", "in", gone).execute();
+    const errors = await trx.selectFrom("import_error").select("fileloc").execute();
+    const stale = errors.filter((e) => !existingFiles.has(e.fileloc)).map((e) => e.fileloc);
+    if (stale.length > 0) await trx.deleteFrom("import_error").where("fileloc", "in", stale).execute();
+    return gone;
+  });
+}
+
+// ---- reads -----------------------------------------------------------------------------------
+
+export async function getDag(db: Kysely<Database>, dagId: string): Promise<DagRow | undefined> {
+  return db.selectFrom("dag").selectAll().where("dag_id", "=", dagId).executeTakeFirst();
+}
+
+/** The DAG, or UPDRAFT_E_DAG_NOT_FOUND naming the DAGs that exist. */
+export async function requireDag(db: Kysely<Database>, dagId: string): Promise<DagRow> {
+  const dag = await getDag(db, dagId);
+  if (dag) return dag;
+  const known = await db.selectFrom("dag").select("dag_id").where("is_active", "=", 1).orderBy("dag_id").limit(20).execute();
+  throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`, {
+    hint: known.length ? `known DAGs: ${known.map((d) => d.dag_id).join(", ")}` : "no DAGs are registered yet: check the DAGs folder and `updraft dags list-import-errors`",
+  });
+}
+
+export async function listDags(db: Kysely<Database>, options: { includeInactive?: boolean } = {}): Promise<DagRow[]> {
+  return db
+    .selectFrom("dag")
+    .selectAll()
+    .$if(!options.includeInactive, (q) => q.where("is_active", "=", 1))
+    .orderBy("dag_id")
+    .execute();
+}
+
+export async function getDagVersion(db: Kysely<Database>, versionId: number): Promise<DagVersionRow> {
+  const row = await db.selectFrom("dag_version").selectAll().where("id", "=", versionId).executeTakeFirst();
+  if (!row) throw new UpdraftError("UPDRAFT_E_DAG_VERSION_NOT_FOUND", `DAG version ${versionId} not found`);
+  return row;
+}
+
+export async function latestStructure(db: Kysely<Database>, dag: DagRow): Promise<{ versionId: number; structure: SerializedDag }> {
+  if (dag.latest_version_id === null) {
+    throw new UpdraftError("UPDRAFT_E_DAG_VERSION_NOT_FOUND", `DAG '${dag.dag_id}' has no stored version`, { hint: "check `updraft dags list-import-errors`" });
+  }
+  const version = await getDagVersion(db, dag.latest_version_id);
+  return { versionId: version.id, structure: JSON.parse(version.structure) as SerializedDag };
+}
+
+export async function getBundleCode(db: Kysely<Database>, hash: string): Promise<string> {
+  const row = await db.selectFrom("dag_bundle").select("code").where("hash", "=", hash).executeTakeFirst();
+  if (!row) throw new UpdraftError("UPDRAFT_E_DAG_VERSION_NOT_FOUND", `the DAG bundle ${hash.slice(0, 12)} is not stored`);
+  return row.code;
+}
+
+export async function listImportErrors(db: Kysely<Database>): Promise<ImportErrorRow[]> {
+  return db.selectFrom("import_error").selectAll().orderBy("fileloc").execute();
+}
+
+export async function setPaused(store: Store, dagId: string, paused: boolean): Promise<DagRow> {
+  const dag = await requireDag(store.db, dagId);
+  await store.db.updateTable("dag").set({ is_paused: paused ? 1 : 0, updated_at: Date.now() }).where("dag_id", "=", dagId).execute();
+  await store.notify();
+  return { ...dag, is_paused: paused ? 1 : 0 };
+}

@@ -1,0 +1,26 @@
+/** The one migration set, shared by both dialects. Append new migrations; never edit a released one. */
+import type { Kysely, Migration, MigrationProvider } from "kysely";
+import * as m0001 from "./0001-initial.js";
+
+export interface MigrationContext {
+  dialect: "sqlite" | "postgres";
+}
+
+interface MigrationModule {
+  up(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
+  down(db: Kysely<unknown>, ctx: MigrationContext): Promise<void>;
+}
+
+const MIGRATIONS: Record<string, MigrationModule> = {
+  "0001-initial": m0001,
+};
+
+export function migrationProvider(ctx: MigrationContext): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return Object.fromEntries(
+        Object.entries(MIGRATIONS).map(([name, m]) => [name, { up: (db: Kysely<unknown>) => m.up(db, ctx), down: (db: Kysely<unknown>) => m.down(db, ctx) }]),
+      );
+    },
+  };
+}

@@ -1,0 +1,187 @@
+/**
+ * The metadata database's tables as Kysely sees them. Times are epoch milliseconds (bigint),
+ * booleans are 0/1 integers and structured values are JSON text, so that one schema and one set
+ * of queries serve SQLite and PostgreSQL alike.
+ */
+import type { Generated, Insertable, Selectable, Updateable } from "kysely";
+
+export interface DagTable {
+  dag_id: string;
+  fileloc: string;
+  is_active: number;
+  is_paused: number;
+  owner: string;
+  description: string | null;
+  tags: string;
+  schedule: string;
+  schedule_description: string;
+  timezone: string;
+  max_active_runs: number;
+  max_active_tasks: number;
+  latest_version_id: number | null;
+  /** When the scheduler should create the next scheduled run; null when none is due. */
+  next_dagrun_create_after: number | null;
+  next_dagrun_interval_start: number | null;
+  next_dagrun_interval_end: number | null;
+  created_at: number;
+  updated_at: number;
+  last_parsed_at: number | null;
+}
+
+export interface DagBundleTable {
+  hash: string;
+  code: string;
+  created_at: number;
+}
+
+export interface DagVersionTable {
+  id: Generated<number>;
+  dag_id: string;
+  version_number: number;
+  hash: string;
+  bundle_hash: string;
+  structure: string;
+  source: string;
+  created_at: number;
+}
+
+export interface ImportErrorTable {
+  id: Generated<number>;
+  fileloc: string;
+  message: string;
+  line: number | null;
+  column: number | null;
+  location: string | null;
+  stack: string | null;
+  created_at: number;
+}
+
+export interface DagRunTable {
+  id: Generated<number>;
+  dag_id: string;
+  run_id: string;
+  dag_version_id: number;
+  run_type: string;
+  state: string;
+  logical_date: number;
+  data_interval_start: number;
+  data_interval_end: number;
+  run_after: number;
+  conf: string;
+  params: string;
+  note: string | null;
+  queued_at: number | null;
+  start_date: number | null;
+  end_date: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface TaskInstanceTable {
+  id: Generated<number>;
+  dag_run_id: number;
+  dag_id: string;
+  task_id: string;
+  state: string;
+  try_number: number;
+  max_tries: number;
+  /** Identifies the current try; every report about a try must name it (fencing). */
+  try_id: string | null;
+  priority_weight: number;
+  pool: string;
+  pool_slots: number;
+  queue: string;
+  operator: string;
+  scheduled_at: number | null;
+  queued_at: number | null;
+  start_date: number | null;
+  end_date: number | null;
+  duration_ms: number | null;
+  next_retry_at: number | null;
+  hostname: string | null;
+  pid: number | null;
+  job_id: number | null;
+  note: string | null;
+  updated_at: number;
+}
+
+export interface TaskTryTable {
+  id: Generated<number>;
+  ti_id: number;
+  dag_run_id: number;
+  dag_id: string;
+  task_id: string;
+  try_number: number;
+  try_id: string;
+  state: string;
+  queued_at: number | null;
+  start_date: number | null;
+  end_date: number;
+  duration_ms: number | null;
+  hostname: string | null;
+  pid: number | null;
+  error: string | null;
+}
+
+export interface XcomTable {
+  dag_run_id: number;
+  task_id: string;
+  key: string;
+  value: string;
+  created_at: number;
+}
+
+export interface TaskLogTable {
+  id: Generated<number>;
+  ti_id: number;
+  try_number: number;
+  ts: number;
+  stream: string;
+  level: string;
+  message: string;
+}
+
+export interface PoolTable {
+  name: string;
+  slots: number;
+  description: string | null;
+  include_deferred: number;
+}
+
+export interface JobTable {
+  id: Generated<number>;
+  kind: string;
+  hostname: string;
+  pid: number;
+  state: string;
+  started_at: number;
+  heartbeat_at: number;
+  stopped_at: number | null;
+}
+
+export interface Database {
+  dag: DagTable;
+  dag_bundle: DagBundleTable;
+  dag_version: DagVersionTable;
+  import_error: ImportErrorTable;
+  dag_run: DagRunTable;
+  task_instance: TaskInstanceTable;
+  task_try: TaskTryTable;
+  xcom: XcomTable;
+  task_log: TaskLogTable;
+  pool: PoolTable;
+  job: JobTable;
+}
+
+export type DagRow = Selectable<DagTable>;
+export type DagVersionRow = Selectable<DagVersionTable>;
+export type DagRunRow = Selectable<DagRunTable>;
+export type NewDagRun = Insertable<DagRunTable>;
+export type TaskInstanceRow = Selectable<TaskInstanceTable>;
+export type NewTaskInstance = Insertable<TaskInstanceTable>;
+export type TaskInstanceUpdate = Updateable<TaskInstanceTable>;
+export type TaskTryRow = Selectable<TaskTryTable>;
+export type ImportErrorRow = Selectable<ImportErrorTable>;
+export type PoolRow = Selectable<PoolTable>;
+export type JobRow = Selectable<JobTable>;
+export type TaskLogRow = Selectable<TaskLogTable>;
