@@ -13,7 +13,8 @@ import type { FromRunner, ToRunner, TryError } from "../runner/protocol.js";
 import { childEntry, forkChild } from "../util/child.js";
 import { formatDuration } from "../util/duration.js";
 import type { Logger } from "../util/logger.js";
-import type { Executor, ExecutorCallbacks, TryPayload } from "./types.js";
+import type { TryPayload } from "../runner/protocol.js";
+import type { DispatchItem, Executor, ExecutorCallbacks } from "./types.js";
 
 export interface LocalExecutorOptions {
   maxRunners: number;
@@ -53,7 +54,7 @@ export class LocalExecutor implements Executor {
   readonly #options: LocalExecutorOptions;
   readonly #runners = new Set<Runner>();
   readonly #tries = new Map<string, ActiveTry>();
-  readonly #queue: TryPayload[] = [];
+  readonly #queue: DispatchItem[] = [];
   readonly #writtenBundles = new Set<string>();
   #callbacks: ExecutorCallbacks | null = null;
   #monitor: NodeJS.Timeout | null = null;
@@ -79,7 +80,7 @@ export class LocalExecutor implements Executor {
     return [...this.#tries.keys(), ...this.#queue.map((p) => p.tryId)];
   }
 
-  dispatch(tries: TryPayload[]): void {
+  dispatch(tries: DispatchItem[]): void {
     for (const payload of tries) this.#queue.push(payload);
     void this.#drain();
   }
@@ -92,11 +93,12 @@ export class LocalExecutor implements Executor {
       while (this.#queue.length > 0 && !this.#stopping) {
         const runner = this.#idleRunner();
         if (!runner) return; // a runner that becomes ready drains again
-        const payload = this.#queue.shift()!;
+        const item = this.#queue.shift()!;
+        let payload: TryPayload;
         try {
-          await this.#ensureBundle(payload);
+          payload = { ...item, bundlePath: await this.#ensureBundle(item.bundleHash) };
         } catch (error) {
-          this.#callbacks!.finished(payload.tryId, {
+          this.#callbacks!.finished(item.tryId, {
             outcome: "failed",
             error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
             at: Date.now(),
@@ -104,7 +106,7 @@ export class LocalExecutor implements Executor {
           continue;
         }
         if (!runner.ready || runner.doomed || runner.tryId !== null) {
-          this.#queue.unshift(payload);
+          this.#queue.unshift(item);
           continue;
         }
         runner.tryId = payload.tryId;
@@ -128,16 +130,18 @@ export class LocalExecutor implements Executor {
     return null;
   }
 
-  async #ensureBundle(payload: TryPayload): Promise<void> {
-    if (this.#writtenBundles.has(payload.bundleHash)) return;
-    const path = join(this.#options.bundleDir, `${payload.bundleHash}.mjs`);
+  /** Writes the bundle where runners import it from (once per hash); returns its path. */
+  async #ensureBundle(hash: string): Promise<string> {
+    const path = join(this.#options.bundleDir, `${hash}.mjs`);
+    if (this.#writtenBundles.has(hash)) return path;
     if (!existsSync(path)) {
-      const code = await this.#callbacks!.loadBundle(payload.bundleHash);
+      const code = await this.#callbacks!.loadBundle(hash);
       const tmp = `${path}.${process.pid}.tmp`;
       await writeFile(tmp, code);
       await rename(tmp, path);
     }
-    this.#writtenBundles.add(payload.bundleHash);
+    this.#writtenBundles.add(hash);
+    return path;
   }
 
   #spawn(): Runner {

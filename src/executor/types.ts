@@ -1,7 +1,7 @@
 /** The one interface every executor implements; the scheduler knows executors only by it. */
-import type { LogLine, TryPayload, TryResult } from "../runner/protocol.js";
+import type { DispatchItem, LogLine, TryResult } from "../runner/protocol.js";
 
-export type { LogLine, TryPayload, TryResult };
+export type { DispatchItem, LogLine, TryResult };
 
 export interface ExecutorCallbacks {
   /** The try began on a runner. */
@@ -22,7 +22,7 @@ export interface Executor {
   /** How many more tries it can take now. */
   freeSlots(): number;
   /** Starts the tries; each ends with exactly one `finished` callback. */
-  dispatch(tries: TryPayload[]): void;
+  dispatch(tries: DispatchItem[]): void;
   /** Stops a try (it was marked or cleared elsewhere); its `finished` still comes. */
   kill(tryId: string, reason: string): void;
   /** Tries started and not yet finished. */

@@ -21,11 +21,14 @@ export interface TryPayload {
   conf: string;
   /** Output (JSON text) of each upstream task whose output feeds this task's input. */
   inputs: Record<string, string>;
+  /** JSON text of the whole input, instead of building it from `inputs` (`updraft tasks test --input`). */
+  inputOverride?: string;
   executionTimeoutMs: number | null;
   xcomMaxBytes: number;
-  /** DAGs folder the DAG came from, to point stack traces at the author's lines. */
-  dagsFolder: string;
 }
+
+/** A try as the scheduler hands it to an executor; the executor adds where the bundle is. */
+export type DispatchItem = Omit<TryPayload, "bundlePath">;
 
 export interface LogLine {
   ts: number;

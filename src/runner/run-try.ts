@@ -103,7 +103,8 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
   };
 
   try {
-    let value = await task.run(resolveInput(task.input, outputs), ctx);
+    const input = payload.inputOverride !== undefined ? JSON.parse(payload.inputOverride) : resolveInput(task.input, outputs);
+    let value = await task.run(input, ctx);
     if (hooks.signal.aborted) throw new UpdraftError("UPDRAFT_E_TASK_TIMEOUT", `the try was stopped: ${String(hooks.signal.reason ?? "aborted")}`);
     if (task.kind === "branch") value = branchTargets(dag, task, value);
     const output = toXcomJson(value, "the task's output", payload.xcomMaxBytes);

@@ -1,0 +1,219 @@
+import type { Command } from "commander";
+import type { SerializedDag } from "../../dag/model.js";
+import { UpdraftError } from "../../errors/index.js";
+import { createProcessor, createScheduler } from "../../runtime/index.js";
+import { triggerDagRun } from "../../scheduler/create-run.js";
+import type { Store } from "../../store/connect.js";
+import { getDagVersion, latestStructure, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
+import { listDagRuns, listTaskInstances } from "../../store/runs.js";
+import type { DagRow } from "../../store/schema.js";
+import { createLogger, silentLogger } from "../../util/logger.js";
+import { isJson, iso, loadCliConfig, parseJsonOption, printJson, printTable, withStore } from "../context.js";
+
+export function dagJson(dag: DagRow, versionNumber?: number) {
+  return {
+    dagId: dag.dag_id,
+    isPaused: dag.is_paused === 1,
+    isActive: dag.is_active === 1,
+    schedule: JSON.parse(dag.schedule) as unknown,
+    scheduleDescription: dag.schedule_description,
+    timezone: dag.timezone,
+    owner: dag.owner,
+    tags: JSON.parse(dag.tags) as string[],
+    description: dag.description,
+    fileloc: dag.fileloc,
+    ...(versionNumber !== undefined ? { version: versionNumber } : {}),
+    nextRunAfter: iso(dag.next_dagrun_create_after),
+  };
+}
+
+export function runJson(run: { dag_id: string; run_id: string; state: string; run_type: string; logical_date: number; data_interval_start: number; data_interval_end: number; start_date: number | null; end_date: number | null; note: string | null; conf: string }) {
+  return {
+    dagId: run.dag_id,
+    runId: run.run_id,
+    state: run.state,
+    runType: run.run_type,
+    logicalDate: iso(run.logical_date),
+    dataIntervalStart: iso(run.data_interval_start),
+    dataIntervalEnd: iso(run.data_interval_end),
+    startDate: iso(run.start_date),
+    endDate: iso(run.end_date),
+    conf: JSON.parse(run.conf) as unknown,
+    note: run.note,
+  };
+}
+
+async function structureOf(store: Store, dagId: string): Promise<SerializedDag> {
+  return (await latestStructure(store.db, await requireDag(store.db, dagId))).structure;
+}
+
+export function registerDagsCommands(program: Command): void {
+  const dags = program.command("dags").description("DAGs: list, inspect, trigger, pause, test");
+
+  dags
+    .command("list")
+    .description("DAGs registered from the DAGs folder")
+    .option("--include-inactive", "also DAGs whose file is gone")
+    .option("--json", "print JSON")
+    .action(async (opts: { includeInactive?: boolean }, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        const rows = await listDags(store.db, { includeInactive: opts.includeInactive ?? false });
+        const versions = new Map<number, number>();
+        for (const row of rows) if (row.latest_version_id !== null) versions.set(row.latest_version_id, (await getDagVersion(store.db, row.latest_version_id)).version_number);
+        const items = rows.map((r) => dagJson(r, r.latest_version_id === null ? undefined : versions.get(r.latest_version_id)));
+        if (isJson(command)) printJson(items);
+        else printTable(items.map((d) => ({ ...d, paused: d.isPaused, schedule: d.scheduleDescription, tags: d.tags.join(",") })), ["dagId", "paused", "schedule", "owner", "tags", "fileloc", "nextRunAfter"]);
+      });
+    });
+
+  dags
+    .command("show <dag_id>")
+    .description("The DAG's tasks and edges (latest version)")
+    .option("--json", "print the serialized DAG as JSON")
+    .action(async (dagId: string, _opts: unknown, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        const dag = await structureOf(store, dagId);
+        if (isJson(command)) return printJson(dag);
+        process.stdout.write(`${dag.dagId}: ${dag.scheduleDescription}${dag.description ? ` — ${dag.description}` : ""}\n`);
+        for (const t of dag.tasks) {
+          process.stdout.write(`  ${t.taskId} [${t.kind}]${t.upstream.length ? ` <- ${t.upstream.join(", ")}` : ""}${t.options.triggerRule !== "all_success" ? ` (${t.options.triggerRule})` : ""}\n`);
+        }
+      });
+    });
+
+  dags
+    .command("trigger <dag_id>")
+    .description("Create a manual run")
+    .option("--conf <json>", "the run's conf, a JSON object (checked against the DAG's params)")
+    .option("--logical-date <date>", "logical date (default: now); a date without offset is read in the DAG's timezone")
+    .option("--run-id <run_id>", "run id (default: manual__<logical date>)")
+    .option("--note <text>", "a note kept with the run")
+    .option("--json", "print JSON")
+    .action(async (dagId: string, opts: { conf?: string; logicalDate?: string; runId?: string; note?: string }, command: Command) => {
+      const { config } = loadCliConfig(command);
+      const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
+      await withStore(config, async (store) => {
+        const run = await triggerDagRun(store, dagId, { conf, ...(opts.logicalDate ? { logicalDate: opts.logicalDate } : {}), ...(opts.runId ? { runId: opts.runId } : {}), ...(opts.note ? { note: opts.note } : {}) });
+        if (isJson(command)) printJson({ dagId: run.dagId, runId: run.runId, logicalDate: iso(run.logicalDate), paused: run.paused });
+        else process.stdout.write(`created run ${run.runId} of DAG ${run.dagId}\n`);
+        if (run.paused) process.stderr.write(`note: DAG '${dagId}' is paused; the run starts when you unpause it (updraft dags unpause ${dagId})\n`);
+      });
+    });
+
+  for (const [name, paused] of [["pause", true], ["unpause", false]] as const) {
+    dags
+      .command(`${name} <dag_id>`)
+      .description(paused ? "Stop scheduling the DAG (runs in progress wait)" : "Let the DAG run on its schedule")
+      .action(async (dagId: string, _opts: unknown, command: Command) => {
+        const { config } = loadCliConfig(command);
+        await withStore(config, async (store) => {
+          await setPaused(store, dagId, paused);
+          process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);
+        });
+      });
+  }
+
+  dags
+    .command("list-runs <dag_id>")
+    .description("Runs of a DAG, newest logical date first")
+    .option("--state <state>", "only runs in this state (queued, running, success, failed)")
+    .option("--limit <n>", "at most this many", "50")
+    .option("--json", "print JSON")
+    .action(async (dagId: string, opts: { state?: string; limit: string }, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        await requireDag(store.db, dagId);
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new UpdraftError("UPDRAFT_E_USAGE", `--limit ${opts.limit} is not a positive integer`);
+        const runs = (await listDagRuns(store.db, { dagId, ...(opts.state ? { state: opts.state } : {}), limit })).map(runJson);
+        if (isJson(command)) printJson(runs);
+        else printTable(runs, ["runId", "state", "runType", "logicalDate", "startDate", "endDate"]);
+      });
+    });
+
+  dags
+    .command("list-import-errors")
+    .description("DAG files that failed to import, with file, line and message")
+    .option("--json", "print JSON")
+    .action(async (_opts: unknown, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        const errors = (await listImportErrors(store.db)).map((e) => ({ fileloc: e.fileloc, location: e.location, line: e.line, column: e.column, message: e.message, timestamp: iso(e.created_at) }));
+        if (isJson(command)) printJson(errors);
+        else if (errors.length === 0) process.stdout.write("no import errors\n");
+        else for (const e of errors) process.stdout.write(`${e.location ?? e.fileloc}\n  ${e.message.split("\n").join("\n  ")}\n`);
+      });
+    });
+
+  dags
+    .command("reserialize")
+    .description("Process the DAGs folder once and store what changed")
+    .option("--json", "print JSON")
+    .action(async (_opts: unknown, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        const processor = createProcessor(store, config, silentLogger());
+        try {
+          const summary = await processor.scan();
+          if (isJson(command)) printJson(summary);
+          else process.stdout.write(`${summary.files} DAG file(s), ${summary.processed} processed, ${summary.errors} with import errors\n`);
+        } finally {
+          await processor.stop();
+        }
+      });
+    });
+
+  dags
+    .command("test <dag_id> [logical_date]")
+    .description("Run one DAG run in the foreground with the real scheduler and executor, ignoring pause")
+    .option("--conf <json>", "the run's conf, a JSON object")
+    .option("--json", "print one JSON object with the result")
+    .action(async (dagId: string, logicalDate: string | undefined, opts: { conf?: string }, command: Command) => {
+      const json = isJson(command);
+      const { config } = loadCliConfig(command);
+      const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
+      const log = createLogger("warn");
+      await withStore(config, async (store) => {
+        const processor = createProcessor(store, config, silentLogger());
+        try {
+          await processor.scan();
+        } finally {
+          await processor.stop();
+        }
+        const dag = await requireDag(store.db, dagId);
+        const fileError = (await listImportErrors(store.db)).find((e) => e.fileloc === dag.fileloc);
+        if (fileError) {
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' (${dag.fileloc}) has an import error: ${fileError.location ? `${fileError.location}: ` : ""}${fileError.message}`, {
+            hint: "fix the file and run the test again",
+          });
+        }
+        if (dag.is_active !== 1) throw new UpdraftError("UPDRAFT_E_DAG_INACTIVE", `DAG '${dagId}' is no longer defined in the DAGs folder ${config.dagsFolder}`);
+        const run = await triggerDagRun(store, dagId, { conf, runType: "test", ...(logicalDate ? { logicalDate } : {}) });
+        const outcome = await new Promise<string>((resolve, reject) => {
+          const scheduler = createScheduler(store, config, log, {
+            onlyRuns: [run.id],
+            onEvent: (event) => {
+              if (event.type === "log" && !json) {
+                for (const line of event.lines) process.stdout.write(`[${event.taskId}#${event.tryNumber}] ${line.message}\n`);
+              } else if (event.type === "ti-state" && !json && ["success", "failed", "skipped", "upstream_failed", "up_for_retry"].includes(event.state)) {
+                process.stdout.write(`${event.taskId}: ${event.state}\n`);
+              } else if (event.type === "run-state" && event.dagRunId === run.id && (event.state === "success" || event.state === "failed")) {
+                void scheduler.stop().then(() => resolve(event.state), reject);
+              }
+            },
+          });
+          scheduler.start().catch(reject);
+        });
+        const tis = await listTaskInstances(store.db, run.id);
+        const result = { dagId, runId: run.runId, state: outcome, tasks: tis.map((t) => ({ taskId: t.task_id, state: t.state, tryNumber: t.try_number })) };
+        if (json) printJson(result);
+        else {
+          process.stdout.write(`\nrun ${run.runId}: ${outcome}\n`);
+          printTable(result.tasks, ["taskId", "state", "tryNumber"]);
+        }
+        process.exitCode = outcome === "success" ? 0 : 1;
+      });
+    });
+}

@@ -1,0 +1,143 @@
+/** Creating DAG runs with their task instances: scheduled ones (scheduler) and manual ones (CLI, API). */
+import { randomBytes } from "node:crypto";
+import { sql, type Kysely } from "kysely";
+import type { RunType, SerializedDag } from "../dag/model.js";
+import { resolveParams } from "../dag/params.js";
+import { UpdraftError } from "../errors/index.js";
+import type { Store } from "../store/connect.js";
+import { chunk, MAX_PARAMS } from "../store/batch.js";
+import { latestStructure, requireDag } from "../store/dags.js";
+import type { Database, NewTaskInstance } from "../store/schema.js";
+import { parseDate, restoreTimetable, type DataInterval } from "../timetable/index.js";
+
+export interface NewRun {
+  dagId: string;
+  versionId: number;
+  structure: SerializedDag;
+  runType: RunType;
+  runId: string;
+  logicalDate: number;
+  interval: DataInterval;
+  runAfter: number;
+  conf: Record<string, unknown>;
+  note: string | null;
+  now: number;
+}
+
+export function defaultRunId(runType: RunType, logicalDate: number): string {
+  const iso = new Date(logicalDate).toISOString().replace(/\.000Z$/, "Z").replace("Z", "+00:00");
+  return runType === "test" ? `test__${iso}__${randomBytes(3).toString("hex")}` : `${runType}__${iso}`;
+}
+
+const RUN_ID_RE = /^[A-Za-z0-9_.:+~-]{1,250}$/;
+
+export function checkRunId(runId: string): string {
+  if (!RUN_ID_RE.test(runId)) {
+    throw new UpdraftError("UPDRAFT_E_INVALID_ID", `run id ${JSON.stringify(runId.length > 80 ? `${runId.slice(0, 80)}…` : runId)} is not valid`, {
+      hint: 'use 1–250 letters, digits and "_ . : + ~ -"',
+    });
+  }
+  return runId;
+}
+
+/**
+ * Inserts the run (state queued) and one task instance per task (state none). Returns the new
+ * run's id, or null when a scheduled run for that logical date exists already (another
+ * scheduler made it first).
+ */
+export async function insertDagRun(trx: Kysely<Database>, run: NewRun): Promise<number | null> {
+  const params = resolveParams(run.structure.params, run.conf);
+  const values = {
+    dag_id: run.dagId,
+    run_id: run.runId,
+    dag_version_id: run.versionId,
+    run_type: run.runType,
+    state: "queued",
+    logical_date: run.logicalDate,
+    data_interval_start: run.interval.start,
+    data_interval_end: run.interval.end,
+    run_after: run.runAfter,
+    conf: JSON.stringify(run.conf),
+    params: JSON.stringify(params),
+    note: run.note,
+    queued_at: run.now,
+    created_at: run.now,
+    updated_at: run.now,
+  };
+  const inserted =
+    run.runType === "scheduled"
+      ? await trx
+          .insertInto("dag_run")
+          .values(values)
+          .onConflict((oc) => oc.columns(["dag_id", "logical_date"]).where(sql<boolean>`run_type = 'scheduled'`).doNothing())
+          .returning("id")
+          .executeTakeFirst()
+      : await trx.insertInto("dag_run").values(values).returning("id").executeTakeFirst();
+  if (!inserted) return null;
+  const dagRunId = Number(inserted.id);
+  const rows: NewTaskInstance[] = run.structure.tasks.map((t) => ({
+    dag_run_id: dagRunId,
+    dag_id: run.dagId,
+    task_id: t.taskId,
+    state: "none",
+    try_number: 0,
+    max_tries: t.options.retries + 1,
+    priority_weight: t.weight,
+    pool: t.options.pool,
+    pool_slots: t.options.poolSlots,
+    queue: t.options.queue,
+    operator: t.kind,
+    updated_at: run.now,
+  }));
+  for (const part of chunk(rows, Math.floor(MAX_PARAMS / 12))) await trx.insertInto("task_instance").values(part).execute();
+  return dagRunId;
+}
+
+export interface TriggerOptions {
+  conf?: Record<string, unknown>;
+  /** Logical date: a date string (read in the DAG's timezone), epoch ms; default now. */
+  logicalDate?: string | number;
+  runId?: string;
+  note?: string;
+  runType?: Extract<RunType, "manual" | "test" | "backfill">;
+}
+
+export interface TriggeredRun {
+  id: number;
+  dagId: string;
+  runId: string;
+  logicalDate: number;
+  paused: boolean;
+}
+
+/** Creates a manual (or test) run of the DAG's latest version; the scheduler picks it up. */
+export async function triggerDagRun(store: Store, dagId: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
+  const dag = await requireDag(store.db, dagId);
+  if (dag.is_active !== 1) {
+    throw new UpdraftError("UPDRAFT_E_DAG_INACTIVE", `DAG '${dagId}' is not active: its file is gone or no longer defines it`, {
+      hint: "restore the DAG file; its history is kept",
+    });
+  }
+  const conf = options.conf ?? {};
+  if (typeof conf !== "object" || conf === null || Array.isArray(conf)) {
+    throw new UpdraftError("UPDRAFT_E_USAGE", "conf must be a JSON object", { hint: `--conf '{"key": "value"}'` });
+  }
+  const { versionId, structure } = await latestStructure(store.db, dag);
+  const now = Date.now();
+  const logicalDate = options.logicalDate === undefined ? now : parseDate(options.logicalDate, structure.timezone);
+  const timetable = restoreTimetable(structure.schedule, structure.timezone);
+  const interval = timetable.manualInterval(logicalDate, { startDate: structure.startDate, endDate: structure.endDate, catchup: structure.catchup });
+  const runType = options.runType ?? "manual";
+  const runId = checkRunId(options.runId ?? defaultRunId(runType, logicalDate));
+  const id = await store.transaction(async (trx) => {
+    const clash = await trx.selectFrom("dag_run").select("id").where("dag_id", "=", dagId).where("run_id", "=", runId).executeTakeFirst();
+    if (clash) {
+      throw new UpdraftError("UPDRAFT_E_DAG_RUN_EXISTS", `DAG '${dagId}' already has a run '${runId}'`, {
+        hint: "give another --run-id or another --logical-date",
+      });
+    }
+    return insertDagRun(trx, { dagId, versionId, structure, runType, runId, logicalDate, interval, runAfter: now, conf, note: options.note ?? null, now });
+  });
+  await store.notify();
+  return { id: id!, dagId, runId, logicalDate, paused: dag.is_paused === 1 };
+}

@@ -1,0 +1,121 @@
+/**
+ * Tries whose scheduler is gone. A job (a scheduler process) that stops heartbeating is dead:
+ * its queued tries go back to scheduled (they never started) and its running tries are zombies,
+ * failed (and retried if retries remain), as in Airflow. A scheduler that stops cleanly hands its
+ * running tries back the same way, without using up a retry.
+ */
+import { hostname } from "node:os";
+import type { Kysely } from "kysely";
+import type { Database } from "../store/schema.js";
+import type { RunCache } from "./run-cache.js";
+import { retryDelayMs } from "./retries.js";
+
+const HOST = hostname();
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Marks jobs dead that stopped heartbeating, or whose process on this host is gone. */
+export async function reapDeadJobs(trx: Kysely<Database>, ownJobId: number, thresholdMs: number, now: number): Promise<number[]> {
+  const running = await trx.selectFrom("job").select(["id", "hostname", "pid", "heartbeat_at"]).where("state", "=", "running").where("id", "<>", ownJobId).execute();
+  const dead = running.filter((j) => j.heartbeat_at < now - thresholdMs || (j.hostname === HOST && j.pid !== process.pid && !pidAlive(j.pid))).map((j) => j.id);
+  if (dead.length > 0) await trx.updateTable("job").set({ state: "dead", stopped_at: now }).where("id", "in", dead).where("state", "=", "running").execute();
+  return dead;
+}
+
+export interface HandBackResult {
+  /** Runs whose task instances changed state. */
+  runs: Set<number>;
+  /** Task instances that ended (failed) here, for downstream evaluation. */
+  ended: Array<{ dagRunId: number; taskId: string; state: "failed" | "up_for_retry" }>;
+  nextRetryAt: number | null;
+}
+
+/**
+ * Hands back the tries of jobs that are not running (orphans), or with `ownJobId` and
+ * `interrupted`, this scheduler's own tries at shutdown.
+ */
+export async function handBackTries(
+  trx: Kysely<Database>,
+  cache: RunCache,
+  options: { ownJobId?: number; interrupted: boolean; now: number },
+): Promise<HandBackResult> {
+  const { now } = options;
+  let query = trx
+    .selectFrom("task_instance as ti")
+    .leftJoin("job as j", "j.id", "ti.job_id")
+    .select(["ti.id", "ti.dag_run_id", "ti.dag_id", "ti.task_id", "ti.state", "ti.try_id", "ti.try_number", "ti.max_tries", "ti.queued_at", "ti.start_date", "ti.hostname", "ti.pid"])
+    .where("ti.state", "in", ["queued", "running"]);
+  query = options.ownJobId !== undefined
+    ? query.where("ti.job_id", "=", options.ownJobId)
+    : query.where((eb) => eb.or([eb("j.id", "is", null), eb("j.state", "<>", "running")]));
+  const orphans = await query.execute();
+  const result: HandBackResult = { runs: new Set(), ended: [], nextRetryAt: null };
+  if (orphans.length === 0) return result;
+  const runs = await cache.runs(trx, orphans.map((o) => o.dag_run_id));
+  for (const ti of orphans) {
+    result.runs.add(ti.dag_run_id);
+    if (ti.state === "queued") {
+      // It never started: the try did not happen.
+      await trx
+        .updateTable("task_instance")
+        .set({ state: "scheduled", try_number: Math.max(0, ti.try_number - 1), try_id: null, job_id: null, queued_at: null, updated_at: now })
+        .where("id", "=", ti.id)
+        .where("state", "=", "queued")
+        .execute();
+      continue;
+    }
+    const message = options.interrupted
+      ? "the try was interrupted: the scheduler running it stopped; it runs again without using up a retry"
+      : "the try's scheduler stopped heartbeating (a zombie); the try counts as failed";
+    await trx
+      .insertInto("task_try")
+      .values({
+        ti_id: ti.id,
+        dag_run_id: ti.dag_run_id,
+        dag_id: ti.dag_id,
+        task_id: ti.task_id,
+        try_number: ti.try_number,
+        try_id: ti.try_id ?? `orphan.${ti.id}.${ti.try_number}`,
+        state: "failed",
+        queued_at: ti.queued_at,
+        start_date: ti.start_date,
+        end_date: now,
+        duration_ms: ti.start_date === null ? null : now - ti.start_date,
+        hostname: ti.hostname,
+        pid: ti.pid,
+        error: JSON.stringify({ message, code: options.interrupted ? "UPDRAFT_E_TRY_INTERRUPTED" : "UPDRAFT_E_ZOMBIE", stack: null, retryable: true }),
+      })
+      .execute();
+    await trx
+      .insertInto("task_log")
+      .values({ ti_id: ti.id, try_number: ti.try_number, ts: now, stream: "log", level: "error", message })
+      .execute();
+    if (options.interrupted) {
+      await trx
+        .updateTable("task_instance")
+        .set({ state: "scheduled", max_tries: ti.max_tries + 1, try_id: null, job_id: null, scheduled_at: now, end_date: null, updated_at: now })
+        .where("id", "=", ti.id)
+        .execute();
+      continue;
+    }
+    const task = runs.get(ti.dag_run_id)?.graph.tasks.get(ti.task_id);
+    const retry = ti.try_number < ti.max_tries && task !== undefined;
+    const nextRetryAt = retry ? now + retryDelayMs(task.options, ti.try_number) : null;
+    const state = retry ? "up_for_retry" : "failed";
+    await trx
+      .updateTable("task_instance")
+      .set({ state, end_date: now, next_retry_at: nextRetryAt, job_id: null, updated_at: now })
+      .where("id", "=", ti.id)
+      .execute();
+    result.ended.push({ dagRunId: ti.dag_run_id, taskId: ti.task_id, state });
+    if (nextRetryAt !== null && (result.nextRetryAt === null || nextRetryAt < result.nextRetryAt)) result.nextRetryAt = nextRetryAt;
+  }
+  return result;
+}

@@ -1,0 +1,398 @@
+/**
+ * The scheduler: turns reports from its executor into state, decides what runs next, and hands
+ * ready tries to the executor. See docs/ARCHITECTURE.md ("Scheduling loop").
+ *
+ * Everything happens in ticks. A tick takes every report that arrived since the last one,
+ * applies it and its consequences (downstream decisions, finished runs, new tries) in one
+ * transaction, then hands the new tries to the executor once the transaction has committed.
+ * Reports arriving meanwhile wait for the next tick, so under load each transaction carries many
+ * state changes (the cost of a commit is paid per tick, not per task). A tick is requested by
+ * every report (the fast path), by a timer for the next due run or retry, by a change another
+ * process made (SQLite's data_version, PostgreSQL's NOTIFY), and by a poll as a backstop.
+ */
+import { hostname } from "node:os";
+import type { Config } from "../config/index.js";
+import type { DagRunState, SerializedDag, TaskInstanceState } from "../dag/model.js";
+import { errorMessage } from "../errors/index.js";
+import type { Executor } from "../executor/types.js";
+import type { LogLine, TryResult } from "../runner/protocol.js";
+import type { Store } from "../store/connect.js";
+import { getBundleCode } from "../store/dags.js";
+import type { Logger } from "../util/logger.js";
+import { applyFinished, applyStarted, insertLogs, upsertXcoms, type EndedTask, type InflightTry, type StartedReport } from "./apply-results.js";
+import { dispatchReady, type Dispatched } from "./dispatch.js";
+import { evaluateRun, type RunSeeds, type WaitMemory } from "./evaluate.js";
+import { handBackTries, reapDeadJobs } from "./recovery.js";
+import { RunCache } from "./run-cache.js";
+import { createDueRuns, nextRunCreation, promoteDueRetries, startQueuedRuns } from "./runs.js";
+
+export type SchedulerEvent =
+  | { type: "run-state"; dagRunId: number; dagId: string; runId: string; state: DagRunState }
+  | { type: "ti-state"; dagRunId: number; taskId: string; state: TaskInstanceState }
+  | { type: "log"; dagRunId: number; dagId: string; taskId: string; tryNumber: number; lines: LogLine[] };
+
+export interface SchedulerOptions {
+  store: Store;
+  config: Config;
+  executor: Executor;
+  log: Logger;
+  /** Run only these DAG runs, whatever their type and pause (`updraft dags test`). */
+  onlyRuns?: number[];
+  onEvent?: (event: SchedulerEvent) => void;
+}
+
+interface Pending {
+  started: Map<string, StartedReport>;
+  finished: Map<string, TryResult>;
+  logs: Array<[string, LogLine[]]>;
+  pushes: Array<[string, string, string]>;
+}
+
+const emptyPending = (): Pending => ({ started: new Map(), finished: new Map(), logs: [], pushes: [] });
+
+export class Scheduler {
+  readonly #store: Store;
+  readonly #config: Config;
+  readonly #executor: Executor;
+  readonly #log: Logger;
+  readonly #onlyRuns: ReadonlySet<number> | null;
+  readonly #listeners = new Set<(event: SchedulerEvent) => void>();
+  readonly #cache = new RunCache();
+  readonly #waits: WaitMemory = new Map();
+  readonly #inflight = new Map<string, InflightTry>();
+  readonly #warnedPools = new Set<string>();
+  #pending: Pending = emptyPending();
+  #jobId = 0;
+  #wantRuns = true;
+  #wantBackstop = true;
+  #tickQueued = false;
+  #ticking: Promise<void> | null = null;
+  #failures = 0;
+  #nextRetryAt: number | null = null;
+  #nextRunAt: number | null = null;
+  #wakeTimer: NodeJS.Timeout | null = null;
+  #wakeAt = Infinity;
+  #timers: NodeJS.Timeout[] = [];
+  #unsubscribe: (() => void) | null = null;
+  #lastReap = 0;
+  #stopping = false;
+
+  constructor(options: SchedulerOptions) {
+    this.#store = options.store;
+    this.#config = options.config;
+    this.#executor = options.executor;
+    this.#log = options.log;
+    this.#onlyRuns = options.onlyRuns ? new Set(options.onlyRuns) : null;
+    if (options.onEvent) this.#listeners.add(options.onEvent);
+  }
+
+  get jobId(): number {
+    return this.#jobId;
+  }
+
+  onEvent(listener: (event: SchedulerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  async start(): Promise<void> {
+    this.#jobId = await this.#registerJob();
+    await this.#executor.start({
+      started: (tryId, info) => this.#report(() => this.#pending.started.set(tryId, info)),
+      finished: (tryId, result) => this.#report(() => this.#pending.finished.set(tryId, result)),
+      log: (tryId, lines) => this.#report(() => this.#pending.logs.push([tryId, lines])),
+      xcomPush: (tryId, key, value) => this.#report(() => this.#pending.pushes.push([tryId, key, value])),
+      pullXcom: (tryId, taskId, key) => this.#pullXcom(tryId, taskId, key),
+      loadBundle: (hash) => getBundleCode(this.#store.db, hash),
+    });
+    this.#unsubscribe = this.#store.onChange(() => this.requestPass());
+    const poll = setInterval(() => this.requestPass(), this.#config.schedulerPollIntervalMs);
+    const heartbeat = setInterval(() => void this.#heartbeat(), this.#config.heartbeatIntervalMs);
+    poll.unref();
+    heartbeat.unref();
+    this.#timers.push(poll, heartbeat);
+    this.requestPass();
+  }
+
+  /** Asks for a pass over runs, retries and the backstop evaluation (not only the fast path). */
+  requestPass(): void {
+    this.#wantRuns = true;
+    this.#wantBackstop = true;
+    this.#queueTick();
+  }
+
+  #report(apply: () => void): void {
+    apply();
+    this.#queueTick();
+  }
+
+  #queueTick(): void {
+    if (this.#tickQueued || this.#stopping) return;
+    this.#tickQueued = true;
+    // setImmediate lets reports already on the way (IPC) arrive first, so they share the tick.
+    setImmediate(() => void this.#runTick());
+  }
+
+  async #runTick(): Promise<void> {
+    if (this.#ticking) {
+      await this.#ticking;
+    }
+    this.#tickQueued = false;
+    if (this.#stopping) return;
+    this.#ticking = this.#tick().finally(() => {
+      this.#ticking = null;
+    });
+    await this.#ticking;
+  }
+
+  async #tick(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = emptyPending();
+    const wantRuns = this.#wantRuns;
+    const wantBackstop = this.#wantBackstop;
+    this.#wantRuns = false;
+    this.#wantBackstop = false;
+    const now = Date.now();
+    const events: SchedulerEvent[] = [];
+    const finishedRuns: number[] = [];
+    let dispatched: Dispatched[] = [];
+    const pg = this.#store.dialect === "postgres";
+    try {
+      dispatched = await this.#store.transaction(async (trx) => {
+        const seeds = new Map<number, RunSeeds>();
+        const seed = (dagRunId: number): RunSeeds => {
+          let s = seeds.get(dagRunId);
+          if (!s) seeds.set(dagRunId, (s = { ended: new Map(), branches: new Map(), full: false }));
+          return s;
+        };
+        const noteEnded = (ended: Array<Pick<EndedTask, "dagRunId" | "taskId" | "state" | "follow" | "nextRetryAt">>) => {
+          for (const e of ended) {
+            seed(e.dagRunId).ended.set(e.taskId, e.state);
+            if (e.follow) seed(e.dagRunId).branches.set(e.taskId, new Set(e.follow));
+            if (e.nextRetryAt !== undefined) this.#noteRetry(e.nextRetryAt);
+            events.push({ type: "ti-state", dagRunId: e.dagRunId, taskId: e.taskId, state: e.state });
+          }
+        };
+
+        // 1. What the executor reported.
+        const known = <T>(entries: Iterable<[string, T]>) =>
+          [...entries].flatMap(([tryId, value]) => {
+            const t = this.#inflight.get(tryId);
+            return t ? [[t, value] as [InflightTry, T]] : [];
+          });
+        const logs = known(pending.logs);
+        await insertLogs(trx, logs);
+        for (const [t, lines] of logs) events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
+        await upsertXcoms(trx, known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }])).map(([t, x]) => ({
+          dag_run_id: t.dagRunId, task_id: t.taskId, key: x.key, value: x.value, created_at: now,
+        })));
+        await applyStarted(trx, known([...pending.started].filter(([id]) => !pending.finished.has(id))), now);
+        const finished = known(pending.finished).map(([t, r]) => [t, r, pending.started.get(t.tryId)] as [InflightTry, TryResult, StartedReport | undefined]);
+        noteEnded(await applyFinished(trx, finished, now, pg));
+        for (const [t] of known([...pending.started].filter(([id]) => !pending.finished.has(id)))) {
+          events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
+        }
+
+        // 2. Runs, retries and the backstop, when asked for.
+        if (wantBackstop && now - this.#lastReap >= Math.min(this.#config.heartbeatIntervalMs, this.#config.zombieThresholdMs)) {
+          this.#lastReap = now;
+          const dead = await reapDeadJobs(trx, this.#jobId, this.#config.zombieThresholdMs, now);
+          if (dead.length > 0) this.#log.warn({ jobs: dead }, "schedulers stopped heartbeating; their tries are handed back");
+          const handed = await handBackTries(trx, this.#cache, { interrupted: false, now });
+          noteEnded(handed.ended);
+          for (const run of handed.runs) seed(run);
+          await this.#killStaleTries(trx);
+        }
+        if (wantRuns) {
+          if (!this.#onlyRuns) await createDueRuns(trx, (v) => this.#structure(trx, v), now);
+          for (const id of await startQueuedRuns(trx, this.#onlyRuns, now)) {
+            seed(id).full = true;
+            const run = (await this.#cache.runs(trx, [id])).get(id)!;
+            events.push({ type: "run-state", dagRunId: id, dagId: run.dagId, runId: run.runId, state: "running" });
+          }
+          if (!this.#onlyRuns) this.#nextRunAt = await nextRunCreation(trx);
+        }
+        if (wantRuns || (this.#nextRetryAt !== null && this.#nextRetryAt <= now)) {
+          const retries = await promoteDueRetries(trx, this.#onlyRuns, now);
+          this.#nextRetryAt = retries.nextAt;
+        }
+        if (wantBackstop) {
+          const running = await trx
+            .selectFrom("dag_run")
+            .select("id")
+            .where("state", "=", "running")
+            .$if(this.#onlyRuns !== null, (q) => q.where("id", "in", [...this.#onlyRuns!]))
+            .$if(this.#onlyRuns === null, (q) => q.where("run_type", "<>", "test"))
+            .execute();
+          for (const r of running) seed(r.id).full = true;
+        }
+
+        // 3. Dependencies and run states.
+        const runs = await this.#cache.runs(trx, seeds.keys());
+        for (const [dagRunId, runSeeds] of seeds) {
+          const run = runs.get(dagRunId);
+          if (!run) continue;
+          const result = await evaluateRun(trx, run, runSeeds, this.#waits, now);
+          for (const [taskId, state] of result.decided) events.push({ type: "ti-state", dagRunId, taskId, state });
+          if (result.outcome) {
+            finishedRuns.push(dagRunId);
+            events.push({ type: "run-state", dagRunId, dagId: run.dagId, runId: run.runId, state: result.outcome });
+          }
+        }
+
+        // 4. New tries.
+        if (this.#stopping) return [];
+        const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
+        return dispatchReady(trx, this.#cache, capacity, { onlyRuns: this.#onlyRuns, forUpdate: pg }, this.#jobId, this.#config.xcomMaxBytes, now, (pool, task) => {
+          if (!this.#warnedPools.has(pool)) {
+            this.#warnedPools.add(pool);
+            this.#log.warn({ pool, task }, `task uses pool '${pool}', which does not exist; it waits until the pool is created`);
+          }
+        });
+      });
+      this.#failures = 0;
+    } catch (error) {
+      // Nothing was written: keep the reports for the next tick, and back off a little.
+      this.#restore(pending);
+      this.#wantRuns ||= wantRuns;
+      this.#wantBackstop ||= wantBackstop;
+      this.#failures++;
+      const delay = Math.min(5_000, 50 * 2 ** Math.min(this.#failures, 7));
+      this.#log.error({ err: error, retryInMs: delay }, `scheduler tick failed: ${errorMessage(error)}`);
+      setTimeout(() => this.#queueTick(), delay).unref();
+      return;
+    }
+
+    for (const tryId of pending.finished.keys()) this.#inflight.delete(tryId);
+    for (const id of finishedRuns) this.#cache.forgetRun(id);
+    if (dispatched.length > 0) {
+      for (const d of dispatched) this.#inflight.set(d.item.tryId, d.inflight);
+      this.#executor.dispatch(dispatched.map((d) => d.item));
+      for (const d of dispatched) events.push({ type: "ti-state", dagRunId: d.inflight.dagRunId, taskId: d.inflight.taskId, state: "queued" });
+    }
+    for (const event of events) for (const listener of this.#listeners) listener(event);
+    if (finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
+    this.#armWake();
+    if (this.#wantRuns || this.#hasPending()) this.#queueTick();
+  }
+
+  #hasPending(): boolean {
+    const p = this.#pending;
+    return p.started.size + p.finished.size + p.logs.length + p.pushes.length > 0;
+  }
+
+  #restore(old: Pending): void {
+    const now = this.#pending;
+    for (const [k, v] of old.started) if (!now.started.has(k)) now.started.set(k, v);
+    for (const [k, v] of old.finished) if (!now.finished.has(k)) now.finished.set(k, v);
+    now.logs.unshift(...old.logs);
+    now.pushes.unshift(...old.pushes);
+  }
+
+  #noteRetry(at: number): void {
+    if (this.#nextRetryAt === null || at < this.#nextRetryAt) this.#nextRetryAt = at;
+  }
+
+  /** One timer for the earliest due run or retry. */
+  #armWake(): void {
+    const at = Math.min(this.#nextRetryAt ?? Infinity, this.#nextRunAt ?? Infinity);
+    if (at === Infinity || at >= this.#wakeAt) return;
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    this.#wakeAt = at;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = null;
+      this.#wakeAt = Infinity;
+      this.#wantRuns = true;
+      this.#queueTick();
+    }, Math.max(0, at - Date.now()));
+    this.#wakeTimer.unref();
+  }
+
+  async #structure(trx: Parameters<typeof getBundleCode>[0], versionId: number): Promise<SerializedDag> {
+    return (await this.#cache.version(trx, versionId)).graph.dag;
+  }
+
+  /** Tries whose task instance was marked or cleared elsewhere are stopped. */
+  async #killStaleTries(trx: Parameters<typeof getBundleCode>[0]): Promise<void> {
+    if (this.#inflight.size === 0) return;
+    const byTi = new Map([...this.#inflight.values()].map((t) => [t.tiId, t]));
+    const rows = await trx.selectFrom("task_instance").select(["id", "try_id", "state"]).where("id", "in", [...byTi.keys()]).execute();
+    for (const row of rows) {
+      const t = byTi.get(row.id)!;
+      if (row.try_id !== t.tryId || (row.state !== "queued" && row.state !== "running")) {
+        this.#log.info({ dagId: t.dagId, taskId: t.taskId, state: row.state }, "the task instance changed elsewhere; stopping its try");
+        this.#executor.kill(t.tryId, `the task instance was set to ${row.state} elsewhere`);
+      }
+    }
+  }
+
+  async #pullXcom(tryId: string, taskId: string, key: string): Promise<string | null> {
+    const t = this.#inflight.get(tryId);
+    if (!t) return null;
+    for (let i = this.#pending.pushes.length - 1; i >= 0; i--) {
+      const [pushTry, pushKey, value] = this.#pending.pushes[i]!;
+      const other = this.#inflight.get(pushTry);
+      if (other && other.dagRunId === t.dagRunId && other.taskId === taskId && pushKey === key) return value;
+    }
+    const row = await this.#store.db
+      .selectFrom("xcom")
+      .select("value")
+      .where("dag_run_id", "=", t.dagRunId)
+      .where("task_id", "=", taskId)
+      .where("key", "=", key)
+      .executeTakeFirst();
+    return row?.value ?? null;
+  }
+
+  async #registerJob(): Promise<number> {
+    const now = Date.now();
+    const row = await this.#store.db
+      .insertInto("job")
+      .values({ kind: this.#onlyRuns ? "test" : "scheduler", hostname: hostname(), pid: process.pid, state: "running", started_at: now, heartbeat_at: now })
+      .returning("id")
+      .executeTakeFirstOrThrow();
+    return Number(row.id);
+  }
+
+  async #heartbeat(): Promise<void> {
+    try {
+      const result = await this.#store.db
+        .updateTable("job")
+        .set({ heartbeat_at: Date.now() })
+        .where("id", "=", this.#jobId)
+        .where("state", "=", "running")
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0 && !this.#stopping) {
+        // Declared dead by another scheduler: its tries were handed back, so ours must stop
+        // (self-fencing) before they could run twice. Then carry on as a new job.
+        this.#log.error("this scheduler was declared dead (missed heartbeats); stopping its tries and registering again");
+        for (const tryId of this.#inflight.keys()) this.#executor.kill(tryId, "the scheduler lost its lease");
+        this.#inflight.clear();
+        this.#jobId = await this.#registerJob();
+      }
+    } catch (error) {
+      this.#log.warn({ err: error }, "heartbeat failed");
+    }
+  }
+
+  /** Applies what is pending, stops the executor, and hands back tries that were running. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    for (const t of this.#timers) clearInterval(t);
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    this.#unsubscribe?.();
+    await this.#ticking;
+    if (this.#hasPending()) await this.#tick().catch(() => {});
+    await this.#executor.stop();
+    try {
+      const now = Date.now();
+      await this.#store.transaction(async (trx) => {
+        await handBackTries(trx, this.#cache, { ownJobId: this.#jobId, interrupted: true, now });
+        await trx.updateTable("job").set({ state: "stopped", stopped_at: now }).where("id", "=", this.#jobId).execute();
+      });
+    } catch (error) {
+      this.#log.error({ err: error }, "could not hand back running tries at shutdown; another scheduler will once this one counts as dead");
+    }
+  }
+}
