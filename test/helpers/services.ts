@@ -1,0 +1,59 @@
+/**
+ * Access to the services tests may use. Outside CI a test whose service is down skips with a
+ * one-line reason; with UPDRAFT_REQUIRE_SERVICES=1 (CI) it fails instead.
+ */
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+export const REQUIRE_SERVICES = process.env.UPDRAFT_REQUIRE_SERVICES === "1";
+export const PG_BASE_URL = process.env.UPDRAFT_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+let pgAvailable: Promise<string | null> | null = null;
+
+/** null when PostgreSQL answers, else the reason it does not. */
+export function postgresUnavailable(): Promise<string | null> {
+  pgAvailable ??= (async () => {
+    const client = new pg.Client({ connectionString: PG_BASE_URL, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.query("select 1");
+      return null;
+    } catch (error) {
+      return `PostgreSQL at ${PG_BASE_URL} is not reachable: ${(error as Error).message}`;
+    } finally {
+      await client.end().catch(() => {});
+    }
+  })();
+  return pgAvailable;
+}
+
+/**
+ * Whether PostgreSQL tests run. Under UPDRAFT_REQUIRE_SERVICES=1 an unreachable server throws,
+ * which fails the suite; otherwise the reason is printed once and the tests skip.
+ */
+export async function postgresEnabled(): Promise<boolean> {
+  const reason = await postgresUnavailable();
+  if (reason === null) return true;
+  if (REQUIRE_SERVICES) throw new Error(`${reason} (UPDRAFT_REQUIRE_SERVICES=1)`);
+  console.warn(`skipping PostgreSQL tests: ${reason}`);
+  return false;
+}
+
+/** A fresh schema on the test server: its URL and a function that drops it. */
+export async function createPgSchema(): Promise<{ url: string; schema: string; drop: () => Promise<void> }> {
+  const schema = `t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
+  const url = `${PG_BASE_URL}${PG_BASE_URL.includes("?") ? "&" : "?"}schema=${schema}`;
+  return {
+    url,
+    schema,
+    drop: async () => {
+      const client = new pg.Client({ connectionString: PG_BASE_URL });
+      await client.connect();
+      try {
+        await client.query(`drop schema if exists "${schema}" cascade`);
+      } finally {
+        await client.end();
+      }
+    },
+  };
+}
