@@ -10,6 +10,7 @@ import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config/index.js";
+import { validateDag } from "../dag/validate.js";
 import { errorMessage } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
 import { forgetMissingFiles, recordFileResult, type FileReport } from "../store/dags.js";
@@ -193,6 +194,13 @@ export class DagProcessor {
       const bundlePath = join(this.#bundleDir, `${bundle.hash}.mjs`);
       if (!existsSync(bundlePath)) await writeFile(bundlePath, bundle.code);
       const outcome = await this.#pool.importFile(bundlePath, fileloc, this.dagsFolder);
+      // The worker ran author code: check what it sent as if it came from outside.
+      outcome.dags = outcome.dags.filter((dag) => {
+        const problems = validateDag(dag);
+        if (problems.length === 0 && dag.fileloc === fileloc) return true;
+        outcome.errors.push({ message: `DAG '${String(dag?.dagId)}' is not valid: ${problems.join("; ") || "it names another file"}`, location: null, line: null, column: null, stack: null });
+        return false;
+      });
       const first = outcome.errors[0];
       const error = first
         ? {

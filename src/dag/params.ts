@@ -10,7 +10,9 @@ const ajv = new Ajv({ allErrors: true, strict: false });
 const PARAM_KEYS = new Set(["type", "default", "enum", "description", "title", "minimum", "maximum", "minLength", "maxLength", "pattern", "format", "items"]);
 const TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"]);
 
-const compiled = new WeakMap<object, ValidateFunction>();
+// Keyed by the schema's text: every version of a DAG parses its params into a new object, but
+// they rarely change, and compiling a schema costs milliseconds.
+const compiled = new Map<string, ValidateFunction>();
 
 function schemaOf(params: Record<string, ParamSpec>): object {
   const properties: Record<string, object> = {};
@@ -24,10 +26,13 @@ function schemaOf(params: Record<string, ParamSpec>): object {
 }
 
 function validatorFor(params: Record<string, ParamSpec>): ValidateFunction {
-  let validate = compiled.get(params);
+  const schema = schemaOf(params);
+  const key = JSON.stringify(schema);
+  let validate = compiled.get(key);
   if (!validate) {
-    validate = ajv.compile(schemaOf(params));
-    compiled.set(params, validate);
+    validate = ajv.compile(schema);
+    if (compiled.size > 1000) compiled.clear();
+    compiled.set(key, validate);
   }
   return validate;
 }

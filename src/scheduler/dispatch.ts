@@ -4,17 +4,17 @@
  * maxActiveTasks and each pool's slots. One select, one update and one input read per tick.
  */
 import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
 import type { DispatchItem } from "../runner/protocol.js";
-import { chunk, MAX_PARAMS } from "../store/batch.js";
-import type { Database } from "../store/schema.js";
+import { chunk } from "../store/batch.js";
+import { exec, list, query, statement, type DialectSql, type SqlContext } from "../store/sql.js";
 import type { InflightTry } from "./apply-results.js";
 import type { RunCache } from "./run-cache.js";
 
 export interface DispatchScope {
   /** Only runs with these ids (`dags test`), whatever their type and their DAG's pause. */
   onlyRuns: ReadonlySet<number> | null;
-  forUpdate: boolean;
+  /** Slots of each pool (the scheduler keeps them, refreshed on its backstop pass). */
+  pools: ReadonlyMap<string, number>;
 }
 
 export interface Dispatched {
@@ -22,8 +22,42 @@ export interface Dispatched {
   inflight: InflightTry;
 }
 
+const READY_COLUMNS = "ti.id, ti.dag_run_id, ti.dag_id, ti.task_id, ti.try_number, ti.max_tries, ti.pool, ti.pool_slots, d.max_active_tasks";
+const READY_FROM = "from task_instance ti join dag_run r on r.id = ti.dag_run_id join dag d on d.dag_id = ti.dag_id where ti.state = 'scheduled' and r.state = 'running'";
+const lock = (d: DialectSql) => (d.dialect === "postgres" ? " for update of ti skip locked" : "");
+const READY = statement(
+  (d) => `select ${READY_COLUMNS} ${READY_FROM} and r.run_type <> 'test' and d.is_paused = 0 order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
+);
+const READY_IN_RUNS = statement(
+  (d) => `select ${READY_COLUMNS} ${READY_FROM} and ti.dag_run_id ${d.inList} order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
+);
+const ACTIVE = statement(
+  () => "select dag_id, pool, count(*) as n, sum(pool_slots) as slots from task_instance where state in ('queued', 'running') group by dag_id, pool",
+);
+const QUEUE = statement(
+  (d) => `update task_instance set state = 'queued', try_number = try_number + 1,
+      try_id = cast(? as text) || '.' || cast(id as text) || '.' || cast(try_number + 1 as text),
+      queued_at = ?, job_id = ?, start_date = null, end_date = null, duration_ms = null, next_retry_at = null,
+      hostname = null, pid = null, updated_at = ?
+    where id ${d.inList} and state = 'scheduled'`,
+);
+const DELETE_XCOMS = statement((d) => `delete from xcom where dag_run_id = ? and task_id ${d.inList}`);
+const INPUTS = statement((d) => `select task_id, value from xcom where dag_run_id = ? and key = 'return_value' and task_id ${d.inList}`);
+
+interface ReadyRow {
+  id: number;
+  dag_run_id: number;
+  dag_id: string;
+  task_id: string;
+  try_number: number;
+  max_tries: number;
+  pool: string;
+  pool_slots: number;
+  max_active_tasks: number;
+}
+
 export async function dispatchReady(
-  trx: Kysely<Database>,
+  ctx: SqlContext,
   cache: RunCache,
   capacity: number,
   scope: DispatchScope,
@@ -33,36 +67,24 @@ export async function dispatchReady(
   warnPool: (pool: string, taskId: string) => void,
 ): Promise<Dispatched[]> {
   if (capacity <= 0) return [];
-  let query = trx
-    .selectFrom("task_instance as ti")
-    .innerJoin("dag_run as r", "r.id", "ti.dag_run_id")
-    .innerJoin("dag as d", "d.dag_id", "ti.dag_id")
-    .select(["ti.id", "ti.dag_run_id", "ti.dag_id", "ti.task_id", "ti.try_number", "ti.max_tries", "ti.pool", "ti.pool_slots", "d.max_active_tasks"])
-    .where("ti.state", "=", "scheduled")
-    .where("r.state", "=", "running");
-  query = scope.onlyRuns
-    ? query.where("ti.dag_run_id", "in", [...scope.onlyRuns])
-    : query.where("r.run_type", "<>", "test").where("d.is_paused", "=", 0);
-  query = query.orderBy("ti.priority_weight", "desc").orderBy("ti.id").limit(capacity * 4 + 16);
-  if (scope.forUpdate) query = query.forUpdate(["ti"]).skipLocked();
-  const ready = await query.execute();
+  const limit = capacity * 4 + 16;
+  const ready = (
+    scope.onlyRuns
+      ? await query<ReadyRow>(ctx, READY_IN_RUNS, [list(ctx, [...scope.onlyRuns]), limit])
+      : await query<ReadyRow>(ctx, READY, [limit])
+  ).map((r) => ({ ...r, id: Number(r.id), dag_run_id: Number(r.dag_run_id) }));
   if (ready.length === 0) return [];
 
-  const active = await trx
-    .selectFrom("task_instance")
-    .select(["dag_id", "pool", (eb) => eb.fn.countAll<number>().as("n"), (eb) => eb.fn.sum<number>("pool_slots").as("slots")])
-    .where("state", "in", ["queued", "running"])
-    .groupBy(["dag_id", "pool"])
-    .execute();
+  const active = await query<{ dag_id: string; pool: string; n: number; slots: number }>(ctx, ACTIVE, []);
   const dagActive = new Map<string, number>();
   const poolUsed = new Map<string, number>();
   for (const a of active) {
     dagActive.set(a.dag_id, (dagActive.get(a.dag_id) ?? 0) + Number(a.n));
     poolUsed.set(a.pool, (poolUsed.get(a.pool) ?? 0) + Number(a.slots));
   }
-  const pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
+  const { pools } = scope;
 
-  const chosen: typeof ready = [];
+  const chosen: ReadyRow[] = [];
   for (const ti of ready) {
     if (chosen.length >= capacity) break;
     const slots = pools.get(ti.pool);
@@ -80,34 +102,12 @@ export async function dispatchReady(
 
   // A try id is unique per try: a random prefix for this batch, the task instance id and the try number.
   const prefix = randomBytes(6).toString("hex");
-  for (const part of chunk(chosen.map((c) => c.id), MAX_PARAMS)) {
-    await trx
-      .updateTable("task_instance")
-      .set({
-        state: "queued",
-        try_number: sql`try_number + 1`,
-        try_id: sql`${prefix} || '.' || id || '.' || (try_number + 1)`,
-        queued_at: now,
-        job_id: jobId,
-        start_date: null,
-        end_date: null,
-        duration_ms: null,
-        next_retry_at: null,
-        hostname: null,
-        pid: null,
-        updated_at: now,
-      })
-      .where("id", "in", part)
-      .where("state", "=", "scheduled")
-      .execute();
-  }
+  for (const part of chunk(chosen.map((c) => c.id), 5_000)) await exec(ctx, QUEUE, [prefix, now, jobId, now, list(ctx, part)]);
 
-  const runs = await cache.runs(trx, chosen.map((c) => c.dag_run_id));
+  const runs = await cache.runs(ctx.db, chosen.map((c) => c.dag_run_id));
   // A task that runs again starts without the XComs of its earlier tries.
   const rerun = chosen.filter((c) => c.try_number > 0);
-  for (const [runId, tis] of groupBy(rerun, (c) => c.dag_run_id)) {
-    await trx.deleteFrom("xcom").where("dag_run_id", "=", runId).where("task_id", "in", tis.map((t) => t.task_id)).execute();
-  }
+  for (const [runId, tis] of groupBy(rerun, (c) => c.dag_run_id)) await exec(ctx, DELETE_XCOMS, [runId, list(ctx, tis.map((t) => t.task_id))]);
   const wanted = new Map<number, Set<string>>();
   for (const c of chosen) {
     const task = runs.get(c.dag_run_id)!.graph.tasks.get(c.task_id)!;
@@ -118,16 +118,7 @@ export async function dispatchReady(
   }
   const values = new Map<string, string>();
   for (const [runId, taskIds] of wanted) {
-    for (const part of chunk([...taskIds], MAX_PARAMS)) {
-      const rows = await trx
-        .selectFrom("xcom")
-        .select(["task_id", "value"])
-        .where("dag_run_id", "=", runId)
-        .where("key", "=", "return_value")
-        .where("task_id", "in", part)
-        .execute();
-      for (const r of rows) values.set(`${runId}\0${r.task_id}`, r.value);
-    }
+    for (const r of await query<{ task_id: string; value: string }>(ctx, INPUTS, [runId, list(ctx, [...taskIds])])) values.set(`${runId}\0${r.task_id}`, r.value);
   }
 
   return chosen.map((c) => {

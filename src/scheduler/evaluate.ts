@@ -9,10 +9,11 @@
  * and the task that ended cannot force an early decision. That memory is only a shortcut: the
  * full evaluation (run start and the backstop pass) rebuilds it from the database.
  */
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import { FINISHED_STATES, UNFINISHED_STATES, type TaskInstanceState } from "../dag/model.js";
-import { chunk, MAX_PARAMS } from "../store/batch.js";
+import { chunk } from "../store/batch.js";
 import type { Database } from "../store/schema.js";
+import { exec, list, query, statement, type SqlContext } from "../store/sql.js";
 import type { RunInfo } from "./run-cache.js";
 import { canDecideEarly, countUpstream, decide } from "./trigger-rules.js";
 
@@ -43,22 +44,25 @@ type StateMap = Map<string, { id: number; state: TaskInstanceState }>;
 
 const FULL_LOAD_THRESHOLD = 500;
 
-async function loadStates(trx: Kysely<Database>, dagRunId: number, taskIds: Iterable<string> | null, into: StateMap): Promise<void> {
+const ALL_STATES = statement(() => "select id, task_id, state from task_instance where dag_run_id = ?");
+const SOME_STATES = statement((d) => `select id, task_id, state from task_instance where dag_run_id = ? and task_id ${d.inList}`);
+const UNFINISHED = statement(
+  () => `select 1 as x from task_instance where dag_run_id = ? and state in (${UNFINISHED_STATES.map((s) => `'${s}'`).join(", ")}) limit 1`,
+);
+const SET_SCHEDULED = statement((d) => `update task_instance set state = 'scheduled', scheduled_at = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
+const SET_ENDED = statement((d) => `update task_instance set state = ?, end_date = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
+
+async function loadStates(ctx: SqlContext, dagRunId: number, taskIds: Iterable<string> | null, into: StateMap): Promise<void> {
   const ids = taskIds === null ? null : [...taskIds].filter((t) => !into.has(t));
   if (ids !== null && ids.length === 0) return;
-  const parts = ids === null ? [null] : chunk(ids, MAX_PARAMS);
-  for (const part of parts) {
-    const rows = await trx
-      .selectFrom("task_instance")
-      .select(["id", "task_id", "state"])
-      .where("dag_run_id", "=", dagRunId)
-      .$if(part !== null, (q) => q.where("task_id", "in", part!))
-      .execute();
-    for (const r of rows) into.set(r.task_id, { id: r.id, state: r.state as TaskInstanceState });
-  }
+  const found =
+    ids === null
+      ? await query<{ id: number; task_id: string; state: TaskInstanceState }>(ctx, ALL_STATES, [dagRunId])
+      : (await Promise.all(chunk(ids, 5_000).map((part) => query<{ id: number; task_id: string; state: TaskInstanceState }>(ctx, SOME_STATES, [dagRunId, list(ctx, part)])))).flat();
+  for (const r of found) into.set(r.task_id, { id: Number(r.id), state: r.state });
 }
 
-export async function evaluateRun(trx: Kysely<Database>, run: RunInfo, seeds: RunSeeds, memory: WaitMemory, now: number): Promise<EvaluationResult> {
+export async function evaluateRun(ctx: SqlContext, run: RunInfo, seeds: RunSeeds, memory: WaitMemory, now: number): Promise<EvaluationResult> {
   const { graph } = run;
   const order = new Map(graph.dag.tasks.map((t, i) => [t.taskId, i]));
   let waits = memory.get(run.dagRunId);
@@ -72,7 +76,7 @@ export async function evaluateRun(trx: Kysely<Database>, run: RunInfo, seeds: Ru
   // 1. The first candidates.
   let frontier = new Set<string>();
   if (seeds.full) {
-    await loadStates(trx, run.dagRunId, null, states);
+    await loadStates(ctx, run.dagRunId, null, states);
     for (const t of graph.dag.tasks) frontier.add(t.taskId);
   } else {
     for (const [branchId, follow] of seeds.branches) {
@@ -97,7 +101,7 @@ export async function evaluateRun(trx: Kysely<Database>, run: RunInfo, seeds: Ru
     if (!seeds.full) {
       const need = new Set(frontier);
       for (const t of frontier) for (const up of graph.tasks.get(t)!.upstream) need.add(up);
-      await loadStates(trx, run.dagRunId, need.size > FULL_LOAD_THRESHOLD ? null : need, states);
+      await loadStates(ctx, run.dagRunId, need.size > FULL_LOAD_THRESHOLD ? null : need, states);
     }
     const next = new Set<string>();
     for (const taskId of [...frontier].sort((a, b) => order.get(a)! - order.get(b)!)) {
@@ -135,13 +139,9 @@ export async function evaluateRun(trx: Kysely<Database>, run: RunInfo, seeds: Ru
     byState.set(state, list);
   }
   for (const [state, ids] of byState) {
-    for (const part of chunk(ids, MAX_PARAMS)) {
-      await trx
-        .updateTable("task_instance")
-        .set(state === "scheduled" ? { state, scheduled_at: now, updated_at: now } : { state, end_date: now, updated_at: now })
-        .where("id", "in", part)
-        .where("state", "=", "none")
-        .execute();
+    for (const part of chunk(ids, 5_000)) {
+      if (state === "scheduled") await exec(ctx, SET_SCHEDULED, [now, now, list(ctx, part)]);
+      else await exec(ctx, SET_ENDED, [state, now, now, list(ctx, part)]);
     }
   }
 
@@ -149,36 +149,31 @@ export async function evaluateRun(trx: Kysely<Database>, run: RunInfo, seeds: Ru
   let unfinished: boolean;
   if (seeds.full) {
     unfinished = [...states.values()].some((s) => !FINISHED_STATES.has(s.state));
+  } else if ([...decided.values()].includes("scheduled")) {
+    unfinished = true; // a task was just made ready: the run goes on
   } else {
-    const row = await trx
-      .selectFrom("task_instance")
-      .select(sql<number>`1`.as("x"))
-      .where("dag_run_id", "=", run.dagRunId)
-      .where("state", "in", UNFINISHED_STATES as TaskInstanceState[])
-      .limit(1)
-      .executeTakeFirst();
-    unfinished = row !== undefined;
+    unfinished = (await query(ctx, UNFINISHED, [run.dagRunId])).length > 0;
   }
   if (unfinished) {
     if (seeds.full && decided.size === 0) {
       const stuck = [...states].filter(([, s]) => s.state === "none").map(([t]) => t);
       const moving = [...states.values()].some((s) => !FINISHED_STATES.has(s.state) && s.state !== "none");
       if (!moving && stuck.length > 0) {
-        await finishRun(trx, run.dagRunId, "failed", now, `deadlock: ${stuck.slice(0, 10).join(", ")} can never run`);
+        await finishRun(ctx.db, run.dagRunId, "failed", now, `deadlock: ${stuck.slice(0, 10).join(", ")} can never run`);
         memory.delete(run.dagRunId);
         return { outcome: "failed", decided, deadlock: stuck };
       }
     }
     return { outcome: null, decided, deadlock: null };
   }
-  await loadStates(trx, run.dagRunId, graph.leaves, states);
+  await loadStates(ctx, run.dagRunId, graph.leaves, states);
   const failed = graph.leaves.some((leaf) => {
     const s = states.get(leaf)?.state;
     return s === "failed" || s === "upstream_failed";
   });
   const outcome = failed ? "failed" : "success";
   memory.delete(run.dagRunId);
-  return { outcome: (await finishRun(trx, run.dagRunId, outcome, now, null)) ? outcome : null, decided, deadlock: null };
+  return { outcome: (await finishRun(ctx.db, run.dagRunId, outcome, now, null)) ? outcome : null, decided, deadlock: null };
 }
 
 /** running → success/failed, once. */

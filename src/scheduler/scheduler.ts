@@ -48,6 +48,12 @@ interface Pending {
   pushes: Array<[string, string, string]>;
 }
 
+/**
+ * A try that only started is recorded a moment later, so that a short try's start and end share
+ * one transaction; the running state still shows within milliseconds.
+ */
+const STARTED_COALESCE_MS = 3;
+
 const emptyPending = (): Pending => ({ started: new Map(), finished: new Map(), logs: [], pushes: [] });
 
 export class Scheduler {
@@ -66,6 +72,8 @@ export class Scheduler {
   #wantRuns = true;
   #wantBackstop = true;
   #tickQueued = false;
+  #delayedTick: NodeJS.Timeout | null = null;
+  #pools = new Map<string, number>();
   #ticking: Promise<void> | null = null;
   #failures = 0;
   #nextRetryAt: number | null = null;
@@ -98,7 +106,7 @@ export class Scheduler {
   async start(): Promise<void> {
     this.#jobId = await this.#registerJob();
     await this.#executor.start({
-      started: (tryId, info) => this.#report(() => this.#pending.started.set(tryId, info)),
+      started: (tryId, info) => this.#report(() => this.#pending.started.set(tryId, info), STARTED_COALESCE_MS),
       finished: (tryId, result) => this.#report(() => this.#pending.finished.set(tryId, result)),
       log: (tryId, lines) => this.#report(() => this.#pending.logs.push([tryId, lines])),
       xcomPush: (tryId, key, value) => this.#report(() => this.#pending.pushes.push([tryId, key, value])),
@@ -121,13 +129,24 @@ export class Scheduler {
     this.#queueTick();
   }
 
-  #report(apply: () => void): void {
+  #report(apply: () => void, delayMs = 0): void {
     apply();
-    this.#queueTick();
+    this.#queueTick(delayMs);
   }
 
-  #queueTick(): void {
+  #queueTick(delayMs = 0): void {
     if (this.#tickQueued || this.#stopping) return;
+    if (delayMs > 0) {
+      this.#delayedTick ??= setTimeout(() => {
+        this.#delayedTick = null;
+        this.#queueTick();
+      }, delayMs);
+      return;
+    }
+    if (this.#delayedTick) {
+      clearTimeout(this.#delayedTick);
+      this.#delayedTick = null;
+    }
     this.#tickQueued = true;
     // setImmediate lets reports already on the way (IPC) arrive first, so they share the tick.
     setImmediate(() => void this.#runTick());
@@ -156,9 +175,9 @@ export class Scheduler {
     const events: SchedulerEvent[] = [];
     const finishedRuns: number[] = [];
     let dispatched: Dispatched[] = [];
-    const pg = this.#store.dialect === "postgres";
     try {
       dispatched = await this.#store.transaction(async (trx) => {
+        const ctx = { db: trx, dialect: this.#store.dialect };
         const seeds = new Map<number, RunSeeds>();
         const seed = (dagRunId: number): RunSeeds => {
           let s = seeds.get(dagRunId);
@@ -181,14 +200,14 @@ export class Scheduler {
             return t ? [[t, value] as [InflightTry, T]] : [];
           });
         const logs = known(pending.logs);
-        await insertLogs(trx, logs);
+        await insertLogs(ctx, logs);
         for (const [t, lines] of logs) events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
-        await upsertXcoms(trx, known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }])).map(([t, x]) => ({
+        await upsertXcoms(ctx, known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }])).map(([t, x]) => ({
           dag_run_id: t.dagRunId, task_id: t.taskId, key: x.key, value: x.value, created_at: now,
         })));
-        await applyStarted(trx, known([...pending.started].filter(([id]) => !pending.finished.has(id))), now);
+        await applyStarted(ctx, known([...pending.started].filter(([id]) => !pending.finished.has(id))), now);
         const finished = known(pending.finished).map(([t, r]) => [t, r, pending.started.get(t.tryId)] as [InflightTry, TryResult, StartedReport | undefined]);
-        noteEnded(await applyFinished(trx, finished, now, pg));
+        noteEnded(await applyFinished(ctx, finished, now));
         for (const [t] of known([...pending.started].filter(([id]) => !pending.finished.has(id)))) {
           events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
         }
@@ -202,6 +221,9 @@ export class Scheduler {
           noteEnded(handed.ended);
           for (const run of handed.runs) seed(run);
           await this.#killStaleTries(trx);
+        }
+        if (wantBackstop || this.#pools.size === 0) {
+          this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
         }
         if (wantRuns) {
           if (!this.#onlyRuns) await createDueRuns(trx, (v) => this.#structure(trx, v), now);
@@ -232,7 +254,7 @@ export class Scheduler {
         for (const [dagRunId, runSeeds] of seeds) {
           const run = runs.get(dagRunId);
           if (!run) continue;
-          const result = await evaluateRun(trx, run, runSeeds, this.#waits, now);
+          const result = await evaluateRun(ctx, run, runSeeds, this.#waits, now);
           for (const [taskId, state] of result.decided) events.push({ type: "ti-state", dagRunId, taskId, state });
           if (result.outcome) {
             finishedRuns.push(dagRunId);
@@ -243,7 +265,7 @@ export class Scheduler {
         // 4. New tries.
         if (this.#stopping) return [];
         const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
-        return dispatchReady(trx, this.#cache, capacity, { onlyRuns: this.#onlyRuns, forUpdate: pg }, this.#jobId, this.#config.xcomMaxBytes, now, (pool, task) => {
+        return dispatchReady(ctx, this.#cache, capacity, { onlyRuns: this.#onlyRuns, pools: this.#pools }, this.#jobId, this.#config.xcomMaxBytes, now, (pool, task) => {
           if (!this.#warnedPools.has(pool)) {
             this.#warnedPools.add(pool);
             this.#log.warn({ pool, task }, `task uses pool '${pool}', which does not exist; it waits until the pool is created`);
@@ -381,6 +403,7 @@ export class Scheduler {
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
     if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    if (this.#delayedTick) clearTimeout(this.#delayedTick);
     this.#unsubscribe?.();
     await this.#ticking;
     if (this.#hasPending()) await this.#tick().catch(() => {});

@@ -61,6 +61,8 @@ export function redactUrl(url: string): string {
 export interface Store {
   readonly db: Kysely<Database>;
   readonly dialect: Dialect;
+  /** PostgreSQL: the schema Updraft's tables live in ("public" unless the URL names one). */
+  readonly schema: string | null;
   /** Runs `fn` in one transaction on one connection; SQLite takes the write lock up front. */
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Tells other processes that state changed (scheduler wake-up). */
@@ -132,6 +134,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
   return {
     db,
     dialect: "sqlite",
+    schema: null,
     transaction: (fn) =>
       db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn);
@@ -196,6 +199,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
   return {
     db,
     dialect: "postgres",
+    schema: parsed.schema ?? "public",
     transaction: (fn) => db.transaction().execute(fn),
     notify: async () => {
       await sql`select pg_notify(${channel}, '')`.execute(db);

@@ -13,6 +13,8 @@ function migrator(store: Store): Migrator {
     provider: migrationProvider({ dialect: store.dialect }),
     migrationTableName: "updraft_migration",
     migrationLockTableName: "updraft_migration_lock",
+    // Kysely looks for its tables in every schema unless told which one; name ours.
+    ...(store.schema ? { migrationTableSchema: store.schema } : {}),
   });
 }
 
@@ -32,7 +34,8 @@ export async function migrate(store: Store): Promise<MigrationReport> {
 export async function resetDatabase(store: Store): Promise<void> {
   const { error } = await migrator(store).migrateTo(NO_MIGRATIONS);
   if (error) throw new UpdraftError("UPDRAFT_E_MIGRATION", `database reset failed: ${(error as Error).message}`, { cause: error });
-  await sql`drop table if exists updraft_migration`.execute(store.db);
-  await sql`drop table if exists updraft_migration_lock`.execute(store.db);
+  const prefix = store.schema ? `"${store.schema}".` : "";
+  await sql.raw(`drop table if exists ${prefix}updraft_migration`).execute(store.db);
+  await sql.raw(`drop table if exists ${prefix}updraft_migration_lock`).execute(store.db);
   await migrate(store);
 }

@@ -1,0 +1,246 @@
+/**
+ * `npm run bench`: scheduling overhead of Updraft end to end — real DAG files, the real DAG
+ * processor, scheduler, local executor and runner processes, on SQLite (synchronous NORMAL and
+ * FULL) and PostgreSQL. Prints a table; docs/BENCHMARKS.md records the figures.
+ *
+ *   npm run bench                          # everything
+ *   npm run bench -- --only chain,fanout   # some workloads
+ *   npm run bench -- --db sqlite-normal    # some databases
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir, totalmem } from "node:os";
+import { join } from "node:path";
+import pg from "pg";
+import { loadConfig, type Config } from "../src/config/index.js";
+import { createProcessor, createScheduler, openConfiguredStore } from "../src/runtime/index.js";
+import { triggerDagRun } from "../src/scheduler/create-run.js";
+import type { Store } from "../src/store/connect.js";
+import { silentLogger } from "../src/util/logger.js";
+
+type Db = "sqlite-normal" | "sqlite-full" | "postgres";
+const PG_URL = process.env.UPDRAFT_BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i++) {
+  const a = process.argv[i]!;
+  if (a.startsWith("--")) args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
+}
+const only = (args.get("only") ?? "chain,fanout,dags").split(",");
+const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
+const runners = Number(args.get("runners") ?? 4);
+const repeats = Number(args.get("repeat") ?? 3);
+
+interface Env {
+  config: Config;
+  store: Store;
+  cleanup(): Promise<void>;
+}
+
+async function makeEnv(db: Db, dags: Record<string, string>, overrides: Record<string, unknown> = {}): Promise<Env> {
+  const root = mkdtempSync(join(tmpdir(), "updraft-bench-"));
+  const dagsFolder = join(root, "dags");
+  mkdirSync(dagsFolder);
+  for (const [file, source] of Object.entries(dags)) writeFileSync(join(dagsFolder, file), source);
+  let drop = async () => {};
+  let databaseUrl: string | undefined;
+  if (db === "postgres") {
+    const schema = `bench_${randomBytes(4).toString("hex")}`;
+    databaseUrl = `${PG_URL}?schema=${schema}`;
+    drop = async () => {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+    };
+  }
+  const { config } = loadConfig(
+    {
+      home: join(root, "home"),
+      dagsFolder,
+      dagsArePausedAtCreation: false,
+      sqliteSynchronous: db === "sqlite-full" ? "FULL" : "NORMAL",
+      runners,
+      warmRunners: runners,
+      parallelism: 64,
+      logLevel: "warn",
+      ...(databaseUrl ? { databaseUrl } : {}),
+      ...overrides,
+    },
+    {},
+  );
+  const store = await openConfiguredStore(config, { migrate: true });
+  const processor = createProcessor(store, config, silentLogger());
+  await processor.scan();
+  await processor.stop();
+  return {
+    config,
+    store,
+    async cleanup() {
+      await store.close();
+      await drop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+}
+
+const noop = `const noop = task({ id: "t", run: () => undefined });`;
+
+function chainDag(id: string, length: number): string {
+  return `import { dag, task } from "updraft";\n${noop}\nexport default dag({ id: "${id}", maxActiveTasks: 64 }, () => {\n  let prev = noop();\n  for (let i = 1; i < ${length}; i++) prev = noop().after(prev);\n});\n`;
+}
+
+function fanoutDag(width: number): string {
+  return `import { dag, task } from "updraft";\n${noop}\nexport default dag({ id: "fanout", maxActiveTasks: 10000 }, () => {\n  const start = noop(undefined, { id: "start" });\n  const end = noop(undefined, { id: "end" });\n  for (let i = 0; i < ${width}; i++) end.after(noop().after(start));\n});\n`;
+}
+
+/** Starts a scheduler, triggers runs, waits until all ended; returns the wall time in ms. */
+async function runAll(env: Env, dagIds: string[], runsPerDag = 1): Promise<{ wallMs: number; runIds: number[] }> {
+  const pending = new Set<number>();
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const ended = new Set<number>();
+  const scheduler = createScheduler(env.store, env.config, silentLogger(), {
+    onEvent: (e) => {
+      if (e.type === "run-state" && (e.state === "success" || e.state === "failed")) {
+        if (e.state === "failed") console.error(`run ${e.runId} of ${e.dagId} failed`);
+        ended.add(e.dagRunId);
+        pending.delete(e.dagRunId);
+        if (pending.size === 0 && started) done();
+      }
+    },
+  });
+  await scheduler.start();
+  await new Promise((r) => setTimeout(r, 300)); // runners warm
+  let started = false;
+  const t0 = performance.now();
+  const runIds: number[] = [];
+  for (let r = 0; r < runsPerDag; r++) {
+    for (const dagId of dagIds) {
+      const run = await triggerDagRun(env.store, dagId, { runId: `bench_${r}_${randomBytes(3).toString("hex")}` });
+      runIds.push(run.id);
+      if (!ended.has(run.id)) pending.add(run.id);
+    }
+  }
+  started = true;
+  scheduler.requestPass();
+  if (pending.size > 0) await finished;
+  const wallMs = performance.now() - t0;
+  await scheduler.stop();
+  return { wallMs, runIds };
+}
+
+/** Run span: first task start to last task end, from the tries recorded. */
+async function span(store: Store, runId: number): Promise<number> {
+  const row = await store.db
+    .selectFrom("dag_run")
+    .select(["start_date", "end_date"])
+    .where("id", "=", runId)
+    .executeTakeFirstOrThrow();
+  return row.end_date! - row.start_date!;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+interface Row {
+  workload: string;
+  db: Db;
+  figure: string;
+  value: number;
+  unit: string;
+  budget: string;
+  detail: string;
+}
+const rows: Row[] = [];
+
+async function benchChain(db: Db): Promise<void> {
+  const length = 40;
+  const env = await makeEnv(db, { "chain.ts": chainDag("chain", length) });
+  try {
+    const perTask: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      const { runIds } = await runAll(env, ["chain"]);
+      perTask.push((await span(env.store, runIds[0]!)) / length);
+    }
+    const budget = db === "postgres" ? 5 : 2;
+    rows.push({ workload: `chain of ${length} no-op tasks`, db, figure: "per task", value: median(perTask), unit: "ms", budget: `≤ ${budget} ms`, detail: `median of ${repeats} runs: ${perTask.map((x) => x.toFixed(2)).join(", ")}` });
+  } finally {
+    await env.cleanup();
+  }
+}
+
+async function benchFanout(db: Db): Promise<void> {
+  const width = 10_000;
+  const env = await makeEnv(db, { "fanout.ts": fanoutDag(width) });
+  try {
+    const { runIds, wallMs } = await runAll(env, ["fanout"]);
+    const ms = await span(env.store, runIds[0]!);
+    const rate = ((width + 2) / ms) * 1000;
+    const budget = db === "postgres" ? 1000 : 3000;
+    rows.push({ workload: `fan-out of ${width} no-op tasks`, db, figure: "throughput", value: rate, unit: "tasks/s", budget: `≥ ${budget} tasks/s`, detail: `run span ${(ms / 1000).toFixed(2)} s (wall ${(wallMs / 1000).toFixed(2)} s incl. run creation)` });
+  } finally {
+    await env.cleanup();
+  }
+}
+
+async function benchManyDags(db: Db): Promise<void> {
+  const count = 100;
+  const length = 10;
+  const dags: Record<string, string> = {};
+  for (let i = 0; i < count; i++) dags[`d${i}.ts`] = chainDag(`chain_${i}`, length);
+  const env = await makeEnv(db, dags);
+  try {
+    const { runIds, wallMs } = await runAll(env, Object.keys(dags).map((_, i) => `chain_${i}`));
+    // Task lag: from the moment a task could start (its upstream ended, or its run started) to its start.
+    const tries = await env.store.db
+      .selectFrom("task_try as t")
+      .innerJoin("task_instance as ti", "ti.id", "t.ti_id")
+      .innerJoin("dag_run as r", "r.id", "ti.dag_run_id")
+      .select(["ti.dag_run_id", "ti.task_id", "t.start_date", "t.end_date", "r.start_date as run_start"])
+      .where("ti.dag_run_id", "in", runIds)
+      .execute();
+    const byRun = new Map<number, typeof tries>();
+    for (const t of tries) byRun.set(t.dag_run_id, [...(byRun.get(t.dag_run_id) ?? []), t]);
+    let total = 0;
+    let worst = 0;
+    for (const list of byRun.values()) {
+      list.sort((a, b) => a.start_date! - b.start_date!);
+      let ready = list[0]!.run_start!;
+      for (const t of list) {
+        const lag = t.start_date! - ready;
+        total += lag;
+        worst = Math.max(worst, lag);
+        ready = t.end_date;
+      }
+    }
+    rows.push({
+      workload: `${count} DAGs × chain of ${length}`,
+      db,
+      figure: "total task lag",
+      value: total / 1000,
+      unit: "s",
+      budget: "≤ 1 s",
+      detail: `${tries.length} tasks, mean lag ${(total / tries.length).toFixed(2)} ms, worst ${worst} ms, wall ${(wallMs / 1000).toFixed(2)} s`,
+    });
+  } finally {
+    await env.cleanup();
+  }
+}
+
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags };
+
+console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${runners} runners`);
+for (const workload of only) {
+  for (const db of dbs) {
+    process.stdout.write(`running ${workload} on ${db}…\n`);
+    await WORKLOADS[workload]!(db);
+  }
+}
+console.log("");
+const header = ["workload", "database", "figure", "value", "budget", "detail"];
+const table = rows.map((r) => [r.workload, r.db, r.figure, `${r.value.toFixed(r.unit === "tasks/s" ? 0 : 3)} ${r.unit}`, r.budget, r.detail]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
+console.log(line(header));
+console.log(line(widths.map((w) => "-".repeat(w))));
+for (const t of table) console.log(line(t));

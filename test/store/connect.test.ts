@@ -1,0 +1,129 @@
+import { join, resolve } from "node:path";
+import { describe, expect, it } from "vitest";
+import { openStore, parseDatabaseUrl, redactUrl } from "../../src/store/connect.js";
+import { listDags } from "../../src/store/dags.js";
+import { migrate, resetDatabase } from "../../src/store/migrate.js";
+import { listPools, setPool } from "../../src/store/pools.js";
+import { triggerDagRun } from "../../src/scheduler/create-run.js";
+import { createPgSchema } from "../helpers/services.js";
+import { countRows, DIALECTS, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
+
+describe("parseDatabaseUrl and redactUrl", () => {
+  it("reads the SQLite forms: sqlite:///absolute, sqlite:relative, a plain path, :memory:", () => {
+    expect(parseDatabaseUrl("sqlite:///var/lib/updraft/u.db")).toEqual({ dialect: "sqlite", target: "/var/lib/updraft/u.db", schema: null });
+    expect(parseDatabaseUrl("sqlite:data/u.db")).toEqual({ dialect: "sqlite", target: resolve("data/u.db"), schema: null });
+    expect(parseDatabaseUrl("data/u.db")).toEqual({ dialect: "sqlite", target: resolve("data/u.db"), schema: null });
+    expect(parseDatabaseUrl("/tmp/x/u.db")).toEqual({ dialect: "sqlite", target: "/tmp/x/u.db", schema: null });
+    expect(parseDatabaseUrl("sqlite::memory:")).toEqual({ dialect: "sqlite", target: ":memory:", schema: null });
+  });
+
+  it("reads PostgreSQL URLs and takes ?schema= out of the connection string", () => {
+    expect(parseDatabaseUrl("postgres://u:pw@db.example:5432/upd?schema=team_a")).toEqual({
+      dialect: "postgres",
+      target: "postgres://u:pw@db.example:5432/upd",
+      schema: "team_a",
+    });
+    const other = parseDatabaseUrl("postgresql://u@h/upd?sslmode=disable&schema=s1");
+    expect(other.dialect).toBe("postgres");
+    expect(other.schema).toBe("s1");
+    expect(other.target).toContain("sslmode=disable");
+    expect(other.target).not.toContain("schema=");
+    expect(parseDatabaseUrl("postgres://u@h/upd").schema).toBeNull();
+  });
+
+  it("rejects other schemes, empty SQLite URLs and schemas that are not plain identifiers", async () => {
+    const mysql = await expectCode(() => parseDatabaseUrl("mysql://root:hunter2@localhost/db"), "UPDRAFT_E_DATABASE_URL");
+    expect(mysql.message).not.toContain("hunter2");
+    expect(mysql.hint).toMatch(/sqlite|postgres/);
+    await expectCode(() => parseDatabaseUrl("sqlite:"), "UPDRAFT_E_DATABASE_URL");
+    await expectCode(() => parseDatabaseUrl("postgres://u@h/db?schema=Bad-Name"), "UPDRAFT_E_DATABASE_URL");
+    await expectCode(() => parseDatabaseUrl("postgres://u@h/db?schema=x;drop"), "UPDRAFT_E_DATABASE_URL");
+  });
+
+  it("redactUrl hides passwords and leaves URLs without one alone", () => {
+    expect(redactUrl("postgres://alice:s3cret@db:5432/upd?schema=x")).toBe("postgres://alice:***@db:5432/upd?schema=x");
+    expect(redactUrl("postgres://alice@db/upd")).toBe("postgres://alice@db/upd");
+    expect(redactUrl("sqlite:///tmp/u.db")).toBe("sqlite:///tmp/u.db");
+    expect(redactUrl("postgres://alice:p%40ss:word@db/upd")).not.toContain("word");
+  });
+});
+
+describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
+  const makeEnv = envFactory(dialect);
+
+  it("migrates a fresh database once; running migrate again applies nothing", async () => {
+    const env = await makeEnv();
+    const pg = dialect === "postgres" ? await createPgSchema() : null;
+    const store = await openStore({ url: pg ? pg.url : `sqlite://${join(env.home, "fresh.db")}` });
+    try {
+      expect(store.dialect).toBe(dialect);
+      const first = await migrate(store);
+      expect(first.applied).toEqual(["0001-initial"]);
+      const second = await migrate(store);
+      expect(second.applied).toEqual([]);
+      expect(await listPools(store.db)).toMatchObject([{ name: "default_pool", slots: 128 }]);
+    } finally {
+      await store.close();
+      await pg?.drop();
+    }
+    // The env's own store was migrated by createTestEnv: nothing left to apply.
+    expect((await migrate(env.store)).applied).toEqual([]);
+  });
+
+  it("resetDatabase empties every table and leaves a migrated schema with default_pool", async () => {
+    const env = await makeEnv();
+    await recordFile(env.store, "a.ts", [simpleDag("a.ts", "a", ["t1", "t2"])]);
+    await triggerDagRun(env.store, "a");
+    await setPool(env.store.db, "etl", 3, null);
+    await setPool(env.store.db, "default_pool", 7, "changed");
+    expect(await countRows(env.store, "task_instance")).toBe(2);
+
+    await resetDatabase(env.store);
+
+    for (const table of ["dag", "dag_version", "dag_bundle", "dag_run", "task_instance", "import_error"] as const) {
+      expect(await countRows(env.store, table), table).toBe(0);
+    }
+    expect(await listPools(env.store.db)).toEqual([
+      { name: "default_pool", slots: 128, description: "Default pool", include_deferred: 0, queued: 0, running: 0, occupied: 0 },
+    ]);
+    expect((await migrate(env.store)).applied).toEqual([]);
+    // Still usable afterwards.
+    await recordFile(env.store, "a.ts", [simpleDag("a.ts", "a")]);
+    expect((await listDags(env.store.db)).map((d) => d.dag_id)).toEqual(["a"]);
+  });
+
+  if (dialect === "postgres") {
+    it("keeps stores on different ?schema= apart", async () => {
+      const one = await makeEnv();
+      const two = await makeEnv();
+      const schemaOne = parseDatabaseUrl(one.config.databaseUrl).schema;
+      const schemaTwo = parseDatabaseUrl(two.config.databaseUrl).schema;
+      expect(schemaOne).not.toBeNull();
+      expect(schemaOne).not.toBe(schemaTwo);
+
+      await recordFile(one.store, "one.ts", [simpleDag("one.ts", "shared_id", ["from_one"])]);
+      expect(await listDags(two.store.db)).toEqual([]);
+      await recordFile(two.store, "two.ts", [simpleDag("two.ts", "shared_id", ["from_two"])]);
+      await triggerDagRun(two.store, "shared_id");
+
+      expect((await listDags(one.store.db)).map((d) => [d.dag_id, d.fileloc])).toEqual([["shared_id", "one.ts"]]);
+      expect((await listDags(two.store.db)).map((d) => [d.dag_id, d.fileloc])).toEqual([["shared_id", "two.ts"]]);
+      expect(await countRows(one.store, "dag_run")).toBe(0);
+      expect(await countRows(two.store, "dag_run")).toBe(1);
+
+      // The tables live in the named schema itself.
+      const tables = await one.store.db
+        .selectFrom("information_schema.tables" as never)
+        .select("table_name" as never)
+        .where("table_schema" as never, "=", schemaOne as never)
+        .execute();
+      expect((tables as Array<{ table_name: string }>).map((t) => t.table_name)).toEqual(expect.arrayContaining(["dag", "dag_run", "task_instance", "pool"]));
+    });
+
+    it("reports an unreachable server as UPDRAFT_E_DATABASE without the password", async () => {
+      const error = await expectCode(openStore({ url: "postgres://someone:topsecret@127.0.0.1:1/nothing" }), "UPDRAFT_E_DATABASE");
+      expect(error.message).not.toContain("topsecret");
+      expect(error.message).toContain("127.0.0.1:1");
+    });
+  }
+});
