@@ -26,7 +26,7 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
   if (a.startsWith("--")) args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "chain,fanout,dags").split(",");
+const only = (args.get("only") ?? "chain,fanout,dags,dagfile,idle").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 4);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -227,7 +227,76 @@ async function benchManyDags(db: Db): Promise<void> {
   }
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags };
+/** A DAG file changed on disk → its new version stored, with `processor.start()` watching. */
+async function benchDagFile(db: Db): Promise<void> {
+  const env = await makeEnv(db, { "watched.ts": chainDag("watched", 3) });
+  const processor = createProcessor(env.store, env.config, silentLogger());
+  try {
+    await processor.start();
+    const lags: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const before = await versions(env.store);
+      const t0 = performance.now();
+      writeFileSync(join(env.config.dagsFolder, "watched.ts"), chainDag("watched", 4 + i));
+      while ((await versions(env.store)) === before) await new Promise((r) => setTimeout(r, 5));
+      lags.push(performance.now() - t0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    rows.push({ workload: "changed DAG file → new version stored", db, figure: "latency", value: median(lags), unit: "ms", budget: "≤ 2000 ms", detail: `median of 5: ${lags.map((x) => x.toFixed(0)).join(", ")} ms` });
+  } finally {
+    await processor.stop();
+    await env.cleanup();
+  }
+}
+
+async function versions(store: Store): Promise<number> {
+  const row = await store.db.selectFrom("dag_version").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/** RSS of `updraft standalone` (built CLI) and its subprocesses, idle with the example DAGs. */
+async function benchIdle(db: Db): Promise<void> {
+  if (db !== "sqlite-normal") return;
+  const { spawn } = await import("node:child_process");
+  const { existsSync, readFileSync, readdirSync } = await import("node:fs");
+  if (!existsSync("dist/cli/main.js")) throw new Error("run `npm run build` first: the idle benchmark starts the built CLI");
+  const home = mkdtempSync(join(tmpdir(), "updraft-bench-idle-"));
+  const child = spawn(process.execPath, ["bin/updraft.js", "standalone", "--dags-folder", "examples/dags", "--home", home], { stdio: "ignore", env: { ...process.env, UPDRAFT_LOG_LEVEL: "warn" } });
+  const rss = (pid: number): number => {
+    try {
+      return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+    } catch {
+      return 0;
+    }
+  };
+  const tree = (root: number): number[] => {
+    const children = new Map<number, number[]>();
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const ppid = Number(/PPid:\s+(\d+)/.exec(readFileSync(`/proc/${entry}/status`, "utf8"))?.[1]);
+        children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+      } catch {
+        // gone meanwhile
+      }
+    }
+    const out = [root];
+    for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
+    return out;
+  };
+  try {
+    await new Promise((r) => setTimeout(r, 8_000));
+    const pids = tree(child.pid!);
+    const total = pids.reduce((sum, pid) => sum + rss(pid), 0);
+    rows.push({ workload: "standalone idle, example DAGs", db, figure: "RSS, all processes", value: total / 1024 ** 2, unit: "MB", budget: "≤ 250 MB", detail: `${pids.length} processes after 8 s` });
+  } finally {
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+    rmSync(home, { recursive: true, force: true });
+  }
+}
+
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, idle: benchIdle };
 
 console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${runners} runners`);
 for (const workload of only) {

@@ -15,6 +15,7 @@ export interface ImportOutcome {
 
 interface Worker {
   child: ChildProcess;
+  idleTimer: NodeJS.Timeout | null;
   ready: Promise<void>;
   busy: boolean;
   imports: number;
@@ -22,6 +23,8 @@ interface Worker {
 }
 
 const RECYCLE_AFTER = 200;
+/** Idle workers go away after this long; the next scan starts new ones (~100 ms each). */
+const IDLE_MS = 10_000;
 
 export class ImportPool {
   readonly #size: number;
@@ -43,7 +46,7 @@ export class ImportPool {
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: [`--max-old-space-size=${this.#memoryMb}`],
     });
-    const worker: Worker = { child, busy: false, imports: 0, stderr: "", ready: Promise.resolve() };
+    const worker: Worker = { child, idleTimer: null, busy: false, imports: 0, stderr: "", ready: Promise.resolve() };
     child.stderr?.on("data", (chunk: Buffer) => {
       worker.stderr = (worker.stderr + chunk.toString()).slice(-4000);
     });
@@ -67,6 +70,8 @@ export class ImportPool {
     for (const w of this.#workers) {
       if (!w.busy && w.child.exitCode === null) {
         w.busy = true;
+        if (w.idleTimer) clearTimeout(w.idleTimer);
+        w.idleTimer = null;
         return w;
       }
     }
@@ -91,15 +96,24 @@ export class ImportPool {
       return;
     }
     const next = this.#waiting.shift();
-    if (next) next(worker);
-    else worker.busy = false;
+    if (next) {
+      next(worker);
+      return;
+    }
+    worker.busy = false;
+    worker.idleTimer = setTimeout(() => {
+      if (worker.busy) return;
+      this.#workers.delete(worker);
+      worker.child.kill("SIGKILL");
+    }, IDLE_MS);
+    worker.idleTimer.unref();
   }
 
   /** Imports a bundle written at `bundlePath`; never throws, failures come back as errors. */
   async importFile(bundlePath: string, fileloc: string, dagsFolder: string): Promise<ImportOutcome> {
     const worker = await this.#acquire();
     const id = this.#nextId++;
-    const fail = (message: string): ImportOutcome => ({ dags: [], errors: [{ message, location: null, line: null, column: null, stack: null }] });
+    const fail = (message: string, code = "UPDRAFT_E_IMPORT_FAILED"): ImportOutcome => ({ dags: [], errors: [{ code, message, location: null, line: null, column: null, stack: null }] });
     try {
       await worker.ready;
     } catch (error) {
@@ -124,7 +138,7 @@ export class ImportPool {
         done(fail(`the DAG file ended the import process (${signal ?? `exit code ${code}`})${tail ? `: ${tail}` : ""}`), false);
       };
       const timer = setTimeout(() => {
-        done(fail(`importing took longer than ${this.#timeoutMs / 1000}s and was stopped (UPDRAFT_IMPORT_TIMEOUT); look for an endless loop or a slow call at the top level of the file`), false);
+        done(fail(`importing took longer than ${this.#timeoutMs / 1000}s and was stopped; look for an endless loop or a slow call at the top level of the file (the limit is UPDRAFT_IMPORT_TIMEOUT)`, "UPDRAFT_E_IMPORT_TIMEOUT"), false);
       }, this.#timeoutMs);
       child.on("message", onMessage);
       child.once("exit", onExit);
@@ -135,7 +149,10 @@ export class ImportPool {
 
   async close(): Promise<void> {
     this.#closed = true;
-    for (const w of this.#workers) w.child.kill("SIGKILL");
+    for (const w of this.#workers) {
+      if (w.idleTimer) clearTimeout(w.idleTimer);
+      w.child.kill("SIGKILL");
+    }
     this.#workers.clear();
   }
 }

@@ -10,6 +10,8 @@ export interface ImportRequest {
 }
 
 export interface ImportFailure {
+  /** UPDRAFT_E_* code. */
+  code: string;
   message: string;
   location: string | null;
   line: number | null;

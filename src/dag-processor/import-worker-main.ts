@@ -4,7 +4,7 @@
  * kills this process when an import takes too long and validates everything it sends.
  */
 import { pathToFileURL } from "node:url";
-import { errorMessage } from "../errors/index.js";
+import { errorMessage, isUpdraftError, UpdraftError } from "../errors/index.js";
 import { serializeDag } from "../dag/serialize.js";
 import { validateDag } from "../dag/validate.js";
 import type { SerializedDag } from "../dag/model.js";
@@ -21,6 +21,7 @@ function failure(error: unknown, dagsFolder: string, at?: Error): ImportFailure 
   const where = locateInDagsFolder(stack, dagsFolder) ?? locateInDagsFolder(at?.stack, dagsFolder);
   const hint = typeof error === "object" && error !== null && "hint" in error && typeof error.hint === "string" ? error.hint : undefined;
   return {
+    code: isUpdraftError(error) ? error.code : "UPDRAFT_E_IMPORT_FAILED",
     message: errorMessage(error) + (hint ? ` (hint: ${hint})` : ""),
     location: where?.location ?? null,
     line: where?.line ?? null,
@@ -43,7 +44,7 @@ async function handle(request: ImportRequest): Promise<ImportResponse> {
     try {
       const serialized = serializeDag(definition, request.fileloc);
       const problems = validateDag(serialized);
-      if (problems.length > 0) throw new Error(`DAG '${definition.dagId}': ${problems.join("; ")}`);
+      if (problems.length > 0) throw new UpdraftError("UPDRAFT_E_DAG_DEFINITION", `DAG '${definition.dagId}': ${problems.join("; ")}`);
       dags.push(serialized);
     } catch (error) {
       errors.push(failure(error, request.dagsFolder, definition.callSite));

@@ -25,6 +25,8 @@ interface FileState {
   bundleHash: string | null;
   processedAt: number;
   failed: boolean;
+  /** The folder's change count when the file was processed (a failed file retries on any change). */
+  changes: number;
 }
 
 export interface ProcessorEvent {
@@ -53,6 +55,7 @@ export class DagProcessor {
   #scanning: Promise<ScanSummary> | null = null;
   #rescan = false;
   #stopped = false;
+  #changes = 0;
 
   constructor(options: { store: Store; config: Config; log: Logger; onEvent?: (event: ProcessorEvent) => void }) {
     this.#store = options.store;
@@ -87,6 +90,7 @@ export class DagProcessor {
     }
     try {
       this.#watcher = watch(this.dagsFolder, { recursive: true }, () => {
+        this.#changes++;
         if (this.#debounce) clearTimeout(this.#debounce);
         this.#debounce = setTimeout(() => void this.scan().catch(() => {}), 50);
       });
@@ -137,6 +141,8 @@ export class DagProcessor {
   async #isDue(file: string, now: number): Promise<boolean> {
     const state = this.#files.get(file);
     if (!state || now - state.processedAt >= this.#config.dagReparseIntervalMs) return true;
+    // A failed file may be fixed by a file it does not import yet (a module that was missing).
+    if (state.failed && state.changes !== this.#changes) return true;
     for (const [input, mtime] of state.inputs) {
       try {
         if ((await stat(input)).mtimeMs !== mtime) return true;
@@ -164,6 +170,7 @@ export class DagProcessor {
     const abs = join(this.dagsFolder, fileloc);
     const previous = this.#files.get(fileloc);
     const now = Date.now();
+    const changes = this.#changes;
     const before = await this.#mtimes([abs]);
     let source: string;
     try {
@@ -179,8 +186,8 @@ export class DagProcessor {
       if (isBundleFailure(bundle)) {
         const location = bundle.file ? `${bundle.file}:${bundle.line}:${bundle.column}` : null;
         const message = location ? `${location}: ${bundle.message}` : bundle.message;
-        const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { message, line: bundle.line, column: bundle.column, location, stack: null } });
-        this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true });
+        const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { code: "UPDRAFT_E_BUNDLE_FAILED", message, line: bundle.line, column: bundle.column, location, stack: null } });
+        this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true, changes });
         this.#log.warn({ fileloc, error: message }, "DAG file failed to bundle");
         this.#onEvent({ fileloc, report, error: message });
         return false;
@@ -188,7 +195,7 @@ export class DagProcessor {
       const inputs = await this.#mtimes(bundle.inputs);
       inputs.set(abs, before.get(abs)!);
       if (previous && previous.bundleHash === bundle.hash && !previous.failed) {
-        this.#files.set(fileloc, { ...previous, inputs, processedAt: now });
+        this.#files.set(fileloc, { ...previous, inputs, processedAt: now, changes });
         return true;
       }
       const bundlePath = join(this.#bundleDir, `${bundle.hash}.mjs`);
@@ -198,12 +205,13 @@ export class DagProcessor {
       outcome.dags = outcome.dags.filter((dag) => {
         const problems = validateDag(dag);
         if (problems.length === 0 && dag.fileloc === fileloc) return true;
-        outcome.errors.push({ message: `DAG '${String(dag?.dagId)}' is not valid: ${problems.join("; ") || "it names another file"}`, location: null, line: null, column: null, stack: null });
+        outcome.errors.push({ code: "UPDRAFT_E_DAG_DEFINITION", message: `DAG '${String(dag?.dagId)}' is not valid: ${problems.join("; ") || "it names another file"}`, location: null, line: null, column: null, stack: null });
         return false;
       });
       const first = outcome.errors[0];
       const error = first
         ? {
+            code: first.code,
             message: outcome.errors.map((e) => (e.location ? `${e.location}: ${e.message}` : e.message)).join("\n"),
             line: first.line,
             column: first.column,
@@ -213,7 +221,7 @@ export class DagProcessor {
         : null;
       const report = await recordFileResult(this.#store, { ...base, dags: outcome.dags, bundle, error });
       const failed = error !== null || report.clashes.length > 0;
-      this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed });
+      this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed, changes });
       if (error) this.#log.warn({ fileloc, error: error.message }, "DAG file has an import error");
       if (report.created.length || report.newVersions.length) {
         this.#log.info({ fileloc, created: report.created, updated: report.newVersions }, "DAGs registered");

@@ -9,7 +9,7 @@ import { mkdir, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { errorMessage } from "../errors/index.js";
-import type { FromRunner, ToRunner, TryError } from "../runner/protocol.js";
+import type { FromRunner, LogLine, ToRunner, TryError, TryResult } from "../runner/protocol.js";
 import { childEntry, forkChild } from "../util/child.js";
 import { formatDuration } from "../util/duration.js";
 import type { Logger } from "../util/logger.js";
@@ -156,7 +156,16 @@ export class LocalExecutor implements Executor {
     };
     child.stdout?.on("data", keepTail);
     child.stderr?.on("data", keepTail);
-    child.on("message", (message: FromRunner) => this.#onMessage(runner, message));
+    child.on("message", (message: FromRunner) => {
+      // A runner runs author code, which can send anything on the channel: a message that does
+      // not make sense costs that runner its life, never the executor its.
+      try {
+        this.#onMessage(runner, message);
+      } catch (error) {
+        runner.stderr += `\nthe runner sent a message that makes no sense: ${errorMessage(error)}`;
+        this.#killRunner(runner);
+      }
+    });
     child.on("error", () => {});
     child.once("exit", (code, signal) => this.#onExit(runner, code, signal));
     this.#runners.add(runner);
@@ -169,6 +178,11 @@ export class LocalExecutor implements Executor {
 
   #onMessage(runner: Runner, message: FromRunner): void {
     const callbacks = this.#callbacks!;
+    if (typeof message !== "object" || message === null) throw new Error("not an object");
+    // Every report about a try must come from the runner that runs it.
+    if (message.t !== "ready" && (typeof message.tryId !== "string" || runner.tryId !== message.tryId)) {
+      throw new Error(`a report about try ${String((message as { tryId?: unknown }).tryId)}, which this runner does not run`);
+    }
     switch (message.t) {
       case "ready":
         runner.ready = true;
@@ -183,13 +197,27 @@ export class LocalExecutor implements Executor {
         callbacks.started(message.tryId, { hostname: HOST, pid: runner.pid, at: message.at });
         return;
       }
-      case "log":
-        if (this.#tries.get(message.tryId)?.ended === false) callbacks.log(message.tryId, message.lines);
+      case "log": {
+        if (!Array.isArray(message.lines)) throw new Error("log lines are not an array");
+        const lines = message.lines.map((l) => ({
+          ts: Number(l.ts) || Date.now(),
+          stream: l.stream === "stdout" || l.stream === "stderr" ? l.stream : "log",
+          level: l.level === "warn" || l.level === "error" ? l.level : "info",
+          // PostgreSQL text cannot hold NUL characters.
+          message: String(l.message).replaceAll("\u0000", "\uFFFD"),
+        })) satisfies LogLine[];
+        if (this.#tries.get(message.tryId)?.ended === false) callbacks.log(message.tryId, lines);
         return;
-      case "xcomPush":
-        if (this.#tries.get(message.tryId)?.ended === false) callbacks.xcomPush(message.tryId, message.key, message.value);
+      }
+      case "xcomPush": {
+        const active = this.#tries.get(message.tryId);
+        if (typeof message.key !== "string" || typeof message.value !== "string") throw new Error("an XCom push without key or value");
+        checkJson(message.value, active?.payload.xcomMaxBytes ?? 0);
+        if (active?.ended === false) callbacks.xcomPush(message.tryId, message.key, message.value);
         return;
+      }
       case "xcomPull":
+        if (typeof message.taskId !== "string" || typeof message.key !== "string") throw new Error("an XCom pull without task id or key");
         void callbacks.pullXcom(message.tryId, message.taskId, message.key).then(
           (value) => this.#send(runner, { t: "xcom", reqId: message.reqId, value }),
           () => this.#send(runner, { t: "xcom", reqId: message.reqId, value: null }),
@@ -197,7 +225,7 @@ export class LocalExecutor implements Executor {
         return;
       case "finished": {
         const active = this.#tries.get(message.tryId);
-        if (active && !active.ended) this.#end(active, message.result);
+        if (active && !active.ended) this.#end(active, checkResult(message.result, active.payload.xcomMaxBytes));
         if (runner.tryId === message.tryId) {
           runner.tryId = null;
           runner.idleSince = Date.now();
@@ -319,6 +347,31 @@ export class LocalExecutor implements Executor {
     }));
     for (const runner of this.#runners) this.#killRunner(runner);
     await Promise.all(exits);
+  }
+}
+
+function checkJson(text: string, maxBytes: number): void {
+  if (Buffer.byteLength(text) > maxBytes) throw new Error("a value larger than the XCom limit");
+  JSON.parse(text);
+}
+
+/** The result as the runner reported it, if it is well formed; a failure saying so if not. */
+function checkResult(result: TryResult, maxBytes: number): TryResult {
+  try {
+    if (!["success", "failed", "skipped"].includes(result.outcome)) throw new Error(`outcome ${String(result.outcome)}`);
+    if (result.output !== undefined) {
+      if (typeof result.output !== "string") throw new Error("an output that is not JSON text");
+      checkJson(result.output, maxBytes);
+    }
+    const error = result.error && {
+      message: String(result.error.message),
+      code: typeof result.error.code === "string" ? result.error.code : null,
+      stack: typeof result.error.stack === "string" ? result.error.stack : null,
+      retryable: result.error.retryable !== false,
+    };
+    return { outcome: result.outcome, ...(result.output !== undefined ? { output: result.output } : {}), ...(error ? { error } : {}), at: Number(result.at) || Date.now() };
+  } catch (error) {
+    return { outcome: "failed", error: { message: `the runner reported a result that makes no sense: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: false }, at: Date.now() };
   }
 }
 

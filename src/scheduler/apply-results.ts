@@ -143,13 +143,23 @@ export async function applyFinished(ctx: SqlContext, tries: Array<[InflightTry, 
     if (result.outcome === "success" && result.output !== undefined) {
       outputs.push({ dag_run_id: t.dagRunId, task_id: t.taskId, key: "return_value", value: result.output, created_at: now });
     }
-    const follow = t.kind === "branch" && result.outcome === "success" ? (JSON.parse(result.output ?? "[]") as string[]) : undefined;
+    const follow = t.kind === "branch" && result.outcome === "success" ? branchFollow(result.output) : undefined;
     ended.push({ tiId: t.tiId, dagRunId: t.dagRunId, taskId: t.taskId, state, ...(follow ? { follow } : {}), ...(nextRetryAt !== null ? { nextRetryAt } : {}) });
   }
   for (const part of chunk(updates, PART)) await exec(ctx, FINISH, [rows(part)]);
   for (const part of chunk(history, PART)) await exec(ctx, INSERT_TRIES, [rows(part)]);
   await upsertXcoms(ctx, outputs);
   return ended;
+}
+
+/** The task ids a branch chose (the runner checked them); anything else follows nothing. */
+function branchFollow(output: string | undefined): string[] {
+  try {
+    const value: unknown = JSON.parse(output ?? "[]");
+    return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 export interface XcomRow {

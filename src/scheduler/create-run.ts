@@ -1,13 +1,14 @@
 /** Creating DAG runs with their task instances: scheduled ones (scheduler) and manual ones (CLI, API). */
 import { randomBytes } from "node:crypto";
-import { sql, type Kysely } from "kysely";
+import { sql } from "kysely";
 import type { RunType, SerializedDag } from "../dag/model.js";
 import { resolveParams } from "../dag/params.js";
 import { UpdraftError } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
-import { chunk, MAX_PARAMS } from "../store/batch.js";
+import { chunk } from "../store/batch.js";
+import { exec, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
 import { latestStructure, requireDag } from "../store/dags.js";
-import type { Database, NewTaskInstance } from "../store/schema.js";
+import type { NewTaskInstance } from "../store/schema.js";
 import { parseDate, restoreTimetable, type DataInterval } from "../timetable/index.js";
 
 export interface NewRun {
@@ -45,7 +46,15 @@ export function checkRunId(runId: string): string {
  * run's id, or null when a scheduled run for that logical date exists already (another
  * scheduler made it first).
  */
-export async function insertDagRun(trx: Kysely<Database>, run: NewRun): Promise<number | null> {
+const TI_COLUMNS: Columns = [
+  ["dag_run_id", "bigint"], ["dag_id", "text"], ["task_id", "text"], ["state", "text"], ["try_number", "integer"], ["max_tries", "integer"],
+  ["priority_weight", "integer"], ["pool", "text"], ["pool_slots", "integer"], ["queue", "text"], ["operator", "text"], ["updated_at", "bigint"],
+];
+const TI_NAMES = TI_COLUMNS.map(([n]) => n).join(", ");
+const INSERT_TIS = statement((d) => `insert into task_instance (${TI_NAMES}) select ${TI_NAMES} from ${d.rows(TI_COLUMNS)}`);
+
+export async function insertDagRun(ctx: SqlContext, run: NewRun): Promise<number | null> {
+  const trx = ctx.db;
   const params = resolveParams(run.structure.params, run.conf);
   const values = {
     dag_id: run.dagId,
@@ -75,7 +84,7 @@ export async function insertDagRun(trx: Kysely<Database>, run: NewRun): Promise<
       : await trx.insertInto("dag_run").values(values).returning("id").executeTakeFirst();
   if (!inserted) return null;
   const dagRunId = Number(inserted.id);
-  const rows: NewTaskInstance[] = run.structure.tasks.map((t) => ({
+  const tis: NewTaskInstance[] = run.structure.tasks.map((t) => ({
     dag_run_id: dagRunId,
     dag_id: run.dagId,
     task_id: t.taskId,
@@ -89,7 +98,7 @@ export async function insertDagRun(trx: Kysely<Database>, run: NewRun): Promise<
     operator: t.kind,
     updated_at: run.now,
   }));
-  for (const part of chunk(rows, Math.floor(MAX_PARAMS / 12))) await trx.insertInto("task_instance").values(part).execute();
+  for (const part of chunk(tis, 5_000)) await exec(ctx, INSERT_TIS, [rows(part)]);
   return dagRunId;
 }
 
@@ -136,7 +145,7 @@ export async function triggerDagRun(store: Store, dagId: string, options: Trigge
         hint: "give another --run-id or another --logical-date",
       });
     }
-    return insertDagRun(trx, { dagId, versionId, structure, runType, runId, logicalDate, interval, runAfter: now, conf, note: options.note ?? null, now });
+    return insertDagRun({ db: trx, dialect: store.dialect }, { dagId, versionId, structure, runType, runId, logicalDate, interval, runAfter: now, conf, note: options.note ?? null, now });
   });
   await store.notify();
   return { id: id!, dagId, runId, logicalDate, paused: dag.is_paused === 1 };

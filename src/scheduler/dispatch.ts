@@ -23,7 +23,9 @@ export interface Dispatched {
 }
 
 const READY_COLUMNS = "ti.id, ti.dag_run_id, ti.dag_id, ti.task_id, ti.try_number, ti.max_tries, ti.pool, ti.pool_slots, d.max_active_tasks";
-const READY_FROM = "from task_instance ti join dag_run r on r.id = ti.dag_run_id join dag d on d.dag_id = ti.dag_id where ti.state = 'scheduled' and r.state = 'running'";
+// CROSS JOIN makes SQLite walk the ready index (priority order) first and stop at the LIMIT,
+// whatever its statistics say; PostgreSQL plans it like any inner join.
+const READY_FROM = "from task_instance ti cross join dag_run r cross join dag d where r.id = ti.dag_run_id and d.dag_id = ti.dag_id and ti.state = 'scheduled' and r.state = 'running'";
 const lock = (d: DialectSql) => (d.dialect === "postgres" ? " for update of ti skip locked" : "");
 const READY = statement(
   (d) => `select ${READY_COLUMNS} ${READY_FROM} and r.run_type <> 'test' and d.is_paused = 0 order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,

@@ -6,12 +6,14 @@ import type { Kysely } from "kysely";
 import type { SerializedDag } from "../dag/model.js";
 import { nextScheduledRun } from "../dag/next-run.js";
 import type { Database } from "../store/schema.js";
+import type { SqlContext } from "../store/sql.js";
 import { defaultRunId, insertDagRun } from "./create-run.js";
 
 const ACTIVE_RUN_STATES = ["queued", "running"];
 
 /** Creates the scheduled runs that are due; returns how many it created. */
-export async function createDueRuns(trx: Kysely<Database>, structureOf: (versionId: number) => Promise<SerializedDag>, now: number): Promise<number> {
+export async function createDueRuns(ctx: SqlContext, structureOf: (versionId: number) => Promise<SerializedDag>, now: number): Promise<number> {
+  const trx = ctx.db;
   const due = await trx
     .selectFrom("dag")
     .select(["dag_id", "latest_version_id", "max_active_runs", "created_at"])
@@ -41,7 +43,7 @@ export async function createDueRuns(trx: Kysely<Database>, structureOf: (version
     let last = lastRow ?? null;
     let next = nextScheduledRun(structure, last, dag.created_at, now);
     while (next && next.runAfter <= now && active < dag.max_active_runs) {
-      const id = await insertDagRun(trx, {
+      const id = await insertDagRun(ctx, {
         dagId: dag.dag_id,
         versionId: dag.latest_version_id!,
         structure,

@@ -226,7 +226,7 @@ export class Scheduler {
           this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
         }
         if (wantRuns) {
-          if (!this.#onlyRuns) await createDueRuns(trx, (v) => this.#structure(trx, v), now);
+          if (!this.#onlyRuns) await createDueRuns(ctx, (v) => this.#structure(trx, v), now);
           for (const id of await startQueuedRuns(trx, this.#onlyRuns, now)) {
             seed(id).full = true;
             const run = (await this.#cache.runs(trx, [id])).get(id)!;
@@ -274,7 +274,12 @@ export class Scheduler {
       });
       this.#failures = 0;
     } catch (error) {
-      // Nothing was written: keep the reports for the next tick, and back off a little.
+      // Nothing was written: keep the reports for the next tick, and back off a little. Log
+      // lines are the only free text in a tick; if ticks keep failing, they go first.
+      if (this.#failures >= 2 && pending.logs.length > 0) {
+        this.#log.error({ lines: pending.logs.reduce((n, [, l]) => n + l.length, 0) }, "dropping task log lines that could not be stored");
+        pending.logs = [];
+      }
       this.#restore(pending);
       this.#wantRuns ||= wantRuns;
       this.#wantBackstop ||= wantBackstop;

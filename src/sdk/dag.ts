@@ -2,7 +2,7 @@ import { UpdraftError } from "../errors/index.js";
 import type { Builder } from "./builder.js";
 import { currentBuilder, checkTaskId, ownRef, withBuilder } from "./builder.js";
 import type { DagDefinition } from "./definition.js";
-import { pickTaskOptions } from "./options.js";
+import { pickTaskOptions, rejectUnknownKeys } from "./options.js";
 import type { AnyTaskRef, Dag, DagOptions } from "./types.js";
 
 const DAG_ID_RE = /^[A-Za-z0-9_.-]{1,250}$/;
@@ -55,6 +55,9 @@ export function dag(options: DagOptions, body: () => void): Dag {
   };
   const tags = options.tags ?? [];
   if (!Array.isArray(tags) || tags.some((t) => typeof t !== "string")) dagOptionError(id, "tags must be an array of strings", 'tags: ["finance", "daily"]');
+  const defaults = options.defaults ?? {};
+  if (typeof defaults !== "object" || defaults === null || Array.isArray(defaults)) dagOptionError(id, "defaults must be an object of task options", 'defaults: { retries: 2, retryDelay: "1m" }');
+  rejectUnknownKeys(`DAG '${id}' defaults`, defaults, []);
   const params = options.params ?? {};
   if (typeof params !== "object" || params === null || Array.isArray(params)) dagOptionError(id, "params must be an object", 'params: { region: { type: "string", default: "eu" } }');
   const date = (value: DagOptions["startDate"]): string | number | null =>
@@ -84,7 +87,7 @@ export function dag(options: DagOptions, body: () => void): Dag {
     dag: definition,
     autoIds: new Map(),
     groupStack: [],
-    defaults: pickTaskOptions(options.defaults ?? {}),
+    defaults: pickTaskOptions(defaults),
   };
   const result = withBuilder(builder, body) as unknown;
   if (result !== null && typeof result === "object" && typeof (result as { then?: unknown }).then === "function") {

@@ -52,6 +52,10 @@ function makeTaskFunction<I, O>(kind: TaskKind, spec: TaskSpec<I, O>, what: stri
   const fn = (...args: [unknown?, TaskCallOptions?]) => {
     const builder = currentBuilder(`task function '${spec.id}'`);
     const overrides = args[1] ?? {};
+    if (typeof overrides !== "object" || overrides === null) {
+      throw new UpdraftError("UPDRAFT_E_DAG_DEFINITION", `task '${spec.id}': the second argument must be an options object`, { hint: `${spec.id}(input, { id: "other_id", retries: 2 })` });
+    }
+    rejectUnknownKeys(`task '${spec.id}' (call options)`, overrides, ["id"]);
     if (overrides.id !== undefined) checkTaskId(overrides.id);
     return defineTask(builder, {
       id: overrides.id ?? spec.id,

@@ -126,8 +126,12 @@ function openSqlite(file: string, options: StoreOptions): Store {
     }
   }, 50);
   poll.unref();
+  let ticks = 0;
   const checkpoint = setInterval(() => {
-    if (raw.open && !raw.inTransaction) raw.pragma("wal_checkpoint(PASSIVE)");
+    if (!raw.open || raw.inTransaction) return;
+    raw.pragma("wal_checkpoint(PASSIVE)");
+    // Keeps the planner's statistics fresh as tables grow (cheap when nothing changed).
+    if (++ticks % 120 === 0) raw.pragma("optimize");
   }, 5_000);
   checkpoint.unref();
 

@@ -1,6 +1,6 @@
 /** DAGs, their versions and import errors: what the DAG processor writes and everyone reads. */
 import { createHash } from "node:crypto";
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { SerializedDag } from "../dag/model.js";
 import { nextScheduledRun } from "../dag/next-run.js";
 import { UpdraftError } from "../errors/index.js";
@@ -8,6 +8,7 @@ import type { Store } from "./connect.js";
 import type { Database, DagRow, DagVersionRow, ImportErrorRow } from "./schema.js";
 
 export interface FileImportError {
+  code: string;
   message: string;
   line: number | null;
   column: number | null;
@@ -35,6 +36,9 @@ export interface FileReport {
   clashes: string[];
 }
 
+/** Advisory lock key for storing DAG processing results on PostgreSQL ("updr" in ASCII). */
+const PROCESSING_LOCK = 0x75706472;
+
 export function versionHash(bundleHash: string, dag: SerializedDag): string {
   return createHash("sha256").update(bundleHash).update("\0").update(JSON.stringify(dag)).digest("hex");
 }
@@ -55,7 +59,10 @@ async function lastScheduledInterval(trx: Kysely<Database>, dagId: string) {
 export async function recordFileResult(store: Store, result: FileResult): Promise<FileReport> {
   const report: FileReport = { created: [], newVersions: [], deactivated: [], clashes: [] };
   const errors: string[] = result.error ? [result.error.message] : [];
+  let code = result.error?.code ?? null;
   await store.transaction(async (trx) => {
+    // Processors (and one processor's parallel files) must not race on a new DAG id.
+    if (store.dialect === "postgres") await sql`select pg_advisory_xact_lock(${PROCESSING_LOCK})`.execute(trx);
     if (result.bundle && result.dags.length > 0) {
       await trx
         .insertInto("dag_bundle")
@@ -68,6 +75,7 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
       const existing = await trx.selectFrom("dag").selectAll().where("dag_id", "=", dag.dagId).executeTakeFirst();
       if (existing && existing.fileloc !== dag.fileloc && existing.is_active === 1 && result.existingFiles.has(existing.fileloc)) {
         report.clashes.push(dag.dagId);
+        code ??= "UPDRAFT_E_DUPLICATE_DAG_ID";
         errors.push(`DAG id '${dag.dagId}' is already defined in ${existing.fileloc}; DAG ids must be unique`);
         continue;
       }
@@ -130,6 +138,7 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
         .insertInto("import_error")
         .values({
           fileloc: result.fileloc,
+          code: code ?? "UPDRAFT_E_IMPORT_FAILED",
           message: errors.join("\n"),
           line: result.error?.line ?? null,
           column: result.error?.column ?? null,

@@ -48,6 +48,8 @@ export interface DagVersionTable {
 export interface ImportErrorTable {
   id: Generated<number>;
   fileloc: string;
+  /** UPDRAFT_E_* code of the (first) failure. */
+  code: string;
   message: string;
   line: number | null;
   column: number | null;

@@ -7,7 +7,10 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { DagProcessor } from "../../src/dag-processor/processor.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
-import { latestStructure, requireDag } from "../../src/store/dags.js";
+import { serializeDag } from "../../src/dag/serialize.js";
+import { takeDefinedDags } from "../../src/sdk/dag.js";
+import { dag, task } from "../../src/sdk/index.js";
+import { latestStructure, recordFileResult, requireDag } from "../../src/store/dags.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags } from "../helpers/run.js";
 import { postgresEnabled } from "../helpers/services.js";
@@ -52,25 +55,12 @@ describe.each(DIALECTS)("DAG file lifecycle (%s)", (dialect) => {
     expect(await versionCount(env, "evolving")).toBe(1); // the same content as before: no new version
   });
 
-  it("keeps a DAG active when its file starts to throw at import", async () => {
-    env = await createTestEnv({ dialect, dags: { "flaky.ts": goodDag("flaky") } });
-    await processDags(env);
-    env.writeDag("flaky.ts", goodDag("flaky", 'if (Date.now() > 0) throw new Error("config server down");'));
-    await processDags(env);
-    expect((await importErrors(env))["flaky.ts"]?.message).toContain("config server down");
-    expect((await dagRows(env)).flaky).toMatchObject({ is_active: 1 });
-  });
-
   it("stores a new version only when the content changes", async () => {
     env = await createTestEnv({ dialect, dags: { "versioned.ts": goodDag("versioned") } });
     await processDags(env);
     expect(await versionCount(env, "versioned")).toBe(1);
 
     // A fresh processor bundles and imports again: the same content makes no new version.
-    await processDags(env);
-    expect(await versionCount(env, "versioned")).toBe(1);
-    // Rewriting the same bytes (new mtime) makes none either.
-    env.writeDag("versioned.ts", goodDag("versioned"));
     await processDags(env);
     expect(await versionCount(env, "versioned")).toBe(1);
 
@@ -82,27 +72,6 @@ describe.each(DIALECTS)("DAG file lifecycle (%s)", (dialect) => {
     expect(versions.map((v) => Number(v.version_number))).toEqual([1, 2]);
     expect(Number(row.latest_version_id)).toBe(Number(versions[1]!.id));
     expect(versions[1]!.source).toContain('"hello"');
-  });
-
-  it("a running processor skips unchanged files and picks up a change in an imported helper", async () => {
-    const dagFile = [
-      'import { dag, task } from "updraft";',
-      'import { RETRIES } from "./lib/settings.js";',
-      'const hello = task({ id: "hello", run: () => "hi" });',
-      'export default dag({ id: "with_helper" }, () => { hello(undefined, { retries: RETRIES }); });',
-      "",
-    ].join("\n");
-    env = await createTestEnv({ dialect, dags: { "with_helper.ts": dagFile, "lib/settings.ts": "export const RETRIES = 1;\n" } });
-    processor = newProcessor(env);
-    expect(await processor.scan()).toMatchObject({ files: 1, processed: 1, errors: 0 });
-    expect(await processor.scan()).toMatchObject({ files: 1, processed: 0, errors: 0 });
-    expect(await versionCount(env, "with_helper")).toBe(1);
-
-    env.writeDag("lib/settings.ts", "export const RETRIES = 4;\n");
-    expect(await processor.scan()).toMatchObject({ processed: 1, errors: 0 });
-    expect(await versionCount(env, "with_helper")).toBe(2);
-    const { structure } = await latestStructure(env.store.db, await requireDag(env.store.db, "with_helper"));
-    expect(structure.tasks[0]!.options.retries).toBe(4);
   });
 
   it("a deleted file makes its DAGs inactive and keeps their runs", async () => {
@@ -121,12 +90,6 @@ describe.each(DIALECTS)("DAG file lifecycle (%s)", (dialect) => {
     expect(runs.map((r) => ({ id: Number(r.id), note: r.note }))).toEqual([{ id: run.id, note: "history" }]);
     expect(await versionCount(env, "doomed")).toBe(1);
     expect(await importErrors(env)).toEqual({});
-
-    // Restoring the file makes the DAG active again, with the same version.
-    env.writeDag("doomed.ts", goodDag("doomed"));
-    await processDags(env);
-    expect((await dagRows(env)).doomed).toMatchObject({ is_active: 1 });
-    expect(await versionCount(env, "doomed")).toBe(1);
   });
 
   it("a DAG removed from its file becomes inactive", async () => {
@@ -176,9 +139,69 @@ describe.each(DIALECTS)("DAG file lifecycle (%s)", (dialect) => {
     expect(Object.keys(errors)).toEqual([loser]);
     expect(errors[loser]!.message).toMatch(/DAG id 'twin' is already defined/);
   });
+
+  it("results for the same new DAG id from two files stored at the same moment: one wins, the other gets an import error", async () => {
+    // What a scan does when two workers finish at once (or two processors run): recordFileResult in parallel.
+    env = await createTestEnv({ dialect });
+    takeDefinedDags();
+    const hello = task({ id: "hello", run: () => 1 });
+    dag({ id: "race" }, () => {
+      hello();
+    });
+    const [definition] = takeDefinedDags();
+    const existingFiles = new Set(["r1.ts", "r2.ts"]);
+    const record = (fileloc: string) =>
+      recordFileResult(env!.store, {
+        fileloc,
+        dags: [serializeDag(definition!, fileloc)],
+        bundle: { hash: `hash-${fileloc}`, code: "export {};" },
+        source: "",
+        error: null,
+        existingFiles,
+        pausedAtCreation: false,
+        now: Date.now(),
+      });
+    const results = await Promise.allSettled([record("r1.ts"), record("r2.ts")]);
+    expect(results.map((r) => (r.status === "rejected" ? String(r.reason) : "ok"))).toEqual(["ok", "ok"]);
+    const winner = (await dagRows(env)).race!.fileloc;
+    const loser = winner === "r1.ts" ? "r2.ts" : "r1.ts";
+    const errors = await importErrors(env);
+    expect(Object.keys(errors)).toEqual([loser]);
+    expect(errors[loser]!.message).toMatch(/DAG id 'race' is already defined in r\d\.ts/);
+  });
 });
 
-describe("the watching processor", () => {
+describe("the processor (sqlite; the store side runs on both dialects above)", () => {
+  it("keeps a DAG active when its file starts to throw at import", async () => {
+    env = await createTestEnv({ dags: { "flaky.ts": goodDag("flaky") } });
+    await processDags(env);
+    env.writeDag("flaky.ts", goodDag("flaky", 'if (Date.now() > 0) throw new Error("config server down");'));
+    await processDags(env);
+    expect((await importErrors(env))["flaky.ts"]?.message).toContain("config server down");
+    expect((await dagRows(env)).flaky).toMatchObject({ is_active: 1 });
+  });
+
+  it("a running processor skips unchanged files and picks up a change in an imported helper", async () => {
+    const dagFile = [
+      'import { dag, task } from "updraft";',
+      'import { RETRIES } from "./lib/settings.js";',
+      'const hello = task({ id: "hello", run: () => "hi" });',
+      'export default dag({ id: "with_helper" }, () => { hello(undefined, { retries: RETRIES }); });',
+      "",
+    ].join("\n");
+    env = await createTestEnv({ dags: { "with_helper.ts": dagFile, "lib/settings.ts": "export const RETRIES = 1;\n" } });
+    processor = newProcessor(env);
+    expect(await processor.scan()).toMatchObject({ files: 1, processed: 1, errors: 0 });
+    expect(await processor.scan()).toMatchObject({ files: 1, processed: 0, errors: 0 });
+    expect(await versionCount(env, "with_helper")).toBe(1);
+
+    env.writeDag("lib/settings.ts", "export const RETRIES = 4;\n");
+    expect(await processor.scan()).toMatchObject({ processed: 1, errors: 0 });
+    expect(await versionCount(env, "with_helper")).toBe(2);
+    const { structure } = await latestStructure(env.store.db, await requireDag(env.store.db, "with_helper"));
+    expect(structure.tasks[0]!.options.retries).toBe(4);
+  });
+
   it("registers a new DAG file written while it runs", async () => {
     env = await createTestEnv({ dags: { "first.ts": goodDag("first") }, config: { dagRescanIntervalMs: "500ms" } });
     processor = newProcessor(env);

@@ -11,7 +11,7 @@ afterEach(async () => {
 });
 
 describe("branch", () => {
-  it("follows the chosen direct downstream task, skips the other, and a none_failed_min_one_success join runs", async () => {
+  it("follows the chosen direct downstream task(s), skips the others, and a none_failed_min_one_success join runs", async () => {
     env = await createTestEnv({
       dags: {
         "branchy.ts": `
@@ -23,7 +23,15 @@ describe("branch", () => {
           const afterSmall = task({ id: "after_small", run: () => "never" });
           const join = task({ id: "join", triggerRule: "none_failed_min_one_success", run: () => "joined" });
           const strictJoin = task({ id: "strict_join", run: () => "never" });
+          const both = branch({ id: "both", run: () => ["a", "b"] });
+          const none = branch({ id: "none", run: () => null });
+          const leaf = task({ id: "leaf", run: () => 1 });
           export default dag({ id: "branchy" }, () => {
+            const x = both();
+            leaf(undefined, { id: "a" }).after(x);
+            leaf(undefined, { id: "b" }).after(x);
+            leaf(undefined, { id: "c" }).after(x);
+            leaf(undefined, { id: "d" }).after(none());
             const choice = pick(count());
             const b = big().after(choice);
             const s = small().after(choice);
@@ -45,32 +53,36 @@ describe("branch", () => {
       after_small: "skipped",
       join: "success",
       strict_join: "skipped",
+      // A branch may follow several tasks, or none.
+      both: "success",
+      a: "success",
+      b: "success",
+      c: "skipped",
+      none: "success",
+      d: "skipped",
     });
     expect(run.tasks.small!.tryNumber).toBe(0);
     expect(await xcomOf(env, run.id, "join")).toBe("joined");
   });
 
-  it("a branch may follow several tasks, or none", async () => {
+  it("a direct downstream task that is also downstream of the followed task is not skipped (Airflow's empty-branch case)", async () => {
+    // branch ──────────► join      Airflow's skip_all_except adds every descendant of a followed
+    //    └──► task1 ──────┘         task to the follow set, so following task1 does not skip join.
     env = await createTestEnv({
       dags: {
-        "multi.ts": `
+        "empty_branch.ts": `
           import { dag, task, branch } from "updraft";
-          const both = branch({ id: "both", run: () => ["a", "b"] });
-          const none = branch({ id: "none", run: () => null });
-          const a = task({ id: "a", run: () => 1 });
-          const b = task({ id: "b", run: () => 2 });
-          const c = task({ id: "c", run: () => 3 });
-          const d = task({ id: "d", run: () => 4 });
-          export default dag({ id: "multi" }, () => {
-            const x = both(); a().after(x); b().after(x); c().after(x);
-            d().after(none());
-          });
+          const pick = branch({ id: "pick", run: () => "task1" });
+          const task1 = task({ id: "task1", run: () => 1 });
+          const join = task({ id: "join", triggerRule: "none_failed_min_one_success", run: () => "joined" });
+          export default dag({ id: "empty_branch" }, () => { const p = pick(); join().after(p, task1().after(p)); });
         `,
       },
     });
-    const run = await runDag(env, "multi");
+    const run = await runDag(env, "empty_branch");
+    expect([run.tasks.pick!.state, run.tasks.task1!.state]).toEqual(["success", "success"]);
+    expect(run.tasks.join!.state).toBe("success");
     expect(run.state).toBe("success");
-    expect([run.tasks.a!.state, run.tasks.b!.state, run.tasks.c!.state, run.tasks.d!.state]).toEqual(["success", "success", "skipped", "skipped"]);
   });
 
   it("a branch returning an id that is not a direct downstream task fails with UPDRAFT_E_BRANCH_INVALID, without retry", async () => {
@@ -154,49 +166,38 @@ describe("XCom", () => {
     expect(await xcomOf(env, run.id, "consumer")).toEqual({ stats: { rows: 3, ok: true }, output: "out", missing: "undefined" });
   });
 
-  it("a non-serializable output (a Date, a function) fails with UPDRAFT_E_XCOM_NOT_SERIALIZABLE", async () => {
+  it("a non-serializable output (a Date, a function) fails with UPDRAFT_E_XCOM_NOT_SERIALIZABLE, one over xcomMaxBytes with UPDRAFT_E_XCOM_TOO_LARGE", async () => {
     env = await createTestEnv({
+      config: { xcomMaxBytes: "1KB" },
       dags: {
-        "dates.ts": `
+        "bad_outputs.ts": `
           import { dag, task } from "updraft";
           const when = task({ id: "when", retries: 1, retryDelay: "100ms", run: () => new Date() });
           const fn = task({ id: "fn", run: () => ({ callback: () => 1 }) });
           const fine = task({ id: "fine", run: () => new Date(0).toISOString() });
-          export default dag({ id: "dates" }, () => { when(); fn(); fine(); });
-        `,
-      },
-    });
-    const run = await runDag(env, "dates");
-    expect(run.state).toBe("failed");
-    expect(run.tasks.fine!.state).toBe("success");
-    const [date] = await triesOf(env, run.id, "when");
-    expect(run.tasks.when).toMatchObject({ state: "failed", tryNumber: 1 });
-    expect(date!.error).toMatchObject({ code: "UPDRAFT_E_XCOM_NOT_SERIALIZABLE", retryable: false });
-    expect(date!.error!.message).toContain("Date");
-    const [fn] = await triesOf(env, run.id, "fn");
-    expect(fn!.error?.code).toBe("UPDRAFT_E_XCOM_NOT_SERIALIZABLE");
-    expect(fn!.error!.message).toContain("callback");
-    expect(await xcomOf(env, run.id, "when")).toBeUndefined();
-  });
-
-  it("an output over xcomMaxBytes fails with UPDRAFT_E_XCOM_TOO_LARGE", async () => {
-    env = await createTestEnv({
-      config: { xcomMaxBytes: "1KB" },
-      dags: {
-        "big.ts": `
-          import { dag, task } from "updraft";
           const big = task({ id: "big", run: () => "x".repeat(2000) });
           const small = task({ id: "small", run: () => "x".repeat(500) });
           const pushBig = task({ id: "push_big", run: async (_: void, ctx) => { await ctx.xcom.push("blob", "y".repeat(5000)); } });
-          export default dag({ id: "big" }, () => { big(); small(); pushBig(); });
+          export default dag({ id: "bad_outputs" }, () => { when(); fn(); fine(); big(); small(); pushBig(); });
         `,
       },
     });
-    const run = await runDag(env, "big");
+    const run = await runDag(env, "bad_outputs");
     expect(run.state).toBe("failed");
+    expect(run.tasks.fine!.state).toBe("success");
     expect(run.tasks.small!.state).toBe("success");
+
+    const [date] = await triesOf(env, run.id, "when");
+    expect(run.tasks.when).toMatchObject({ state: "failed", tryNumber: 1 }); // not retried: it would fail again
+    expect(date!.error).toMatchObject({ code: "UPDRAFT_E_XCOM_NOT_SERIALIZABLE", retryable: false });
+    expect(date!.error!.message).toContain("Date");
+    expect(await xcomOf(env, run.id, "when")).toBeUndefined();
+    const [fn] = await triesOf(env, run.id, "fn");
+    expect(fn!.error?.code).toBe("UPDRAFT_E_XCOM_NOT_SERIALIZABLE");
+    expect(fn!.error!.message).toContain("callback");
+
     const [big] = await triesOf(env, run.id, "big");
-    expect(big!.error).toMatchObject({ code: "UPDRAFT_E_XCOM_TOO_LARGE" });
+    expect(big!.error?.code).toBe("UPDRAFT_E_XCOM_TOO_LARGE");
     expect(await xcomOf(env, run.id, "big")).toBeUndefined();
     const [pushBig] = await triesOf(env, run.id, "push_big");
     expect(pushBig!.error?.code).toBe("UPDRAFT_E_XCOM_TOO_LARGE");

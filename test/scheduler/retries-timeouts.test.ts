@@ -153,13 +153,13 @@ describe("author-control errors", () => {
 });
 
 describe("executionTimeout", () => {
-  it("kills a busy synchronous loop: the try fails with UPDRAFT_E_TASK_TIMEOUT, its runner is killed, the run ends", async () => {
+  it("kills a busy synchronous loop: each try fails with UPDRAFT_E_TASK_TIMEOUT and counts towards retries, its runner is killed, the run ends", async () => {
     env = await createTestEnv({
       config: { killGraceMs: "200ms" },
       dags: {
         "busy.ts": `
           import { dag, task } from "updraft";
-          const spin = task({ id: "spin", executionTimeout: "1s", run: () => { while (true) {} } });
+          const spin = task({ id: "spin", executionTimeout: "1s", retries: 1, retryDelay: "100ms", run: () => { while (true) {} } });
           const next = task({ id: "next", run: () => 1 });
           export default dag({ id: "busy" }, () => { next().after(spin()); });
         `,
@@ -171,14 +171,21 @@ describe("executionTimeout", () => {
     try {
       expect(await s.waitForRun(trigger.id)).toBe("failed");
       const tasks = await taskStates(env, trigger.id);
-      expect(tasks.spin).toMatchObject({ state: "failed", tryNumber: 1 });
+      expect(tasks.spin).toMatchObject({ state: "failed", tryNumber: 2 });
       expect(tasks.next!.state).toBe("upstream_failed");
-      const [only] = await triesOf(env, trigger.id, "spin");
-      expect(only!.error?.code).toBe("UPDRAFT_E_TASK_TIMEOUT");
-      expect(only!.end - only!.start!).toBeGreaterThanOrEqual(1000);
-      // The runner that spun is killed after the grace period, while the scheduler goes on.
-      expect(only!.pid).not.toBeNull();
-      await waitFor("the spinning runner to be killed", () => !processAlive(only!.pid!), 15_000);
+      const tries = await triesOf(env, trigger.id, "spin");
+      expect(tries.map((t) => [t.tryNumber, t.state, t.error?.code])).toEqual([
+        [1, "failed", "UPDRAFT_E_TASK_TIMEOUT"],
+        [2, "failed", "UPDRAFT_E_TASK_TIMEOUT"],
+      ]);
+      for (const t of tries) {
+        expect(t.end - t.start!).toBeGreaterThanOrEqual(1000);
+        // The runner that spun is killed after the grace period, while the scheduler goes on.
+        expect(t.pid).not.toBeNull();
+        await waitFor(`the runner of try ${t.tryNumber} to be killed`, () => !processAlive(t.pid!), 15_000);
+      }
+      // The second try did not land on the runner still spinning with the first.
+      expect(tries[1]!.pid).not.toBe(tries[0]!.pid);
     } finally {
       await s.stop();
     }

@@ -1,11 +1,12 @@
 import { join, resolve } from "node:path";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { openStore, parseDatabaseUrl, redactUrl } from "../../src/store/connect.js";
 import { listDags } from "../../src/store/dags.js";
 import { migrate, resetDatabase } from "../../src/store/migrate.js";
 import { listPools, setPool } from "../../src/store/pools.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
-import { createPgSchema } from "../helpers/services.js";
+import { createPgSchema, PG_BASE_URL } from "../helpers/services.js";
 import { countRows, DIALECTS, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
 
 describe("parseDatabaseUrl and redactUrl", () => {
@@ -51,12 +52,15 @@ describe("parseDatabaseUrl and redactUrl", () => {
 describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
   const makeEnv = envFactory(dialect);
 
+  // On PostgreSQL the env's own schema already holds Updraft's tables: migrating another, fresh
+  // schema of the same database must still create its own migration tables.
   it("migrates a fresh database once; running migrate again applies nothing", async () => {
     const env = await makeEnv();
     const pg = dialect === "postgres" ? await createPgSchema() : null;
     const store = await openStore({ url: pg ? pg.url : `sqlite://${join(env.home, "fresh.db")}` });
     try {
       expect(store.dialect).toBe(dialect);
+      expect(store.schema).toBe(pg ? pg.schema : null);
       const first = await migrate(store);
       expect(first.applied).toEqual(["0001-initial"]);
       const second = await migrate(store);
@@ -118,6 +122,49 @@ describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
         .where("table_schema" as never, "=", schemaOne as never)
         .execute();
       expect((tables as Array<{ table_name: string }>).map((t) => t.table_name)).toEqual(expect.arrayContaining(["dag", "dag_run", "task_instance", "pool"]));
+    });
+
+    // Kysely's Migrator looks for its tables with an introspection query over every schema of the
+    // database; when another schema is dropped while that query runs, it fails with "schema … does
+    // not exist" / "relation ….dag does not exist" (seen when test files run in parallel).
+    it("migrates while other schemas of the same database are being created and dropped", async () => {
+      // Two connections create and drop small schemas of their own, as parallel test files (or
+      // other Updraft installations sharing the database) do.
+      const tag = (await createPgSchema()).schema;
+      let stop = false;
+      const churn = async (k: number) => {
+        const client = new pg.Client({ connectionString: PG_BASE_URL });
+        await client.connect();
+        try {
+          for (let n = 0; !stop; n++) {
+            const name = `${tag}_c${k}_${n}`;
+            await client.query(`create schema ${name}; create table ${name}.t (id serial primary key, a integer)`);
+            await client.query(`drop schema ${name} cascade`);
+          }
+        } finally {
+          await client.end();
+        }
+      };
+      const churners = [churn(1), churn(2)];
+      const failures: string[] = [];
+      try {
+        for (let i = 0; i < 8; i++) {
+          const mine = await createPgSchema();
+          const store = await openStore({ url: mine.url });
+          try {
+            expect((await migrate(store)).applied).toEqual(["0001-initial"]);
+          } catch (error) {
+            failures.push((error as Error).message);
+          } finally {
+            await store.close();
+            await mine.drop();
+          }
+        }
+      } finally {
+        stop = true;
+        await Promise.all(churners);
+      }
+      expect(failures).toEqual([]);
     });
 
     it("reports an unreachable server as UPDRAFT_E_DATABASE without the password", async () => {

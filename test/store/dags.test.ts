@@ -107,22 +107,22 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
   it("keeps the DAGs of a file whose import failed, and sets then clears its import error", async () => {
     const env = await makeEnv();
     await recordFile(env.store, "broken.ts", [simpleDag("broken.ts", "one"), simpleDag("broken.ts", "two")], { now: NOW });
-    const error = { message: "SyntaxError: Unexpected token", line: 12, column: 5, location: "broken.ts:12:5", stack: "at broken.ts:12:5" };
+    const error = { code: "UPDRAFT_E_IMPORT_FAILED", message: "SyntaxError: Unexpected token", line: 12, column: 5, location: "broken.ts:12:5", stack: "at broken.ts:12:5" };
     const failed = await recordFile(env.store, "broken.ts", [], { now: NOW + 1, error });
     expect(failed.deactivated).toEqual([]);
     expect((await listDags(env.store.db)).map((d) => d.dag_id)).toEqual(["one", "two"]);
     expect(await listImportErrors(env.store.db)).toMatchObject([
-      { fileloc: "broken.ts", message: "SyntaxError: Unexpected token", line: 12, column: 5, location: "broken.ts:12:5", stack: "at broken.ts:12:5", created_at: NOW + 1 },
+      { fileloc: "broken.ts", code: "UPDRAFT_E_IMPORT_FAILED", message: "SyntaxError: Unexpected token", line: 12, column: 5, location: "broken.ts:12:5", stack: "at broken.ts:12:5", created_at: NOW + 1 },
     ]);
 
     // Failing again replaces the row instead of adding a second one.
-    await recordFile(env.store, "broken.ts", [], { now: NOW + 2, error: { ...error, message: "ReferenceError: x is not defined", line: 3 } });
-    expect(await listImportErrors(env.store.db)).toMatchObject([{ fileloc: "broken.ts", message: "ReferenceError: x is not defined", line: 3 }]);
+    await recordFile(env.store, "broken.ts", [], { now: NOW + 2, error: { ...error, code: "UPDRAFT_E_IMPORT_TIMEOUT", message: "ReferenceError: x is not defined", line: 3 } });
+    expect(await listImportErrors(env.store.db)).toMatchObject([{ fileloc: "broken.ts", code: "UPDRAFT_E_IMPORT_TIMEOUT", message: "ReferenceError: x is not defined", line: 3 }]);
 
     // A file that imports some DAGs but reports an error for another keeps the error too.
-    await recordFile(env.store, "broken.ts", [simpleDag("broken.ts", "one")], { now: NOW + 3, error: { ...error, message: "DAG 'two' is invalid" } });
+    await recordFile(env.store, "broken.ts", [simpleDag("broken.ts", "one")], { now: NOW + 3, error: { ...error, code: "UPDRAFT_E_DAG_CYCLE", message: "DAG 'two' is invalid" } });
     expect((await listDags(env.store.db)).map((d) => d.dag_id)).toEqual(["one", "two"]);
-    expect(await listImportErrors(env.store.db)).toMatchObject([{ fileloc: "broken.ts", message: "DAG 'two' is invalid" }]);
+    expect(await listImportErrors(env.store.db)).toMatchObject([{ fileloc: "broken.ts", code: "UPDRAFT_E_DAG_CYCLE", message: "DAG 'two' is invalid" }]);
 
     await recordFile(env.store, "broken.ts", [simpleDag("broken.ts", "one"), simpleDag("broken.ts", "two")], { now: NOW + 4 });
     expect(await listImportErrors(env.store.db)).toEqual([]);
@@ -143,6 +143,7 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
     const errors = await listImportErrors(env.store.db);
     expect(errors).toHaveLength(1);
     expect(errors[0]!.fileloc).toBe("second.ts");
+    expect(errors[0]!.code).toBe("UPDRAFT_E_DUPLICATE_DAG_ID");
     expect(errors[0]!.message).toContain("'dup'");
     expect(errors[0]!.message).toContain("first.ts");
 
@@ -167,9 +168,9 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
     await recordFile(env.store, "goes.ts", [simpleDag("goes.ts", "goes_a"), simpleDag("goes.ts", "goes_b")], { now: NOW });
     await recordFile(env.store, "goes.ts", [simpleDag("goes.ts", "goes_a"), simpleDag("goes.ts", "goes_b")], {
       now: NOW,
-      error: { message: "boom", line: null, column: null, location: null, stack: null },
+      error: { code: "UPDRAFT_E_IMPORT_FAILED", message: "boom", line: null, column: null, location: null, stack: null },
     });
-    await recordFile(env.store, "bad.ts", [], { now: NOW, error: { message: "bad", line: 1, column: 1, location: "bad.ts:1:1", stack: null } });
+    await recordFile(env.store, "bad.ts", [], { now: NOW, error: { code: "UPDRAFT_E_IMPORT_FAILED", message: "bad", line: 1, column: 1, location: "bad.ts:1:1", stack: null } });
     expect((await listImportErrors(env.store.db)).map((e) => e.fileloc)).toEqual(["bad.ts", "goes.ts"]);
 
     const gone = await forgetMissingFiles(env.store, new Set(["stays.ts", "bad.ts"]), NOW + 5);

@@ -65,7 +65,7 @@ class OtherProcess {
 
   async stop(): Promise<void> {
     if (this.child.exitCode !== null) return;
-    this.child.stdin!.write(`${JSON.stringify({ op: "exit" })}\n`);
+    this.child.stdin!.end(`${JSON.stringify({ op: "exit" })}\n`);
     const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
     await this.exited;
     clearTimeout(timer);
@@ -87,7 +87,7 @@ describe.each(DIALECTS)("several processes on one database (%s)", (dialect) => {
     const other = await OtherProcess.start(env.config.databaseUrl);
     others.push(other);
 
-    const N = 25;
+    const N = 15;
     const childDone = other.send({ op: "trigger", dagId: "etl", prefix: "child_", count: N, holdMs: 10 });
     const ownErrors: unknown[] = [];
     for (let i = 0; i < N; i++) {

@@ -134,11 +134,13 @@ describe.each(DIALECTS)("creating runs (%s)", (dialect) => {
     const { versionId, structure } = await latest(env.store, "etl");
     const day = Date.UTC(2026, 0, 1);
 
+    const { dialect: storeDialect } = env.store;
     const result = await env.store.transaction(async (trx) => {
-      const first = await insertDagRun(trx, scheduledRun("etl", versionId, structure, day));
-      const second = await insertDagRun(trx, { ...scheduledRun("etl", versionId, structure, day), runId: "another_id" });
+      const ctx = { db: trx, dialect: storeDialect };
+      const first = await insertDagRun(ctx, scheduledRun("etl", versionId, structure, day));
+      const second = await insertDagRun(ctx, { ...scheduledRun("etl", versionId, structure, day), runId: "another_id" });
       // The transaction must still be usable (on PostgreSQL a failed statement would abort it).
-      const third = await insertDagRun(trx, scheduledRun("etl", versionId, structure, day + DAY));
+      const third = await insertDagRun(ctx, scheduledRun("etl", versionId, structure, day + DAY));
       const count = await trx.selectFrom("dag_run").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
       return { first, second, third, count: Number(count.n) };
     });
@@ -148,7 +150,7 @@ describe.each(DIALECTS)("creating runs (%s)", (dialect) => {
     expect(result.count).toBe(2);
 
     // In a transaction of its own, too; and the committed state has no duplicate.
-    const again = await env.store.transaction((trx) => insertDagRun(trx, scheduledRun("etl", versionId, structure, day)));
+    const again = await env.store.transaction((trx) => insertDagRun({ db: trx, dialect: storeDialect }, scheduledRun("etl", versionId, structure, day)));
     expect(again).toBeNull();
     const runs = await listDagRuns(env.store.db, { dagId: "etl" });
     expect(runs.map((r) => [r.run_type, r.logical_date])).toEqual([

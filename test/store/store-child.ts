@@ -46,3 +46,4 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
 }
 await store.close();
+process.exit(0);

@@ -140,10 +140,10 @@ export function registerDagsCommands(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const errors = (await listImportErrors(store.db)).map((e) => ({ fileloc: e.fileloc, location: e.location, line: e.line, column: e.column, message: e.message, timestamp: iso(e.created_at) }));
+        const errors = (await listImportErrors(store.db)).map((e) => ({ fileloc: e.fileloc, code: e.code, location: e.location, line: e.line, column: e.column, message: e.message, timestamp: iso(e.created_at) }));
         if (isJson(command)) printJson(errors);
         else if (errors.length === 0) process.stdout.write("no import errors\n");
-        else for (const e of errors) process.stdout.write(`${e.location ?? e.fileloc}\n  ${e.message.split("\n").join("\n  ")}\n`);
+        else for (const e of errors) process.stdout.write(`${e.location ?? e.fileloc} [${e.code}]\n  ${e.message.split("\n").join("\n  ")}\n`);
       });
     });
 
@@ -185,7 +185,7 @@ export function registerDagsCommands(program: Command): void {
         const dag = await requireDag(store.db, dagId);
         const fileError = (await listImportErrors(store.db)).find((e) => e.fileloc === dag.fileloc);
         if (fileError) {
-          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' (${dag.fileloc}) has an import error: ${fileError.location ? `${fileError.location}: ` : ""}${fileError.message}`, {
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `[${fileError.code}] the file of DAG '${dagId}' (${dag.fileloc}) has an import error: ${fileError.location ? `${fileError.location}: ` : ""}${fileError.message}`, {
             hint: "fix the file and run the test again",
           });
         }

@@ -58,6 +58,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
 
   await withId(db.schema.createTable("import_error"), ctx)
     .addColumn("fileloc", "text", (c) => c.notNull().unique())
+    .addColumn("code", "text", notNull)
     .addColumn("message", "text", notNull)
     .addColumn("line", "integer")
     .addColumn("column", "integer")
