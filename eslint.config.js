@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".updraft/", ".bench/", "**/*.d.ts"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", ".updraft/", ".bench/", ".scratch/", "**/*.d.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

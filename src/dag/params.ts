@@ -1,6 +1,7 @@
 /**
- * DAG params: a JSON-Schema subset, validated with Ajv. A run's params are the defaults merged
- * with the keys of its conf that name params; conf keys that are not params stay in `conf`.
+ * DAG params: a JSON-Schema subset, validated with Ajv. A run's params are the defaults with the
+ * run's conf laid over them, every conf key included (Airflow's dag_run_conf_overrides_params);
+ * declared params are validated against their spec.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import { UpdraftError } from "../errors/index.js";
@@ -73,13 +74,11 @@ export function checkParamSpecs(params: Record<string, ParamSpec>, scheduled: bo
   return problems;
 }
 
-/** The params a run sees: defaults, overridden by conf keys that name params; throws UPDRAFT_E_PARAMS_INVALID. */
+/** The params a run sees: the defaults with the conf laid over them; throws UPDRAFT_E_PARAMS_INVALID. */
 export function resolveParams(params: Record<string, ParamSpec>, conf: Record<string, unknown>): Record<string, unknown> {
   const resolved: Record<string, unknown> = {};
-  for (const [name, spec] of Object.entries(params)) {
-    if (Object.hasOwn(conf, name)) resolved[name] = conf[name];
-    else if (spec.default !== undefined) resolved[name] = structuredClone(spec.default);
-  }
+  for (const [name, spec] of Object.entries(params)) if (spec.default !== undefined) resolved[name] = structuredClone(spec.default);
+  Object.assign(resolved, structuredClone(conf));
   const validate = validatorFor(params);
   if (!validate(resolved)) {
     const problems = describeErrors(validate.errors);

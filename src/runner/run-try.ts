@@ -125,7 +125,8 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
 
 /**
  * A branch returns task or group ids among its direct downstream tasks; the result is the
- * sorted list of task ids to follow.
+ * sorted list of direct downstream tasks to follow. As in Airflow, a direct downstream task that
+ * is also downstream of a followed task is followed too (the "empty branch" join).
  */
 function branchTargets(dag: DagDefinition, task: TaskDefinition, value: unknown): string[] {
   const direct = [...dag.tasks.values()].filter((t) => t.upstream.has(task.taskId)).map((t) => t.taskId);
@@ -140,7 +141,25 @@ function branchTargets(dag: DagDefinition, task: TaskDefinition, value: unknown)
       inGroup.forEach((d) => follow.add(d));
     } else throw branchError(task, `returned '${id}', which is not directly downstream of it`, direct);
   }
+  const downstreamOfFollowed = descendants(dag, follow);
+  for (const d of direct) if (downstreamOfFollowed.has(d)) follow.add(d);
   return [...follow].sort();
+}
+
+function descendants(dag: DagDefinition, from: Iterable<string>): Set<string> {
+  const downstream = new Map<string, string[]>();
+  for (const t of dag.tasks.values()) for (const up of t.upstream) downstream.set(up, [...(downstream.get(up) ?? []), t.taskId]);
+  const seen = new Set<string>();
+  const stack = [...from];
+  while (stack.length > 0) {
+    for (const next of downstream.get(stack.pop()!) ?? []) {
+      if (!seen.has(next)) {
+        seen.add(next);
+        stack.push(next);
+      }
+    }
+  }
+  return seen;
 }
 
 function branchError(task: TaskDefinition, what: string, direct: string[]): UpdraftError {

@@ -5,7 +5,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
-import { Kysely, PostgresDialect, SqliteDialect, sql } from "kysely";
+import { Kysely, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from "kysely";
 import pg from "pg";
 import { UpdraftError } from "../errors/index.js";
 import type { Database } from "./schema.js";
@@ -166,6 +166,36 @@ function openSqlite(file: string, options: StoreOptions): Store {
 
 // ---- PostgreSQL ------------------------------------------------------------------------------
 
+/**
+ * Kysely's introspection (used by its Migrator) lists the tables of every schema in the
+ * database; another schema dropped meanwhile makes that query fail, and a table of the same name
+ * elsewhere fools it. Updraft looks only at its own schema.
+ */
+class SchemaScopedPostgresDialect extends PostgresDialect {
+  readonly #schema: string;
+
+  constructor(config: ConstructorParameters<typeof PostgresDialect>[0], schema: string) {
+    super(config);
+    this.#schema = schema;
+  }
+
+  override createIntrospector(db: Kysely<unknown>): DatabaseIntrospector {
+    const schema = this.#schema;
+    const getTables = async (): Promise<TableMetadata[]> => {
+      const rows = await sql<{ name: string }>`select table_name as name from information_schema.tables where table_schema = ${schema}`.execute(db);
+      return rows.rows.map((r) => ({ name: r.name, schema, isView: false, columns: [] }));
+    };
+    return {
+      getSchemas: async () => {
+        const rows = await sql<{ name: string }>`select schema_name as name from information_schema.schemata where schema_name = ${schema}`.execute(db);
+        return rows.rows;
+      },
+      getTables,
+      getMetadata: async () => ({ tables: await getTables() }),
+    };
+  }
+}
+
 const INT8_OID = 20;
 
 async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<Store> {
@@ -188,7 +218,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
       hint: "check UPDRAFT_DATABASE_URL and that the server is running",
     });
   }
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }, parsed.schema ?? "public") });
 
   const listeners = new Set<() => void>();
   let listenClient: pg.PoolClient | null = null;

@@ -39,7 +39,14 @@ export async function createTestEnv(options: { dialect?: TestDialect; dags?: Rec
     },
     {},
   );
-  const store = await openConfiguredStore(config, { migrate: true });
+  let store: Store;
+  try {
+    store = await openConfiguredStore(config, { migrate: true });
+  } catch (error) {
+    await pgSchema?.drop();
+    rmSync(root, { recursive: true, force: true });
+    throw error;
+  }
   const writeDag = (relativePath: string, source: string) => {
     const file = join(dagsFolder, relativePath);
     mkdirSync(dirname(file), { recursive: true });

@@ -276,14 +276,14 @@ describe("resolveParams", () => {
     tags: { type: "array", items: { type: "string" }, default: ["a"] },
   };
 
-  it("merges the defaults with the conf keys that name params", () => {
+  it("lays the conf over the defaults", () => {
     expect(resolveParams(params, {})).toEqual({ region: "eu", count: 1, tags: ["a"] });
-    expect(resolveParams(params, { region: "us", count: 5, unrelated: "x" })).toEqual({ region: "us", count: 5, tags: ["a"] });
+    expect(resolveParams(params, { region: "us", count: 5 })).toEqual({ region: "us", count: 5, tags: ["a"] });
   });
 
-  it("does not add conf keys that are not params", () => {
-    expect(resolveParams(params, { unrelated: "x" })).not.toHaveProperty("unrelated");
-    expect(resolveParams({}, { anything: 1 })).toEqual({});
+  it("keeps conf keys that are not declared params, as Airflow does", () => {
+    expect(resolveParams(params, { unrelated: "x" })).toEqual({ region: "eu", count: 1, tags: ["a"], unrelated: "x" });
+    expect(resolveParams({}, { anything: 1 })).toEqual({ anything: 1 });
   });
 
   it("hands out copies of the defaults", () => {

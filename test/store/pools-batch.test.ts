@@ -1,10 +1,10 @@
-import { sql } from "kysely";
 import { describe, expect, it } from "vitest";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
-import { chunk, MAX_PARAMS, updateFromValues } from "../../src/store/batch.js";
+import { chunk } from "../../src/store/batch.js";
+import { exec, list, query, rows, statement } from "../../src/store/sql.js";
 import { deletePool, listPools, setPool } from "../../src/store/pools.js";
 import { listTaskInstances } from "../../src/store/runs.js";
-import { countRows, DIALECTS, envFactory, etlDag, expectCode, recordFile } from "./fixtures.js";
+import { DIALECTS, envFactory, etlDag, expectCode, recordFile } from "./fixtures.js";
 
 describe("chunk", () => {
   it("splits into pieces of at most `size`, keeping order", () => {
@@ -77,70 +77,55 @@ describe.each(DIALECTS)("pools (%s)", (dialect) => {
   });
 });
 
-describe.each(DIALECTS)("updateFromValues (%s)", (dialect) => {
+describe.each(DIALECTS)("hot-path statements (%s)", (dialect) => {
   const makeEnv = envFactory(dialect);
+  const UPDATE = statement(
+    (d) => `update task_instance set state = v.state, next_retry_at = v.next_retry_at, priority_weight = v.priority_weight, updated_at = ?
+      from ${d.rows([["id", "bigint"], ["state", "text"], ["next_retry_at", "bigint"], ["priority_weight", "integer"]])}
+      where task_instance.id = v.id and task_instance.state = 'none'`,
+  );
+  const BY_IDS = statement((d) => `select task_id, state from task_instance where id ${d.inList} order by task_id`);
 
-  it("updates many rows with different values in one call, honouring the where guard", async () => {
+  it("updates many rows with different values in one statement, honouring the guard", async () => {
     const env = await makeEnv();
     await recordFile(env.store, "etl.ts", [etlDag()]);
     const run = await triggerDagRun(env.store, "etl");
     const ids = Object.fromEntries((await listTaskInstances(env.store.db, run.id)).map((t) => [t.task_id, t.id]));
     await env.store.db.updateTable("task_instance").set({ state: "running" }).where("id", "=", ids.x!).execute();
-
-    await updateFromValues(
-      env.store.db,
-      "task_instance",
-      [
-        { name: "id", type: "bigint" },
-        { name: "state", type: "text" },
-        { name: "next_retry_at", type: "bigint" },
-        { name: "priority_weight", type: "integer" },
-      ],
-      [
-        [ids.a, "scheduled", null, 50],
-        [ids.b, "up_for_retry", 1_767_225_600_123, 40],
-        [ids.c, "queued", null, 30],
-        [ids.x, "scheduled", 5, 20], // guarded out: x is running
-      ],
-      { where: sql`task_instance.state = 'none'`, set: [sql`updated_at = ${12345}`] },
-    );
-
+    const ctx = { db: env.store.db, dialect: env.store.dialect };
+    const changed = await exec(ctx, UPDATE, [
+      12345,
+      rows([
+        { id: ids.a, state: "scheduled", next_retry_at: null, priority_weight: 50 },
+        { id: ids.b, state: "up_for_retry", next_retry_at: 1_767_225_600_123, priority_weight: 40 },
+        { id: ids.c, state: "queued", next_retry_at: null, priority_weight: 30 },
+        { id: ids.x, state: "scheduled", next_retry_at: 5, priority_weight: 20 }, // guarded out: x is running
+      ]),
+    ]);
+    expect(changed).toBe(3);
     const after = Object.fromEntries((await listTaskInstances(env.store.db, run.id)).map((t) => [t.task_id, t]));
     expect(after.a).toMatchObject({ state: "scheduled", next_retry_at: null, priority_weight: 50, updated_at: 12345 });
     expect(after.b).toMatchObject({ state: "up_for_retry", next_retry_at: 1_767_225_600_123, priority_weight: 40, updated_at: 12345 });
     expect(after.c).toMatchObject({ state: "queued", priority_weight: 30, updated_at: 12345 });
     expect(after.x).toMatchObject({ state: "running", next_retry_at: null, priority_weight: 1 });
-    expect(after.x!.updated_at).not.toBe(12345);
-
-    // No rows: nothing to do, no error.
-    await updateFromValues(env.store.db, "task_instance", [{ name: "id", type: "bigint" }, { name: "state", type: "text" }], []);
+    // A list parameter selects exactly the rows named, whatever their number.
+    const picked = await query<{ task_id: string; state: string }>(ctx, BY_IDS, [list(ctx, [ids.a, ids.x])]);
+    expect(picked).toEqual([
+      { task_id: "a", state: "scheduled" },
+      { task_id: "x", state: "running" },
+    ]);
+    expect(await query(ctx, BY_IDS, [list(ctx, [])])).toEqual([]);
   });
 
-  it("handles more rows than fit in one statement", async () => {
+  it("carries text with quotes, backslashes and unicode through a row set unchanged", async () => {
     const env = await makeEnv();
-    const columns = [
-      { name: "name", type: "text" },
-      { name: "slots", type: "integer" },
-      { name: "description", type: "text" },
-    ] as const;
-    const perStatement = Math.floor(MAX_PARAMS / columns.length);
-    const n = perStatement * 2 + 17;
-    const names = Array.from({ length: n }, (_, i) => `p${String(i).padStart(5, "0")}`);
-    for (const part of chunk(names, 1000)) {
-      await env.store.db.insertInto("pool").values(part.map((name) => ({ name, slots: 0, description: null, include_deferred: 0 }))).execute();
-    }
-    await updateFromValues(
-      env.store.db,
-      "pool",
-      columns,
-      names.map((name, i) => [name, i, `d${i}`]),
-      { where: sql`pool.name <> 'p00003'` },
-    );
-    const rows = await env.store.db.selectFrom("pool").select(["name", "slots", "description"]).where("name", "like", "p%").orderBy("name").execute();
-    expect(rows).toHaveLength(n);
-    const wrong = rows.filter((r, i) => (i === 3 ? r.slots !== 0 || r.description !== null : r.slots !== i || r.description !== `d${i}`));
-    expect(wrong).toEqual([]);
-    expect(rows[n - 1]).toEqual({ name: names[n - 1], slots: n - 1, description: `d${n - 1}` });
-    expect(await countRows(env.store, "pool")).toBe(n + 1);
+    const ctx = { db: env.store.db, dialect: env.store.dialect };
+    const INSERT = statement((d) => `insert into pool (name, slots, description, include_deferred) select name, slots, description, 0 from ${d.rows([["name", "text"], ["slots", "integer"], ["description", "text"]])}`);
+    const tricky = [`it's "quoted"`, "back\\slash \\u0000 literal", "ünïcødé ✓ 🚀", "multi\nline", ""];
+    const n = 3_000;
+    await exec(ctx, INSERT, [rows(Array.from({ length: n }, (_, i) => ({ name: `p${String(i).padStart(5, "0")}`, slots: i, description: tricky[i % tricky.length] })))]);
+    const stored = await env.store.db.selectFrom("pool").select(["name", "slots", "description"]).where("name", "like", "p%").orderBy("name").execute();
+    expect(stored).toHaveLength(n);
+    expect(stored.filter((r, i) => r.slots !== i || r.description !== tricky[i % tricky.length])).toEqual([]);
   });
 });

@@ -114,7 +114,7 @@ describe.each(DIALECTS)("creating runs (%s)", (dialect) => {
     const run = await triggerDagRun(env.store, "etl", { conf: { n: 5, extra: { deep: [1, 2] } } });
     const row = await requireDagRun(env.store.db, "etl", run.runId);
     expect(JSON.parse(row.conf)).toEqual({ n: 5, extra: { deep: [1, 2] } });
-    expect(JSON.parse(row.params)).toEqual({ region: "eu", n: 5 });
+    expect(JSON.parse(row.params)).toEqual({ region: "eu", n: 5, extra: { deep: [1, 2] } });
 
     await expectCode(triggerDagRun(env.store, "etl", { conf: [1, 2] as unknown as Record<string, unknown> }), "UPDRAFT_E_USAGE");
   });
