@@ -6,9 +6,8 @@
 import { createHash } from "node:crypto";
 import { relative, resolve } from "node:path";
 import * as esbuild from "esbuild";
+import { SDK_GLOBAL } from "../sdk/global.js";
 import * as sdk from "../sdk/index.js";
-
-export const SDK_GLOBAL = "updraft.sdk";
 
 export interface Bundle {
   code: string;
@@ -25,7 +24,7 @@ export interface BundleFailure {
 }
 
 const SDK_SHIM = [
-  `const sdk = globalThis[Symbol.for(${JSON.stringify(SDK_GLOBAL)})];`,
+  `const sdk = globalThis[Symbol.for(${JSON.stringify(SDK_GLOBAL.description)})];`,
   `if (!sdk) throw new Error("the Updraft SDK is not loaded in this process");`,
   ...Object.keys(sdk).map((name) => `export const ${name} = sdk.${name};`),
 ].join("\n");

@@ -8,13 +8,13 @@ import { errorMessage, isUpdraftError, UpdraftError } from "../errors/index.js";
 import { serializeDag } from "../dag/serialize.js";
 import { validateDag } from "../dag/validate.js";
 import type { SerializedDag } from "../dag/model.js";
+import { installSdk } from "../sdk/global.js";
 import * as sdk from "../sdk/index.js";
 import { takeDefinedDags } from "../sdk/dag.js";
-import { SDK_GLOBAL } from "./bundle.js";
 import { locateInDagsFolder } from "./locate.js";
 import type { ImportFailure, ImportRequest, ImportResponse } from "./import-protocol.js";
 
-(globalThis as Record<symbol, unknown>)[Symbol.for(SDK_GLOBAL)] = sdk;
+installSdk(sdk);
 
 function failure(error: unknown, dagsFolder: string, at?: Error): ImportFailure {
   const stack = error instanceof Error ? error.stack : undefined;

@@ -27,6 +27,8 @@ interface FileState {
   failed: boolean;
   /** The folder's change count when the file was processed (a failed file retries on any change). */
   changes: number;
+  /** When the file's DAGs were last written to the store. */
+  recordedAt: number;
 }
 
 export interface ProcessorEvent {
@@ -133,7 +135,7 @@ export class DagProcessor {
       }),
     );
     for (const known of [...this.#files.keys()]) if (!existing.has(known)) this.#files.delete(known);
-    const gone = await forgetMissingFiles(this.#store, existing, Date.now());
+    const gone = await forgetMissingFiles(this.#store, this.dagsFolder, existing, Date.now());
     if (gone.length > 0) this.#log.info({ dags: gone }, "DAG files are gone; their DAGs are now inactive");
     return { files: files.length, processed: due.length, errors };
   }
@@ -179,7 +181,7 @@ export class DagProcessor {
       this.#log.debug({ fileloc, err: error }, "DAG file vanished while being read");
       return true;
     }
-    const base = { fileloc, source, existingFiles: existing, pausedAtCreation: this.#config.dagsArePausedAtCreation, now };
+    const base = { dagsFolder: this.dagsFolder, fileloc, source, existingFiles: existing, pausedAtCreation: this.#config.dagsArePausedAtCreation, now };
     try {
       await mkdir(this.#bundleDir, { recursive: true });
       const bundle = await bundleDagFile(abs, this.dagsFolder, this.#bundleDir);
@@ -187,14 +189,16 @@ export class DagProcessor {
         const location = bundle.file ? `${bundle.file}:${bundle.line}:${bundle.column}` : null;
         const message = location ? `${location}: ${bundle.message}` : bundle.message;
         const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { code: "UPDRAFT_E_BUNDLE_FAILED", message, line: bundle.line, column: bundle.column, location, stack: null } });
-        this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true, changes });
+        this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true, changes, recordedAt: now });
         this.#log.warn({ fileloc, error: message }, "DAG file failed to bundle");
         this.#onEvent({ fileloc, report, error: message });
         return false;
       }
       const inputs = await this.#mtimes(bundle.inputs);
       inputs.set(abs, before.get(abs)!);
-      if (previous && previous.bundleHash === bundle.hash && !previous.failed) {
+      // An unchanged bundle needs no import; it is still recorded once per reparse interval, so
+      // DAGs that were deactivated meanwhile (or rows lost) come back.
+      if (previous && previous.bundleHash === bundle.hash && !previous.failed && now - previous.recordedAt < this.#config.dagReparseIntervalMs) {
         this.#files.set(fileloc, { ...previous, inputs, processedAt: now, changes });
         return true;
       }
@@ -221,7 +225,7 @@ export class DagProcessor {
         : null;
       const report = await recordFileResult(this.#store, { ...base, dags: outcome.dags, bundle, error });
       const failed = error !== null || report.clashes.length > 0;
-      this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed, changes });
+      this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed, changes, recordedAt: now });
       if (error) this.#log.warn({ fileloc, error: error.message }, "DAG file has an import error");
       if (report.created.length || report.newVersions.length) {
         this.#log.info({ fileloc, created: report.created, updated: report.newVersions }, "DAGs registered");

@@ -7,6 +7,8 @@ export interface DagGraph {
   readonly downstream: ReadonlyMap<string, readonly string[]>;
   readonly roots: readonly string[];
   readonly leaves: readonly string[];
+  /** Each task's position in the (topological) task list. */
+  readonly order: ReadonlyMap<string, number>;
 }
 
 export function buildGraph(dag: SerializedDag): DagGraph {
@@ -19,6 +21,7 @@ export function buildGraph(dag: SerializedDag): DagGraph {
     downstream,
     roots: dag.tasks.filter((t) => t.upstream.length === 0).map((t) => t.taskId),
     leaves: dag.tasks.filter((t) => downstream.get(t.taskId)!.length === 0).map((t) => t.taskId),
+    order: new Map(dag.tasks.map((t, i) => [t.taskId, i])),
   };
 }
 

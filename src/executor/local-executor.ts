@@ -37,6 +37,8 @@ interface Runner {
   doomed: boolean;
   idleSince: number;
   stderr: string;
+  /** Bundles this runner has imported: a try goes to a runner that knows its bundle if one is idle. */
+  bundles: Set<string>;
 }
 
 interface ActiveTry {
@@ -91,7 +93,7 @@ export class LocalExecutor implements Executor {
     this.#draining = true;
     try {
       while (this.#queue.length > 0 && !this.#stopping) {
-        const runner = this.#idleRunner();
+        const runner = this.#idleRunner(this.#queue[0]!.bundleHash);
         if (!runner) return; // a runner that becomes ready drains again
         const item = this.#queue.shift()!;
         let payload: TryPayload;
@@ -110,21 +112,33 @@ export class LocalExecutor implements Executor {
           continue;
         }
         runner.tryId = payload.tryId;
-        this.#tries.set(payload.tryId, { payload, runner, timer: null, ended: false });
+        runner.bundles.add(payload.bundleHash);
+        const active: ActiveTry = { payload, runner, timer: null, ended: false };
+        this.#tries.set(payload.tryId, active);
+        // A warm runner starts a try the moment it reads it: the try counts as started (and its
+        // execution timeout runs) from here, which saves a message per try.
         this.#send(runner, { t: "run", payload });
+        const timeout = payload.executionTimeoutMs;
+        if (timeout !== null) active.timer = setTimeout(() => this.#timeout(active, timeout), timeout);
+        this.#callbacks!.started(payload.tryId, { hostname: HOST, pid: runner.pid, at: Date.now() });
       }
     } finally {
       this.#draining = false;
     }
   }
 
-  #idleRunner(): Runner | null {
+  #idleRunner(bundleHash: string): Runner | null {
     let starting = 0;
+    let idle: Runner | null = null;
     for (const r of this.#runners) {
       if (r.doomed) continue;
-      if (r.ready && r.tryId === null) return r;
+      if (r.ready && r.tryId === null) {
+        if (r.bundles.has(bundleHash)) return r;
+        idle ??= r;
+      }
       if (!r.ready) starting++;
     }
+    if (idle) return idle;
     const busy = [...this.#runners].filter((r) => !r.doomed && r.tryId !== null).length;
     if (busy + starting < this.#options.maxRunners && starting < this.#queue.length) this.#spawn();
     return null;
@@ -150,7 +164,7 @@ export class LocalExecutor implements Executor {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       execArgv: [`--max-old-space-size=${this.#options.memoryLimitMb}`],
     });
-    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, tryId: null, doomed: false, idleSince: Date.now(), stderr: "" };
+    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, tryId: null, doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set() };
     const keepTail = (chunk: Buffer) => {
       runner.stderr = (runner.stderr + chunk.toString()).slice(-4000);
     };
@@ -189,14 +203,6 @@ export class LocalExecutor implements Executor {
         runner.idleSince = Date.now();
         void this.#drain();
         return;
-      case "started": {
-        const active = this.#tries.get(message.tryId);
-        if (!active || active.ended) return;
-        const timeout = active.payload.executionTimeoutMs;
-        if (timeout !== null) active.timer = setTimeout(() => this.#timeout(active, timeout), timeout);
-        callbacks.started(message.tryId, { hostname: HOST, pid: runner.pid, at: message.at });
-        return;
-      }
       case "log": {
         if (!Array.isArray(message.lines)) throw new Error("log lines are not an array");
         const lines = message.lines.map((l) => ({

@@ -62,7 +62,6 @@ export type ToRunner =
 
 export type FromRunner =
   | { t: "ready"; pid: number }
-  | { t: "started"; tryId: string; at: number }
   | { t: "log"; tryId: string; lines: LogLine[] }
   | { t: "xcomPull"; tryId: string; reqId: number; taskId: string; key: string }
   | { t: "xcomPush"; tryId: string; key: string; value: string }

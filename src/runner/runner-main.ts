@@ -4,14 +4,14 @@
  * process group, so killing the group also kills whatever a task started (bash and its children).
  */
 import { controlKind } from "../sdk/errors.js";
+import { installSdk } from "../sdk/global.js";
 import * as sdk from "../sdk/index.js";
-import { SDK_GLOBAL } from "../dag-processor/bundle.js";
 import { errorMessage } from "../errors/index.js";
 import { LogCapture } from "./capture.js";
 import type { FromRunner, ToRunner, TryPayload, TryResult } from "./protocol.js";
 import { runTry } from "./run-try.js";
 
-(globalThis as Record<symbol, unknown>)[Symbol.for(SDK_GLOBAL)] = sdk;
+installSdk(sdk);
 
 const send = (message: FromRunner) => {
   if (process.connected) process.send!(message);
@@ -55,7 +55,6 @@ async function run(payload: TryPayload): Promise<void> {
     done: false,
   };
   current = cur;
-  send({ t: "started", tryId: payload.tryId, at: Date.now() });
   const result = await runTry(payload, {
     capture: cur.capture,
     signal: cur.abort.signal,

@@ -27,14 +27,20 @@ const READY_COLUMNS = "ti.id, ti.dag_run_id, ti.dag_id, ti.task_id, ti.try_numbe
 // whatever its statistics say; PostgreSQL plans it like any inner join.
 const READY_FROM = "from task_instance ti cross join dag_run r cross join dag d where r.id = ti.dag_run_id and d.dag_id = ti.dag_id and ti.state = 'scheduled' and r.state = 'running'";
 const lock = (d: DialectSql) => (d.dialect === "postgres" ? " for update of ti skip locked" : "");
+// DAGs at their maxActiveTasks and full pools are left out in SQL, so the LIMIT need not reach
+// past task instances that could not start anyway.
+const NOT_FULL = (d: DialectSql) => `and not (ti.dag_id ${d.inList}) and not (ti.pool ${d.inList})`;
 const READY = statement(
-  (d) => `select ${READY_COLUMNS} ${READY_FROM} and r.run_type <> 'test' and d.is_paused = 0 order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
+  (d) => `select ${READY_COLUMNS} ${READY_FROM} and r.run_type <> 'test' and d.is_paused = 0 ${NOT_FULL(d)}
+    order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
 );
 const READY_IN_RUNS = statement(
-  (d) => `select ${READY_COLUMNS} ${READY_FROM} and ti.dag_run_id ${d.inList} order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
+  (d) => `select ${READY_COLUMNS} ${READY_FROM} and ti.dag_run_id ${d.inList} ${NOT_FULL(d)}
+    order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
 );
 const ACTIVE = statement(
-  () => "select dag_id, pool, count(*) as n, sum(pool_slots) as slots from task_instance where state in ('queued', 'running') group by dag_id, pool",
+  () => `select ti.dag_id, d.max_active_tasks, ti.pool, count(*) as n, sum(ti.pool_slots) as slots
+    from task_instance ti join dag d on d.dag_id = ti.dag_id where ti.state in ('queued', 'running') group by ti.dag_id, d.max_active_tasks, ti.pool`,
 );
 const QUEUE = statement(
   (d) => `update task_instance set state = 'queued', try_number = try_number + 1,
@@ -69,22 +75,26 @@ export async function dispatchReady(
   warnPool: (pool: string, taskId: string) => void,
 ): Promise<Dispatched[]> {
   if (capacity <= 0) return [];
-  const limit = capacity * 4 + 16;
-  const ready = (
-    scope.onlyRuns
-      ? await query<ReadyRow>(ctx, READY_IN_RUNS, [list(ctx, [...scope.onlyRuns]), limit])
-      : await query<ReadyRow>(ctx, READY, [limit])
-  ).map((r) => ({ ...r, id: Number(r.id), dag_run_id: Number(r.dag_run_id) }));
-  if (ready.length === 0) return [];
-
-  const active = await query<{ dag_id: string; pool: string; n: number; slots: number }>(ctx, ACTIVE, []);
+  const { pools } = scope;
+  const active = await query<{ dag_id: string; max_active_tasks: number; pool: string; n: number; slots: number }>(ctx, ACTIVE, []);
   const dagActive = new Map<string, number>();
   const poolUsed = new Map<string, number>();
+  const fullDags = new Set<string>();
   for (const a of active) {
-    dagActive.set(a.dag_id, (dagActive.get(a.dag_id) ?? 0) + Number(a.n));
+    const n = (dagActive.get(a.dag_id) ?? 0) + Number(a.n);
+    dagActive.set(a.dag_id, n);
+    if (n >= a.max_active_tasks) fullDags.add(a.dag_id);
     poolUsed.set(a.pool, (poolUsed.get(a.pool) ?? 0) + Number(a.slots));
   }
-  const { pools } = scope;
+  const fullPools = [...poolUsed].filter(([pool, used]) => used >= (pools.get(pool) ?? Infinity)).map(([pool]) => pool);
+  const exclude = [list(ctx, [...fullDags]), list(ctx, fullPools)];
+  const limit = capacity + 8;
+  const ready = (
+    scope.onlyRuns
+      ? await query<ReadyRow>(ctx, READY_IN_RUNS, [list(ctx, [...scope.onlyRuns]), ...exclude, limit])
+      : await query<ReadyRow>(ctx, READY, [...exclude, limit])
+  ).map((r) => ({ ...r, id: Number(r.id), dag_run_id: Number(r.dag_run_id) }));
+  if (ready.length === 0) return [];
 
   const chosen: ReadyRow[] = [];
   for (const ti of ready) {

@@ -64,7 +64,7 @@ async function loadStates(ctx: SqlContext, dagRunId: number, taskIds: Iterable<s
 
 export async function evaluateRun(ctx: SqlContext, run: RunInfo, seeds: RunSeeds, memory: WaitMemory, now: number): Promise<EvaluationResult> {
   const { graph } = run;
-  const order = new Map(graph.dag.tasks.map((t, i) => [t.taskId, i]));
+  const { order } = graph;
   let waits = memory.get(run.dagRunId);
   if (!waits || seeds.full) {
     waits = new Map();

@@ -30,6 +30,7 @@ export async function createDueRuns(ctx: SqlContext, structureOf: (versionId: nu
       .select((eb) => eb.fn.countAll<number>().as("n"))
       .where("dag_id", "=", dag.dag_id)
       .where("state", "in", ACTIVE_RUN_STATES)
+      .where("run_type", "<>", "test")
       .executeTakeFirstOrThrow();
     let active = Number(counted.n);
     const lastRow = await trx
@@ -90,6 +91,7 @@ export async function startQueuedRuns(trx: Kysely<Database>, onlyRuns: ReadonlyS
     .selectFrom("dag_run")
     .select(["dag_id", (eb) => eb.fn.countAll<number>().as("n")])
     .where("state", "=", "running")
+    .where("run_type", "<>", "test")
     .where("dag_id", "in", [...new Set(queued.map((q) => q.dag_id))])
     .groupBy("dag_id")
     .execute();

@@ -92,6 +92,7 @@ export type BranchChoice = string | readonly string[] | null | undefined;
  *   const pick = branch({ id: "pick", run: (n: number) => (n > 100 ? "big_load" : "small_load") });
  *   const choice = pick(count()); bigLoad().after(choice); smallLoad().after(choice);
  */
-export function branch<I = void, O extends BranchChoice = BranchChoice>(spec: TaskSpec<I, O>): TaskFunction<I, Awaited<O>> {
-  return makeTaskFunction("branch", spec, "branch") as unknown as TaskFunction<I, Awaited<O>>;
+export function branch<I = void, O extends BranchChoice = BranchChoice>(spec: TaskSpec<I, O>): TaskFunction<I, string[]> {
+  // The branch's output (what downstream tasks receive) is the sorted list of task ids it follows.
+  return makeTaskFunction("branch", spec, "branch") as unknown as TaskFunction<I, string[]>;
 }

@@ -1,5 +1,7 @@
 /** DAGs, their versions and import errors: what the DAG processor writes and everyone reads. */
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { sql, type Kysely } from "kysely";
 import type { SerializedDag } from "../dag/model.js";
 import { nextScheduledRun } from "../dag/next-run.js";
@@ -17,13 +19,16 @@ export interface FileImportError {
 }
 
 export interface FileResult {
+  /** The DAGs folder (absolute) the file is in. */
+  dagsFolder: string;
+  /** The file, relative to the DAGs folder. */
   fileloc: string;
   dags: SerializedDag[];
   bundle: { hash: string; code: string } | null;
   source: string;
   /** Set when the file or one of its DAGs failed; DAGs that did import are still stored. */
   error: FileImportError | null;
-  /** Files that exist now, relative to the DAGs folder (to tell a moved DAG from a clash). */
+  /** Files of the DAGs folder that exist now (to tell a moved DAG from a clash). */
   existingFiles: ReadonlySet<string>;
   pausedAtCreation: boolean;
   now: number;
@@ -73,10 +78,12 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
     const defined = new Set<string>();
     for (const dag of result.dags) {
       const existing = await trx.selectFrom("dag").selectAll().where("dag_id", "=", dag.dagId).executeTakeFirst();
-      if (existing && existing.fileloc !== dag.fileloc && existing.is_active === 1 && result.existingFiles.has(existing.fileloc)) {
+      const elsewhere = existing && (existing.fileloc !== dag.fileloc || existing.dags_folder !== result.dagsFolder);
+      if (existing && elsewhere && existing.is_active === 1 && stillThere(existing, result)) {
         report.clashes.push(dag.dagId);
         code ??= "UPDRAFT_E_DUPLICATE_DAG_ID";
-        errors.push(`DAG id '${dag.dagId}' is already defined in ${existing.fileloc}; DAG ids must be unique`);
+        const where = existing.dags_folder === result.dagsFolder ? existing.fileloc : join(existing.dags_folder, existing.fileloc);
+        errors.push(`DAG id '${dag.dagId}' is already defined in ${where}; DAG ids must be unique`);
         continue;
       }
       defined.add(dag.dagId);
@@ -125,6 +132,7 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
       const gone = await trx
         .updateTable("dag")
         .set({ is_active: 0, updated_at: result.now })
+        .where("dags_folder", "=", result.dagsFolder)
         .where("fileloc", "=", result.fileloc)
         .where("is_active", "=", 1)
         .$if(defined.size > 0, (q) => q.where("dag_id", "not in", [...defined]))
@@ -132,11 +140,12 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
         .execute();
       report.deactivated.push(...gone.map((g) => g.dag_id));
     }
-    await trx.deleteFrom("import_error").where("fileloc", "=", result.fileloc).execute();
+    await trx.deleteFrom("import_error").where("dags_folder", "=", result.dagsFolder).where("fileloc", "=", result.fileloc).execute();
     if (errors.length > 0) {
       await trx
         .insertInto("import_error")
         .values({
+          dags_folder: result.dagsFolder,
           fileloc: result.fileloc,
           code: code ?? "UPDRAFT_E_IMPORT_FAILED",
           message: errors.join("\n"),
@@ -152,9 +161,15 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
   return report;
 }
 
+/** Whether the file that defines `dag` still exists (in the folder being scanned, or on disk). */
+function stillThere(dag: DagRow, result: FileResult): boolean {
+  return dag.dags_folder === result.dagsFolder ? result.existingFiles.has(dag.fileloc) : existsSync(join(dag.dags_folder, dag.fileloc));
+}
+
 function dagRow(dag: SerializedDag, result: FileResult, versionId: number | null) {
   return {
     dag_id: dag.dagId,
+    dags_folder: result.dagsFolder,
     fileloc: dag.fileloc,
     is_active: 1,
     is_paused: result.pausedAtCreation ? 1 : 0,
@@ -173,15 +188,18 @@ function dagRow(dag: SerializedDag, result: FileResult, versionId: number | null
   };
 }
 
-/** Files that are gone: their DAGs become inactive (history kept) and their import errors go. */
-export async function forgetMissingFiles(store: Store, existingFiles: ReadonlySet<string>, now: number): Promise<string[]> {
+/**
+ * Files of `dagsFolder` that are gone: their DAGs become inactive (history kept) and their import
+ * errors go. DAGs of other folders are not touched.
+ */
+export async function forgetMissingFiles(store: Store, dagsFolder: string, existingFiles: ReadonlySet<string>, now: number): Promise<string[]> {
   return store.transaction(async (trx) => {
-    const dags = await trx.selectFrom("dag").select(["dag_id", "fileloc"]).where("is_active", "=", 1).execute();
+    const dags = await trx.selectFrom("dag").select(["dag_id", "fileloc"]).where("is_active", "=", 1).where("dags_folder", "=", dagsFolder).execute();
     const gone = dags.filter((d) => !existingFiles.has(d.fileloc)).map((d) => d.dag_id);
     if (gone.length > 0) await trx.updateTable("dag").set({ is_active: 0, updated_at: now }).where("dag_id", "in", gone).execute();
-    const errors = await trx.selectFrom("import_error").select("fileloc").execute();
+    const errors = await trx.selectFrom("import_error").select("fileloc").where("dags_folder", "=", dagsFolder).execute();
     const stale = errors.filter((e) => !existingFiles.has(e.fileloc)).map((e) => e.fileloc);
-    if (stale.length > 0) await trx.deleteFrom("import_error").where("fileloc", "in", stale).execute();
+    if (stale.length > 0) await trx.deleteFrom("import_error").where("dags_folder", "=", dagsFolder).where("fileloc", "in", stale).execute();
     return gone;
   });
 }

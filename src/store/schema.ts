@@ -7,6 +7,8 @@ import type { Generated, Insertable, Selectable, Updateable } from "kysely";
 
 export interface DagTable {
   dag_id: string;
+  /** The DAGs folder (absolute path) the DAG's file is in; `fileloc` is relative to it. */
+  dags_folder: string;
   fileloc: string;
   is_active: number;
   is_paused: number;
@@ -47,6 +49,7 @@ export interface DagVersionTable {
 
 export interface ImportErrorTable {
   id: Generated<number>;
+  dags_folder: string;
   fileloc: string;
   /** UPDRAFT_E_* code of the (first) failure. */
   code: string;

@@ -152,6 +152,7 @@ describe.each(DIALECTS)("DAG file lifecycle (%s)", (dialect) => {
     const existingFiles = new Set(["r1.ts", "r2.ts"]);
     const record = (fileloc: string) =>
       recordFileResult(env!.store, {
+        dagsFolder: env!.dagsFolder,
         fileloc,
         dags: [serializeDag(definition!, fileloc)],
         bundle: { hash: `hash-${fileloc}`, code: "export {};" },

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SerializedDag } from "../../src/dag/model.js";
 import { task } from "../../src/sdk/task.js";
@@ -11,7 +14,7 @@ import {
   requireDag,
   setPaused,
 } from "../../src/store/dags.js";
-import { buildDag, countRows, DIALECTS, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
+import { buildDag, countRows, DAGS_FOLDER, DIALECTS, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 2, 10, 12, 30); // 2026-03-10 12:30 UTC
@@ -173,7 +176,7 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
     await recordFile(env.store, "bad.ts", [], { now: NOW, error: { code: "UPDRAFT_E_IMPORT_FAILED", message: "bad", line: 1, column: 1, location: "bad.ts:1:1", stack: null } });
     expect((await listImportErrors(env.store.db)).map((e) => e.fileloc)).toEqual(["bad.ts", "goes.ts"]);
 
-    const gone = await forgetMissingFiles(env.store, new Set(["stays.ts", "bad.ts"]), NOW + 5);
+    const gone = await forgetMissingFiles(env.store, DAGS_FOLDER, new Set(["stays.ts", "bad.ts"]), NOW + 5);
     expect(gone.sort()).toEqual(["goes_a", "goes_b"]);
     expect((await listDags(env.store.db)).map((d) => d.dag_id)).toEqual(["stays"]);
     expect(await getDag(env.store.db, "goes_a")).toMatchObject({ is_active: 0, updated_at: NOW + 5 });
@@ -181,7 +184,29 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
     // History is kept: the inactive DAG's versions remain.
     expect(await countRows(env.store, "dag_version")).toBe(3);
 
-    expect(await forgetMissingFiles(env.store, new Set(["stays.ts", "bad.ts"]), NOW + 6)).toEqual([]);
+    expect(await forgetMissingFiles(env.store, DAGS_FOLDER, new Set(["stays.ts", "bad.ts"]), NOW + 6)).toEqual([]);
+  });
+
+  it("a scan of another DAGs folder leaves this folder's DAGs alone; a live clash across folders is refused", async () => {
+    const env = await makeEnv();
+    const folderA = mkdtempSync(join(tmpdir(), "updraft-folder-a-"));
+    try {
+      writeFileSync(join(folderA, "a.ts"), "// a");
+      await recordFile(env.store, "a.ts", [simpleDag("a.ts", "in_a")], { dagsFolder: folderA, now: NOW });
+      // A one-off command pointed at another folder (say ./dags) finds no files there.
+      expect(await forgetMissingFiles(env.store, "/elsewhere/dags", new Set(), NOW + 1)).toEqual([]);
+      expect(await getDag(env.store.db, "in_a")).toMatchObject({ is_active: 1, dags_folder: folderA });
+      // The same DAG id from a file in another folder, while a.ts still exists there: refused.
+      const clash = await recordFile(env.store, "a.ts", [simpleDag("a.ts", "in_a")], { dagsFolder: "/elsewhere/dags", now: NOW + 2 });
+      expect(clash.clashes).toEqual(["in_a"]);
+      expect(await getDag(env.store.db, "in_a")).toMatchObject({ dags_folder: folderA });
+      const errors = await listImportErrors(env.store.db);
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatchObject({ dags_folder: "/elsewhere/dags", fileloc: "a.ts", code: "UPDRAFT_E_DUPLICATE_DAG_ID" });
+      expect(errors[0]!.message).toContain(join(folderA, "a.ts"));
+    } finally {
+      rmSync(folderA, { recursive: true, force: true });
+    }
   });
 
   it("requireDag names the known DAGs when one is not found", async () => {

@@ -63,7 +63,11 @@ export function etlDag(fileloc = "etl.ts", options: Partial<DagOptions> = {}): S
   );
 }
 
+/** The DAGs folder the store tests pretend their files are in. */
+export const DAGS_FOLDER = "/nonexistent/dags";
+
 export interface RecordOptions {
+  dagsFolder?: string;
   error?: FileImportError | null;
   existingFiles?: Iterable<string>;
   now?: number;
@@ -75,6 +79,7 @@ export interface RecordOptions {
 export function recordFile(store: Store, fileloc: string, dags: SerializedDag[], options: RecordOptions = {}): Promise<FileReport> {
   const code = `// bundle of ${fileloc}\n${JSON.stringify(dags)}`;
   return recordFileResult(store, {
+    dagsFolder: options.dagsFolder ?? DAGS_FOLDER,
     fileloc,
     dags,
     bundle: dags.length > 0 ? { hash: createHash("sha256").update(code).digest("hex"), code } : null,

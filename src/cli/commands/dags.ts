@@ -183,13 +183,17 @@ export function registerDagsCommands(program: Command): void {
           await processor.stop();
         }
         const dag = await requireDag(store.db, dagId);
-        const fileError = (await listImportErrors(store.db)).find((e) => e.fileloc === dag.fileloc);
+        const fileError = (await listImportErrors(store.db)).find((e) => e.fileloc === dag.fileloc && e.dags_folder === dag.dags_folder);
         if (fileError) {
           throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `[${fileError.code}] the file of DAG '${dagId}' (${dag.fileloc}) has an import error: ${fileError.location ? `${fileError.location}: ` : ""}${fileError.message}`, {
             hint: "fix the file and run the test again",
           });
         }
-        if (dag.is_active !== 1) throw new UpdraftError("UPDRAFT_E_DAG_INACTIVE", `DAG '${dagId}' is no longer defined in the DAGs folder ${config.dagsFolder}`);
+        if (dag.is_active !== 1 || dag.dags_folder !== config.dagsFolder) {
+          throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' is not defined in the DAGs folder ${config.dagsFolder}`, {
+            hint: dag.is_active === 1 ? `it comes from ${dag.dags_folder}: pass --dags-folder ${dag.dags_folder}` : "its file is gone",
+          });
+        }
         const run = await triggerDagRun(store, dagId, { conf, runType: "test", ...(logicalDate ? { logicalDate } : {}) });
         const outcome = await new Promise<string>((resolve, reject) => {
           const scheduler = createScheduler(store, config, log, {

@@ -17,6 +17,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
   await db.schema
     .createTable("dag")
     .addColumn("dag_id", "text", (c) => c.primaryKey())
+    .addColumn("dags_folder", "text", notNull)
     .addColumn("fileloc", "text", notNull)
     .addColumn("is_active", "integer", (c) => c.notNull().defaultTo(1))
     .addColumn("is_paused", "integer", (c) => c.notNull().defaultTo(1))
@@ -57,7 +58,8 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     .execute();
 
   await withId(db.schema.createTable("import_error"), ctx)
-    .addColumn("fileloc", "text", (c) => c.notNull().unique())
+    .addColumn("dags_folder", "text", notNull)
+    .addColumn("fileloc", "text", notNull)
     .addColumn("code", "text", notNull)
     .addColumn("message", "text", notNull)
     .addColumn("line", "integer")
@@ -65,6 +67,7 @@ export async function up(db: Kysely<unknown>, ctx: MigrationContext): Promise<vo
     .addColumn("location", "text")
     .addColumn("stack", "text")
     .addColumn("created_at", "bigint", notNull)
+    .addUniqueConstraint("import_error_file", ["dags_folder", "fileloc"])
     .execute();
 
   await withId(db.schema.createTable("dag_run"), ctx)
