@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { UpdraftError, errorMessage } from "../errors/index.js";
 import { parseDuration, parseSize } from "../util/duration.js";
+import { redactUrl } from "../util/redact.js";
 
 export interface Config {
   home: string;
@@ -162,7 +163,7 @@ export function describeConfig(loaded: LoadedConfig): Array<{ key: ConfigKey; en
     const option = OPTIONS[key] as Option<ConfigKey>;
     const value = loaded.config[key];
     let shown = typeof value === "string" ? value : JSON.stringify(value);
-    if (option.secret) shown = shown.replace(/\/\/([^:/@]+):([^@]*)@/, "//$1:***@");
+    if (option.secret) shown = redactUrl(shown);
     return { key, env: option.env, value: shown, source: loaded.sources[key], description: option.description };
   });
 }

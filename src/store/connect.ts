@@ -8,6 +8,7 @@ import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from "kysely";
 import pg from "pg";
 import { UpdraftError } from "../errors/index.js";
+import { redactUrl } from "../util/redact.js";
 import type { Database } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
@@ -53,10 +54,7 @@ export function parseDatabaseUrl(url: string): ParsedUrl {
   return { dialect: "sqlite", target: path === ":memory:" ? path : resolve(path), schema: null };
 }
 
-/** The URL with any password replaced, for logs and `config list`. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^:/@]+):([^@]*)@/, "//$1:***@");
-}
+export { redactUrl };
 
 export interface Store {
   readonly db: Kysely<Database>;

@@ -143,7 +143,7 @@ export function registerDagsCommands(program: Command): void {
         const errors = (await listImportErrors(store.db)).map((e) => ({ fileloc: e.fileloc, code: e.code, location: e.location, line: e.line, column: e.column, message: e.message, timestamp: iso(e.created_at) }));
         if (isJson(command)) printJson(errors);
         else if (errors.length === 0) process.stdout.write("no import errors\n");
-        else for (const e of errors) process.stdout.write(`${e.location ?? e.fileloc} [${e.code}]\n  ${e.message.split("\n").join("\n  ")}\n`);
+        else for (const e of errors) process.stdout.write(`${e.fileloc} [${e.code}]\n  ${e.message.split("\n").join("\n  ")}\n`);
       });
     });
 
@@ -182,10 +182,17 @@ export function registerDagsCommands(program: Command): void {
         } finally {
           await processor.stop();
         }
-        const dag = await requireDag(store.db, dagId);
-        const fileError = (await listImportErrors(store.db)).find((e) => e.fileloc === dag.fileloc && e.dags_folder === dag.dags_folder);
+        const folderErrors = (await listImportErrors(store.db)).filter((e) => e.dags_folder === config.dagsFolder);
+        const dag = await requireDag(store.db, dagId).catch((error: unknown) => {
+          // The DAG may be in one of the files that failed to import: say which, and where.
+          if (folderErrors.length === 0) throw error;
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `DAG '${dagId}' is not registered, and files of ${config.dagsFolder} failed to import:\n${folderErrors.map((e) => `  [${e.code}] ${e.message}`).join("\n")}`, {
+            hint: "fix the file and run the test again",
+          });
+        });
+        const fileError = folderErrors.find((e) => e.fileloc === dag.fileloc);
         if (fileError) {
-          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `[${fileError.code}] the file of DAG '${dagId}' (${dag.fileloc}) has an import error: ${fileError.location ? `${fileError.location}: ` : ""}${fileError.message}`, {
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' (${dag.fileloc}) has an import error [${fileError.code}]: ${fileError.message}`, {
             hint: "fix the file and run the test again",
           });
         }
