@@ -16,6 +16,7 @@ import type * as ConfigModule from "../src/config/index.js";
 import type { Config } from "../src/config/index.js";
 import type * as RuntimeModule from "../src/runtime/index.js";
 import type * as CreateRunModule from "../src/scheduler/create-run.js";
+import type * as DagsModule from "../src/store/dags.js";
 import type { Store } from "../src/store/connect.js";
 import type * as LoggerModule from "../src/util/logger.js";
 
@@ -25,7 +26,8 @@ const dist = new URL("../dist/", import.meta.url).href;
 const load = <T>(path: string) => import(`${dist}${path}`) as Promise<T>;
 const { loadConfig } = await load<typeof ConfigModule>("config/index.js");
 const { createProcessor, createScheduler, openConfiguredStore } = await load<typeof RuntimeModule>("runtime/index.js");
-const { triggerDagRun } = await load<typeof CreateRunModule>("scheduler/create-run.js");
+const { insertDagRun } = await load<typeof CreateRunModule>("scheduler/create-run.js");
+const { latestStructure, requireDag } = await load<typeof DagsModule>("store/dags.js");
 const { silentLogger } = await load<typeof LoggerModule>("util/logger.js");
 
 type Db = "sqlite-normal" | "sqlite-full" | "postgres";
@@ -38,7 +40,7 @@ for (let i = 2; i < process.argv.length; i++) {
 }
 const only = (args.get("only") ?? "chain,fanout,dags,dagfile,idle").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
-const runners = Number(args.get("runners") ?? 4);
+const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
 
 interface Env {
@@ -127,14 +129,23 @@ async function session(env: Env): Promise<Session> {
   await new Promise((r) => setTimeout(r, 500)); // runners warm
   return {
     async run(dagIds) {
+      // All runs are created in one transaction, so that they start together.
+      const versions = await Promise.all(dagIds.map(async (dagId) => latestStructure(env.store.db, await requireDag(env.store.db, dagId))));
       const t0 = performance.now();
-      const runIds: number[] = [];
-      const done: Promise<void>[] = [];
-      for (const dagId of dagIds) {
-        const run = await triggerDagRun(env.store, dagId, { runId: `bench_${randomBytes(4).toString("hex")}` });
-        runIds.push(run.id);
-        if (!ended.has(run.id)) done.push(new Promise<void>((r) => waiting.set(run.id, r)));
-      }
+      const now = Date.now();
+      const runIds = await env.store.transaction(async (trx) => {
+        const ids: number[] = [];
+        for (const [i, dagId] of dagIds.entries()) {
+          const { versionId, structure } = versions[i]!;
+          const id = await insertDagRun({ db: trx, dialect: env.store.dialect }, {
+            dagId, versionId, structure, runType: "manual", runId: `bench_${randomBytes(4).toString("hex")}`,
+            logicalDate: now, interval: { start: now, end: now }, runAfter: now, conf: {}, note: null, now,
+          });
+          ids.push(id!);
+        }
+        return ids;
+      });
+      const done = runIds.filter((id) => !ended.has(id)).map((id) => new Promise<void>((r) => waiting.set(id, r)));
       scheduler.requestPass();
       await Promise.all(done);
       return { wallMs: performance.now() - t0, runIds };
@@ -167,7 +178,7 @@ interface Row {
 const rows: Row[] = [];
 
 async function benchChain(db: Db): Promise<void> {
-  const length = 40;
+  const length = Number(args.get("chain") ?? 40);
   const env = await makeEnv(db, { "chain.ts": chainDag("chain", length) });
   try {
     const perTask: number[] = [];
@@ -211,25 +222,30 @@ async function benchManyDags(db: Db): Promise<void> {
     const s = await session(env);
     const { runIds, wallMs } = await s.run(Object.keys(dags).map((_, i) => `chain_${i}`));
     await s.stop();
-    // Task lag: from the moment a task could start (its upstream ended, or its run started) to its start.
+    // Total task lag: from the moment the runs started to the moment the last task ended. The
+    // tasks do no work, so all of it is scheduling and dispatch overhead (Airflow's benchmark of
+    // the same shape reported 11.6 s for Airflow 2.0). The mean lag per task is from the moment a
+    // task could start (its upstream ended) to its start, including waiting for a free runner.
+    const span = await env.store.db
+      .selectFrom("dag_run")
+      .select((eb) => [eb.fn.min<number>("start_date").as("first"), eb.fn.max<number>("end_date").as("last")])
+      .where("id", "in", runIds)
+      .executeTakeFirstOrThrow();
     const tries = await env.store.db
       .selectFrom("task_try as t")
       .innerJoin("task_instance as ti", "ti.id", "t.ti_id")
       .innerJoin("dag_run as r", "r.id", "ti.dag_run_id")
-      .select(["ti.dag_run_id", "ti.task_id", "t.start_date", "t.end_date", "r.start_date as run_start"])
+      .select(["ti.dag_run_id", "t.start_date", "t.end_date", "r.start_date as run_start"])
       .where("ti.dag_run_id", "in", runIds)
       .execute();
     const byRun = new Map<number, typeof tries>();
     for (const t of tries) byRun.set(t.dag_run_id, [...(byRun.get(t.dag_run_id) ?? []), t]);
-    let total = 0;
-    let worst = 0;
+    let lagSum = 0;
     for (const list of byRun.values()) {
       list.sort((a, b) => a.start_date! - b.start_date!);
       let ready = list[0]!.run_start!;
       for (const t of list) {
-        const lag = t.start_date! - ready;
-        total += lag;
-        worst = Math.max(worst, lag);
+        lagSum += t.start_date! - ready;
         ready = t.end_date;
       }
     }
@@ -237,10 +253,10 @@ async function benchManyDags(db: Db): Promise<void> {
       workload: `${count} DAGs × chain of ${length}`,
       db,
       figure: "total task lag",
-      value: total / 1000,
+      value: (Number(span.last) - Number(span.first)) / 1000,
       unit: "s",
       budget: "≤ 1 s",
-      detail: `${tries.length} tasks, mean lag ${(total / tries.length).toFixed(2)} ms, worst ${worst} ms, wall ${(wallMs / 1000).toFixed(2)} s`,
+      detail: `${tries.length} tasks; mean wait for a start ${(lagSum / tries.length).toFixed(1)} ms; ${(wallMs / 1000).toFixed(2)} s incl. creating the runs`,
     });
   } finally {
     await env.cleanup();

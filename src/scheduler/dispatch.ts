@@ -1,18 +1,21 @@
 /**
  * Dispatch: ready task instances (state scheduled) become queued tries, best priority first,
  * within every limit: the executor's free slots, the scheduler's parallelism, each DAG's
- * maxActiveTasks and each pool's slots. One select, one update and one input read per tick.
+ * maxActiveTasks and each pool's slots. A few statements per tick, however many tries.
  */
 import { randomBytes } from "node:crypto";
 import type { DispatchItem } from "../runner/protocol.js";
 import { chunk } from "../store/batch.js";
-import { exec, list, query, statement, type DialectSql, type SqlContext } from "../store/sql.js";
+import { exec, list, query, statement, type SqlContext } from "../store/sql.js";
 import type { InflightTry } from "./apply-results.js";
 import type { RunCache } from "./run-cache.js";
 
 export interface DispatchScope {
-  /** Only runs with these ids (`dags test`), whatever their type and their DAG's pause. */
-  onlyRuns: ReadonlySet<number> | null;
+  /**
+   * Runs whose ready task instances may start, with their DAG's maxActiveTasks. The scheduler
+   * keeps this (see dispatchableRuns), adding and removing the runs it starts and ends itself.
+   */
+  runs: ReadonlyMap<number, number>;
   /** Slots of each pool (the scheduler keeps them, refreshed on its backstop pass). */
   pools: ReadonlyMap<string, number>;
 }
@@ -22,21 +25,31 @@ export interface Dispatched {
   inflight: InflightTry;
 }
 
-const READY_COLUMNS = "ti.id, ti.dag_run_id, ti.dag_id, ti.task_id, ti.try_number, ti.max_tries, ti.pool, ti.pool_slots, d.max_active_tasks";
-// CROSS JOIN makes SQLite walk the ready index (priority order) first and stop at the LIMIT,
-// whatever its statistics say; PostgreSQL plans it like any inner join.
-const READY_FROM = "from task_instance ti cross join dag_run r cross join dag d where r.id = ti.dag_run_id and d.dag_id = ti.dag_id and ti.state = 'scheduled' and r.state = 'running'";
-const lock = (d: DialectSql) => (d.dialect === "postgres" ? " for update of ti skip locked" : "");
-// DAGs at their maxActiveTasks and full pools are left out in SQL, so the LIMIT need not reach
-// past task instances that could not start anyway.
-const NOT_FULL = (d: DialectSql) => `and not (ti.dag_id ${d.inList}) and not (ti.pool ${d.inList})`;
-const READY = statement(
-  (d) => `select ${READY_COLUMNS} ${READY_FROM} and r.run_type <> 'test' and d.is_paused = 0 ${NOT_FULL(d)}
-    order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
+// Runs whose ready task instances may start: running, and (outside `dags test`) not a test run
+// of a paused DAG. Few rows; the ready query then reads one table in priority order.
+const RUNS = statement(
+  () => `select r.id, d.max_active_tasks from dag_run r join dag d on d.dag_id = r.dag_id
+    where r.state = 'running' and r.run_type <> 'test' and d.is_paused = 0`,
 );
-const READY_IN_RUNS = statement(
-  (d) => `select ${READY_COLUMNS} ${READY_FROM} and ti.dag_run_id ${d.inList} ${NOT_FULL(d)}
-    order by ti.priority_weight desc, ti.id limit ?${lock(d)}`,
+const RUNS_IN = statement(
+  (d) => `select r.id, d.max_active_tasks from dag_run r join dag d on d.dag_id = r.dag_id where r.state = 'running' and r.id ${d.inList}`,
+);
+
+/** Runs whose ready task instances may start, with their DAG's maxActiveTasks. */
+export async function dispatchableRuns(ctx: SqlContext, onlyRuns: ReadonlySet<number> | null): Promise<Map<number, number>> {
+  const found = onlyRuns
+    ? await query<{ id: number; max_active_tasks: number }>(ctx, RUNS_IN, [list(ctx, [...onlyRuns])])
+    : await query<{ id: number; max_active_tasks: number }>(ctx, RUNS, []);
+  return new Map(found.map((r) => [Number(r.id), r.max_active_tasks]));
+}
+// DAGs at their maxActiveTasks and full pools are left out in SQL, so the LIMIT need not reach
+// past task instances that could not start anyway. SQLite is told to walk the ready index (in
+// priority order, stopping at the LIMIT) whatever its statistics say.
+const READY = statement(
+  (d) => `select id, dag_run_id, dag_id, task_id, try_number, max_tries, pool, pool_slots
+    from task_instance${d.dialect === "sqlite" ? " indexed by ti_ready" : ""}
+    where state = 'scheduled' and dag_run_id ${d.inList} and not (dag_id ${d.inList}) and not (pool ${d.inList})
+    order by priority_weight desc, id limit ?${d.dialect === "postgres" ? " for update skip locked" : ""}`,
 );
 const ACTIVE = statement(
   () => `select ti.dag_id, d.max_active_tasks, ti.pool, count(*) as n, sum(ti.pool_slots) as slots
@@ -61,7 +74,6 @@ interface ReadyRow {
   max_tries: number;
   pool: string;
   pool_slots: number;
-  max_active_tasks: number;
 }
 
 export async function dispatchReady(
@@ -74,8 +86,8 @@ export async function dispatchReady(
   now: number,
   warnPool: (pool: string, taskId: string) => void,
 ): Promise<Dispatched[]> {
-  if (capacity <= 0) return [];
-  const { pools } = scope;
+  const { pools, runs: maxActive } = scope;
+  if (capacity <= 0 || maxActive.size === 0) return [];
   const active = await query<{ dag_id: string; max_active_tasks: number; pool: string; n: number; slots: number }>(ctx, ACTIVE, []);
   const dagActive = new Map<string, number>();
   const poolUsed = new Map<string, number>();
@@ -89,11 +101,11 @@ export async function dispatchReady(
   const fullPools = [...poolUsed].filter(([pool, used]) => used >= (pools.get(pool) ?? Infinity)).map(([pool]) => pool);
   const exclude = [list(ctx, [...fullDags]), list(ctx, fullPools)];
   const limit = capacity + 8;
-  const ready = (
-    scope.onlyRuns
-      ? await query<ReadyRow>(ctx, READY_IN_RUNS, [list(ctx, [...scope.onlyRuns]), ...exclude, limit])
-      : await query<ReadyRow>(ctx, READY, [...exclude, limit])
-  ).map((r) => ({ ...r, id: Number(r.id), dag_run_id: Number(r.dag_run_id) }));
+  const ready = (await query<ReadyRow>(ctx, READY, [list(ctx, [...maxActive.keys()]), ...exclude, limit])).map((r) => ({
+    ...r,
+    id: Number(r.id),
+    dag_run_id: Number(r.dag_run_id),
+  }));
   if (ready.length === 0) return [];
 
   const chosen: ReadyRow[] = [];
@@ -104,7 +116,7 @@ export async function dispatchReady(
       warnPool(ti.pool, `${ti.dag_id}.${ti.task_id}`);
       continue;
     }
-    if ((dagActive.get(ti.dag_id) ?? 0) >= ti.max_active_tasks) continue;
+    if ((dagActive.get(ti.dag_id) ?? 0) >= maxActive.get(ti.dag_run_id)!) continue;
     if ((poolUsed.get(ti.pool) ?? 0) + ti.pool_slots > slots) continue;
     dagActive.set(ti.dag_id, (dagActive.get(ti.dag_id) ?? 0) + 1);
     poolUsed.set(ti.pool, (poolUsed.get(ti.pool) ?? 0) + ti.pool_slots);
@@ -163,7 +175,7 @@ export async function dispatchReady(
         executionTimeoutMs: task.options.executionTimeoutMs,
         xcomMaxBytes,
       },
-      inflight: { tryId, tiId: c.id, dagRunId: c.dag_run_id, dagId: c.dag_id, taskId: c.task_id, tryNumber, kind: task.kind, options: task.options },
+      inflight: { tryId, tiId: c.id, dagRunId: c.dag_run_id, dagId: c.dag_id, taskId: c.task_id, tryNumber, maxTries: c.max_tries, queuedAt: now, kind: task.kind, options: task.options },
     };
   });
 }

@@ -8,12 +8,15 @@
  * one upstream task it still waits for, and skips the evaluation while that one is unfinished
  * and the task that ended cannot force an early decision. That memory is only a shortcut: the
  * full evaluation (run start and the backstop pass) rebuilds it from the database.
+ *
+ * All runs a tick touches are evaluated together, so the statements per tick do not grow with
+ * the number of runs (each one is a round trip on PostgreSQL).
  */
 import type { Kysely } from "kysely";
 import { FINISHED_STATES, UNFINISHED_STATES, type TaskInstanceState } from "../dag/model.js";
 import { chunk } from "../store/batch.js";
 import type { Database } from "../store/schema.js";
-import { exec, list, query, statement, type SqlContext } from "../store/sql.js";
+import { exec, list, query, rows, statement, type SqlContext } from "../store/sql.js";
 import type { RunInfo } from "./run-cache.js";
 import { canDecideEarly, countUpstream, decide } from "./trigger-rules.js";
 
@@ -24,6 +27,8 @@ export interface RunSeeds {
   branches: Map<string, ReadonlySet<string>>;
   /** Evaluate every task of the run (run start, backstop, after a clear). */
   full: boolean;
+  /** A try of this run is on its way (this scheduler dispatched it): the run cannot be over. */
+  busy?: boolean;
 }
 
 export type RunOutcome = "success" | "failed" | null;
@@ -42,101 +47,117 @@ export type WaitMemory = Map<number, Map<string, string>>;
 
 type StateMap = Map<string, { id: number; state: TaskInstanceState }>;
 
+/** Above this many task instances to read, a run's states are read whole. */
 const FULL_LOAD_THRESHOLD = 500;
+const UNFINISHED_LIST = UNFINISHED_STATES.map((s) => `'${s}'`).join(", ");
 
-const ALL_STATES = statement(() => "select id, task_id, state from task_instance where dag_run_id = ?");
-const SOME_STATES = statement((d) => `select id, task_id, state from task_instance where dag_run_id = ? and task_id ${d.inList}`);
-const UNFINISHED = statement(
-  () => `select 1 as x from task_instance where dag_run_id = ? and state in (${UNFINISHED_STATES.map((s) => `'${s}'`).join(", ")}) limit 1`,
+const RUN_STATES = statement((d) => `select dag_run_id, id, task_id, state from task_instance where dag_run_id ${d.inList}`);
+const PAIR_STATES = statement(
+  (d) => `select ti.dag_run_id, ti.id, ti.task_id, ti.state from ${d.rows([["dag_run_id", "bigint"], ["task_id", "text"]])}
+    cross join task_instance ti where ti.dag_run_id = v.dag_run_id and ti.task_id = v.task_id`,
+);
+const UNFINISHED_RUNS = statement(
+  (d) => `select distinct dag_run_id from ${d.rows([["dag_run_id", "bigint"]])} where exists
+    (select 1 from task_instance ti where ti.dag_run_id = v.dag_run_id and ti.state in (${UNFINISHED_LIST}))`,
 );
 const SET_SCHEDULED = statement((d) => `update task_instance set state = 'scheduled', scheduled_at = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
 const SET_ENDED = statement((d) => `update task_instance set state = ?, end_date = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
 
-async function loadStates(ctx: SqlContext, dagRunId: number, taskIds: Iterable<string> | null, into: StateMap): Promise<void> {
-  const ids = taskIds === null ? null : [...taskIds].filter((t) => !into.has(t));
-  if (ids !== null && ids.length === 0) return;
-  const found =
-    ids === null
-      ? await query<{ id: number; task_id: string; state: TaskInstanceState }>(ctx, ALL_STATES, [dagRunId])
-      : (await Promise.all(chunk(ids, 5_000).map((part) => query<{ id: number; task_id: string; state: TaskInstanceState }>(ctx, SOME_STATES, [dagRunId, list(ctx, part)])))).flat();
-  for (const r of found) into.set(r.task_id, { id: Number(r.id), state: r.state });
+type StateRow = { dag_run_id: number; id: number; task_id: string; state: TaskInstanceState };
+
+interface RunWork {
+  run: RunInfo;
+  seeds: RunSeeds;
+  waits: Map<string, string>;
+  states: StateMap;
+  decided: Map<string, TaskInstanceState>;
+  frontier: Set<string>;
+  branchSkip: Set<string>;
+  /** Read every state of the run (not only those near the frontier). */
+  whole: boolean;
 }
 
-export async function evaluateRun(ctx: SqlContext, run: RunInfo, seeds: RunSeeds, memory: WaitMemory, now: number): Promise<EvaluationResult> {
-  const { graph } = run;
-  const { order } = graph;
-  let waits = memory.get(run.dagRunId);
-  if (!waits || seeds.full) {
-    waits = new Map();
-    memory.set(run.dagRunId, waits);
+/** Reads the states the evaluation needs, for all runs at once: whole runs, or (run, task) pairs. */
+async function loadStates(ctx: SqlContext, work: RunWork[], need: (w: RunWork) => Iterable<string> | null): Promise<void> {
+  const byRun = new Map(work.map((w) => [w.run.dagRunId, w]));
+  const whole: number[] = [];
+  const pairs: Array<{ dag_run_id: number; task_id: string }> = [];
+  for (const w of work) {
+    const wanted = need(w);
+    if (wanted === null) {
+      whole.push(w.run.dagRunId);
+      continue;
+    }
+    const missing = [...new Set(wanted)].filter((t) => !w.states.has(t));
+    if (missing.length > FULL_LOAD_THRESHOLD) whole.push(w.run.dagRunId);
+    else for (const task_id of missing) pairs.push({ dag_run_id: w.run.dagRunId, task_id });
   }
-  const states: StateMap = new Map();
-  const decided = new Map<string, TaskInstanceState>();
+  const found: StateRow[] = [];
+  for (const part of chunk(whole, 1_000)) found.push(...(await query<StateRow>(ctx, RUN_STATES, [list(ctx, part)])));
+  for (const part of chunk(pairs, 5_000)) found.push(...(await query<StateRow>(ctx, PAIR_STATES, [rows(part)])));
+  for (const r of found) {
+    const w = byRun.get(Number(r.dag_run_id))!;
+    // States decided in this evaluation stay as decided.
+    if (!w.states.has(r.task_id)) w.states.set(r.task_id, { id: Number(r.id), state: r.state });
+  }
+}
 
-  // 1. The first candidates.
-  let frontier = new Set<string>();
-  if (seeds.full) {
-    await loadStates(ctx, run.dagRunId, null, states);
-    for (const t of graph.dag.tasks) frontier.add(t.taskId);
-  } else {
+/** Evaluates the runs a tick touched; returns each run's result. */
+export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSeeds]>, memory: WaitMemory, now: number): Promise<Map<number, EvaluationResult>> {
+  const work: RunWork[] = runs.map(([run, seeds]) => {
+    let waits = memory.get(run.dagRunId);
+    if (!waits || seeds.full) {
+      waits = new Map();
+      memory.set(run.dagRunId, waits);
+    }
+    const { graph } = run;
+    const frontier = new Set<string>();
+    const branchSkip = new Set<string>();
     for (const [branchId, follow] of seeds.branches) {
-      for (const down of graph.downstream.get(branchId) ?? []) if (!follow.has(down)) frontier.add(down);
-    }
-    for (const [taskId, state] of seeds.ended) {
-      for (const down of graph.downstream.get(taskId) ?? []) {
-        const task = graph.tasks.get(down)!;
-        const waitingFor = waits.get(down);
-        if (waitingFor !== undefined && waitingFor !== taskId && !canDecideEarly(task.options.triggerRule, state)) continue;
-        frontier.add(down);
-      }
-    }
-  }
-  const branchSkip = new Set<string>();
-  for (const [branchId, follow] of seeds.branches) {
-    for (const down of graph.downstream.get(branchId) ?? []) if (!follow.has(down)) branchSkip.add(down);
-  }
-
-  // 2. Decide, cascading skips and upstream failures downstream.
-  while (frontier.size > 0) {
-    if (!seeds.full) {
-      const need = new Set(frontier);
-      for (const t of frontier) for (const up of graph.tasks.get(t)!.upstream) need.add(up);
-      await loadStates(ctx, run.dagRunId, need.size > FULL_LOAD_THRESHOLD ? null : need, states);
-    }
-    const next = new Set<string>();
-    for (const taskId of [...frontier].sort((a, b) => order.get(a)! - order.get(b)!)) {
-      const current = states.get(taskId);
-      if (!current || current.state !== "none") continue;
-      const task = graph.tasks.get(taskId)!;
-      let decision: ReturnType<typeof decide>;
-      if (branchSkip.has(taskId)) {
-        decision = "skipped";
-      } else {
-        const upstream = task.upstream.map((u) => states.get(u)?.state ?? "none");
-        decision = decide(task.options.triggerRule, countUpstream(upstream));
-        if (decision === "wait") {
-          // Remember the unfinished upstream task that is likely to end last (the latest in order).
-          let last: string | undefined;
-          for (const u of task.upstream) if (!FINISHED_STATES.has(states.get(u)?.state ?? "none") && (last === undefined || order.get(u)! > order.get(last)!)) last = u;
-          if (last !== undefined) waits.set(taskId, last);
-          continue;
+      for (const down of graph.downstream.get(branchId) ?? []) {
+        if (!follow.has(down)) {
+          frontier.add(down);
+          branchSkip.add(down);
         }
       }
-      waits.delete(taskId);
-      const state: TaskInstanceState = decision === "run" ? "scheduled" : decision;
-      current.state = state;
-      decided.set(taskId, state);
-      if (state !== "scheduled") for (const down of graph.downstream.get(taskId) ?? []) next.add(down);
     }
-    frontier = next;
+    if (seeds.full) {
+      for (const t of graph.dag.tasks) frontier.add(t.taskId);
+    } else {
+      for (const [taskId, state] of seeds.ended) {
+        for (const down of graph.downstream.get(taskId) ?? []) {
+          const waitingFor = waits.get(down);
+          if (waitingFor !== undefined && waitingFor !== taskId && !canDecideEarly(graph.tasks.get(down)!.options.triggerRule, state)) continue;
+          frontier.add(down);
+        }
+      }
+    }
+    return { run, seeds, waits, states: new Map(), decided: new Map(), frontier, branchSkip, whole: seeds.full };
+  });
+
+  // 1. Decide, cascading skips and upstream failures downstream, a frontier at a time.
+  const withUpstream = (w: RunWork) => {
+    const need = new Set(w.frontier);
+    for (const t of w.frontier) for (const up of w.run.graph.tasks.get(t)!.upstream) need.add(up);
+    return need;
+  };
+  let active = work.filter((w) => w.frontier.size > 0);
+  let first = true;
+  while (active.length > 0) {
+    await loadStates(ctx, active, (w) => (first && w.whole ? null : withUpstream(w)));
+    first = false;
+    for (const w of active) w.frontier = decideFrontier(w);
+    active = active.filter((w) => w.frontier.size > 0);
   }
 
-  // 3. Write the decisions, one statement per resulting state.
+  // 2. Write the decisions of all runs, one statement per resulting state.
   const byState = new Map<TaskInstanceState, number[]>();
-  for (const [taskId, state] of decided) {
-    const list = byState.get(state) ?? [];
-    list.push(states.get(taskId)!.id);
-    byState.set(state, list);
+  for (const w of work) {
+    for (const [taskId, state] of w.decided) {
+      const ids = byState.get(state) ?? [];
+      ids.push(w.states.get(taskId)!.id);
+      byState.set(state, ids);
+    }
   }
   for (const [state, ids] of byState) {
     for (const part of chunk(ids, 5_000)) {
@@ -145,35 +166,85 @@ export async function evaluateRun(ctx: SqlContext, run: RunInfo, seeds: RunSeeds
     }
   }
 
-  // 4. Is the run over?
-  let unfinished: boolean;
-  if (seeds.full) {
-    unfinished = [...states.values()].some((s) => !FINISHED_STATES.has(s.state));
-  } else if ([...decided.values()].includes("scheduled")) {
-    unfinished = true; // a task was just made ready: the run goes on
-  } else {
-    unfinished = (await query(ctx, UNFINISHED, [run.dagRunId])).length > 0;
+  // 3. Which runs are over? Known in memory for whole runs and runs that are surely moving on;
+  // one query for the others.
+  const unfinished = new Set<number>();
+  const ask: number[] = [];
+  for (const w of work) {
+    const id = w.run.dagRunId;
+    if (w.whole) {
+      if ([...w.states.values()].some((s) => !FINISHED_STATES.has(s.state))) unfinished.add(id);
+    } else if (w.seeds.busy || [...w.decided.values()].includes("scheduled")) {
+      unfinished.add(id);
+    } else {
+      ask.push(id);
+    }
   }
-  if (unfinished) {
-    if (seeds.full && decided.size === 0) {
-      const stuck = [...states].filter(([, s]) => s.state === "none").map(([t]) => t);
-      const moving = [...states.values()].some((s) => !FINISHED_STATES.has(s.state) && s.state !== "none");
-      if (!moving && stuck.length > 0) {
-        await finishRun(ctx.db, run.dagRunId, "failed", now, `deadlock: ${stuck.slice(0, 10).join(", ")} can never run`);
-        memory.delete(run.dagRunId);
-        return { outcome: "failed", decided, deadlock: stuck };
+  for (const part of chunk(ask, 1_000)) {
+    for (const r of await query<{ dag_run_id: number }>(ctx, UNFINISHED_RUNS, [rows(part.map((dag_run_id) => ({ dag_run_id })))])) unfinished.add(Number(r.dag_run_id));
+  }
+  const ending = work.filter((w) => !unfinished.has(w.run.dagRunId));
+  await loadStates(ctx, ending, (w) => w.run.graph.leaves);
+
+  const results = new Map<number, EvaluationResult>();
+  for (const w of work) {
+    const id = w.run.dagRunId;
+    if (unfinished.has(id)) {
+      const stuck = w.whole && w.decided.size === 0 ? deadlocked(w) : null;
+      if (stuck) {
+        await finishRun(ctx.db, id, "failed", now, `deadlock: ${stuck.slice(0, 10).join(", ")} can never run`);
+        memory.delete(id);
+      }
+      results.set(id, { outcome: stuck ? "failed" : null, decided: w.decided, deadlock: stuck });
+      continue;
+    }
+    const failed = w.run.graph.leaves.some((leaf) => {
+      const s = w.states.get(leaf)?.state;
+      return s === "failed" || s === "upstream_failed";
+    });
+    const outcome = failed ? "failed" : "success";
+    memory.delete(id);
+    results.set(id, { outcome: (await finishRun(ctx.db, id, outcome, now, null)) ? outcome : null, decided: w.decided, deadlock: null });
+  }
+  return results;
+}
+
+/** Decides the frontier's tasks from the states known; returns the next frontier. */
+function decideFrontier(w: RunWork): Set<string> {
+  const { graph } = w.run;
+  const { order } = graph;
+  const next = new Set<string>();
+  for (const taskId of [...w.frontier].sort((a, b) => order.get(a)! - order.get(b)!)) {
+    const current = w.states.get(taskId);
+    if (!current || current.state !== "none") continue;
+    const task = graph.tasks.get(taskId)!;
+    let decision: ReturnType<typeof decide>;
+    if (w.branchSkip.has(taskId)) {
+      decision = "skipped";
+    } else {
+      decision = decide(task.options.triggerRule, countUpstream(task.upstream.map((u) => w.states.get(u)?.state ?? "none")));
+      if (decision === "wait") {
+        // Remember the unfinished upstream task that is likely to end last (the latest in order).
+        let last: string | undefined;
+        for (const u of task.upstream) if (!FINISHED_STATES.has(w.states.get(u)?.state ?? "none") && (last === undefined || order.get(u)! > order.get(last)!)) last = u;
+        if (last !== undefined) w.waits.set(taskId, last);
+        continue;
       }
     }
-    return { outcome: null, decided, deadlock: null };
+    w.waits.delete(taskId);
+    const state: TaskInstanceState = decision === "run" ? "scheduled" : decision;
+    current.state = state;
+    w.decided.set(taskId, state);
+    if (state !== "scheduled") for (const down of graph.downstream.get(taskId) ?? []) next.add(down);
   }
-  await loadStates(ctx, run.dagRunId, graph.leaves, states);
-  const failed = graph.leaves.some((leaf) => {
-    const s = states.get(leaf)?.state;
-    return s === "failed" || s === "upstream_failed";
-  });
-  const outcome = failed ? "failed" : "success";
-  memory.delete(run.dagRunId);
-  return { outcome: (await finishRun(ctx.db, run.dagRunId, outcome, now, null)) ? outcome : null, decided, deadlock: null };
+  return next;
+}
+
+/** Task instances that can never run: nothing is on its way and nothing was decided. */
+function deadlocked(w: RunWork): string[] | null {
+  const stuck = [...w.states].filter(([, s]) => s.state === "none").map(([t]) => t);
+  const moving = [...w.states.values()].some((s) => !FINISHED_STATES.has(s.state) && s.state !== "none");
+  return !moving && stuck.length > 0 ? stuck : null;
 }
 
 /** running → success/failed, once. */

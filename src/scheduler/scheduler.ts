@@ -20,10 +20,10 @@ import type { Store } from "../store/connect.js";
 import { getBundleCode } from "../store/dags.js";
 import type { Logger } from "../util/logger.js";
 import { applyFinished, applyStarted, insertLogs, upsertXcoms, type EndedTask, type InflightTry, type StartedReport } from "./apply-results.js";
-import { dispatchReady, type Dispatched } from "./dispatch.js";
-import { evaluateRun, type RunSeeds, type WaitMemory } from "./evaluate.js";
+import { dispatchableRuns, dispatchReady, type Dispatched } from "./dispatch.js";
+import { evaluateRuns, type RunSeeds, type WaitMemory } from "./evaluate.js";
 import { handBackTries, reapDeadJobs } from "./recovery.js";
-import { RunCache } from "./run-cache.js";
+import { RunCache, type RunInfo } from "./run-cache.js";
 import { createDueRuns, nextRunCreation, promoteDueRetries, startQueuedRuns } from "./runs.js";
 
 export type SchedulerEvent =
@@ -74,6 +74,8 @@ export class Scheduler {
   #tickQueued = false;
   #delayedTick: NodeJS.Timeout | null = null;
   #pools = new Map<string, number>();
+  /** Runs that may dispatch (see dispatchableRuns); null = read them again. */
+  #dispatchable: Map<number, number> | null = null;
   #ticking: Promise<void> | null = null;
   #failures = 0;
   #nextRetryAt: number | null = null;
@@ -224,10 +226,13 @@ export class Scheduler {
         }
         if (wantBackstop || this.#pools.size === 0) {
           this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
+          this.#dispatchable = null; // runs started, ended or paused elsewhere show up here
         }
         if (wantRuns) {
           if (!this.#onlyRuns) await createDueRuns(ctx, (v) => this.#structure(trx, v), now);
-          for (const id of await startQueuedRuns(trx, this.#onlyRuns, now)) {
+          const startedRuns = await startQueuedRuns(trx, this.#onlyRuns, now);
+          if (startedRuns.length > 0) this.#dispatchable = null;
+          for (const id of startedRuns) {
             seed(id).full = true;
             const run = (await this.#cache.runs(trx, [id])).get(id)!;
             events.push({ type: "run-state", dagRunId: id, dagId: run.dagId, runId: run.runId, state: "running" });
@@ -250,11 +255,16 @@ export class Scheduler {
         }
 
         // 3. Dependencies and run states.
+        for (const t of this.#inflight.values()) {
+          if (!pending.finished.has(t.tryId)) {
+            const s = seeds.get(t.dagRunId);
+            if (s) s.busy = true;
+          }
+        }
         const runs = await this.#cache.runs(trx, seeds.keys());
-        for (const [dagRunId, runSeeds] of seeds) {
-          const run = runs.get(dagRunId);
-          if (!run) continue;
-          const result = await evaluateRun(ctx, run, runSeeds, this.#waits, now);
+        const toEvaluate = [...seeds].flatMap(([id, s]) => (runs.has(id) ? [[runs.get(id)!, s] as [RunInfo, RunSeeds]] : []));
+        for (const [dagRunId, result] of await evaluateRuns(ctx, toEvaluate, this.#waits, now)) {
+          const run = runs.get(dagRunId)!;
           for (const [taskId, state] of result.decided) events.push({ type: "ti-state", dagRunId, taskId, state });
           if (result.outcome) {
             finishedRuns.push(dagRunId);
@@ -264,8 +274,10 @@ export class Scheduler {
 
         // 4. New tries.
         if (this.#stopping) return [];
+        for (const id of finishedRuns) this.#dispatchable?.delete(id);
+        this.#dispatchable ??= await dispatchableRuns(ctx, this.#onlyRuns);
         const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
-        return dispatchReady(ctx, this.#cache, capacity, { onlyRuns: this.#onlyRuns, pools: this.#pools }, this.#jobId, this.#config.xcomMaxBytes, now, (pool, task) => {
+        return dispatchReady(ctx, this.#cache, capacity, { runs: this.#dispatchable, pools: this.#pools }, this.#jobId, this.#config.xcomMaxBytes, now, (pool, task) => {
           if (!this.#warnedPools.has(pool)) {
             this.#warnedPools.add(pool);
             this.#log.warn({ pool, task }, `task uses pool '${pool}', which does not exist; it waits until the pool is created`);
@@ -274,6 +286,7 @@ export class Scheduler {
       });
       this.#failures = 0;
     } catch (error) {
+      this.#dispatchable = null;
       // Nothing was written: keep the reports for the next tick, and back off a little. Log
       // lines are the only free text in a tick; if ticks keep failing, they go first.
       if (this.#failures >= 2 && pending.logs.length > 0) {

@@ -9,6 +9,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector,
 import pg from "pg";
 import { UpdraftError } from "../errors/index.js";
 import { redactUrl } from "../util/redact.js";
+import { bindPgClient } from "./sql.js";
 import type { Database } from "./schema.js";
 
 export type Dialect = "sqlite" | "postgres";
@@ -228,11 +229,41 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     await listenClient.query(`listen "${channel}"`);
   };
 
+  // A transaction holds one pg client; its Kysely instance (one per client, kept) sends every
+  // query to that client, and hot statements go to it as prepared statements (see sql.ts).
+  const scoped = new WeakMap<pg.PoolClient, Kysely<Database>>();
+  const kyselyFor = (client: pg.PoolClient): Kysely<Database> => {
+    let trx = scoped.get(client);
+    if (!trx) {
+      const connection = { query: client.query.bind(client), release: () => {} } as unknown as pg.PoolClient;
+      trx = new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect: async () => connection, end: async () => {} } as unknown as pg.Pool }) });
+      bindPgClient(trx, client);
+      scoped.set(client, trx);
+    }
+    return trx;
+  };
+
   return {
     db,
     dialect: "postgres",
     schema: parsed.schema ?? "public",
-    transaction: (fn) => db.transaction().execute(fn),
+    async transaction(fn) {
+      const client = await pool.connect();
+      let broken = false;
+      try {
+        await client.query("begin");
+        const result = await fn(kyselyFor(client));
+        await client.query("commit");
+        return result;
+      } catch (error) {
+        await client.query("rollback").catch(() => {
+          broken = true;
+        });
+        throw error;
+      } finally {
+        client.release(broken);
+      }
+    },
     notify: async () => {
       await sql`select pg_notify(${channel}, '')`.execute(db);
     },

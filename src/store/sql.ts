@@ -8,6 +8,7 @@
  * SQLite, arrays and jsonb_to_recordset() on PostgreSQL.
  */
 import { CompiledQuery, type Kysely } from "kysely";
+import type pg from "pg";
 import type { Dialect } from "./connect.js";
 import type { Database } from "./schema.js";
 
@@ -42,12 +43,26 @@ const POSTGRES: DialectSql = {
 export interface Statement {
   readonly sqlite: string;
   readonly postgres: string;
+  /** PostgreSQL prepared-statement name: planned once per connection, not once per execution. */
+  readonly name: string;
 }
+
+let statements = 0;
 
 /** A statement for both dialects; `?` placeholders become $1, $2, … on PostgreSQL. */
 export function statement(build: (d: DialectSql) => string): Statement {
   let n = 0;
-  return { sqlite: build(SQLITE), postgres: build(POSTGRES).replace(/\?/g, () => `$${++n}`) };
+  return { sqlite: build(SQLITE), postgres: build(POSTGRES).replace(/\?/g, () => `$${++n}`), name: `updraft_${++statements}` };
+}
+
+/**
+ * PostgreSQL transactions opened by the store run on one pg client; its Kysely instance is
+ * registered here so that hot statements go to that client as named prepared statements.
+ */
+const pgClients = new WeakMap<Kysely<Database>, pg.PoolClient>();
+
+export function bindPgClient(db: Kysely<Database>, client: pg.PoolClient): void {
+  pgClients.set(db, client);
 }
 
 /** A list parameter for `d.inList`. */
@@ -61,12 +76,16 @@ export function rows(values: ReadonlyArray<object>): string {
 }
 
 export async function query<R>(ctx: SqlContext, stmt: Statement, params: readonly unknown[]): Promise<R[]> {
+  const client = pgClients.get(ctx.db);
+  if (client) return (await client.query<R & pg.QueryResultRow>({ name: stmt.name, text: stmt.postgres, values: [...params] })).rows;
   const result = await ctx.db.executeQuery<R>(CompiledQuery.raw(ctx.dialect === "sqlite" ? stmt.sqlite : stmt.postgres, [...params]));
   return result.rows;
 }
 
 /** Runs a statement that changes rows; returns how many it changed. */
 export async function exec(ctx: SqlContext, stmt: Statement, params: readonly unknown[]): Promise<number> {
+  const client = pgClients.get(ctx.db);
+  if (client) return (await client.query({ name: stmt.name, text: stmt.postgres, values: [...params] })).rowCount ?? 0;
   const result = await ctx.db.executeQuery(CompiledQuery.raw(ctx.dialect === "sqlite" ? stmt.sqlite : stmt.postgres, [...params]));
   return Number(result.numAffectedRows ?? 0n);
 }
