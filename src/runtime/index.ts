@@ -4,7 +4,7 @@
  */
 import { join } from "node:path";
 import type { Config } from "../config/index.js";
-import { DagProcessor, type ProcessorEvent } from "../dag-processor/processor.js";
+import { DagProcessor, type ProcessorEvent, type ScanSummary } from "../dag-processor/processor.js";
 import { LocalExecutor } from "../executor/local-executor.js";
 import { Scheduler, type SchedulerEvent } from "../scheduler/scheduler.js";
 import { openStore, type Store } from "../store/connect.js";
@@ -37,6 +37,16 @@ export function createLocalExecutor(config: Config, log: Logger): LocalExecutor 
 
 export function createScheduler(store: Store, config: Config, log: Logger, options: { onlyRuns?: number[]; onEvent?: (e: SchedulerEvent) => void } = {}): Scheduler {
   return new Scheduler({ store, config, executor: createLocalExecutor(config, log), log, ...options });
+}
+
+/** Processes the DAGs folder once (one-off commands and tests), then stops the processor's workers. */
+export async function processDagsFolder(store: Store, config: Config, log: Logger): Promise<ScanSummary> {
+  const processor = createProcessor(store, config, log);
+  try {
+    return await processor.scan();
+  } finally {
+    await processor.stop();
+  }
 }
 
 export function createProcessor(store: Store, config: Config, log: Logger, onEvent?: (e: ProcessorEvent) => void): DagProcessor {

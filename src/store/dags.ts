@@ -243,6 +243,11 @@ export async function latestStructure(db: Kysely<Database>, dag: DagRow): Promis
   return { versionId: version.id, structure: JSON.parse(version.structure) as SerializedDag };
 }
 
+/** The latest version of the DAG named `dagId`, or UPDRAFT_E_DAG_NOT_FOUND. */
+export async function latestStructureOf(db: Kysely<Database>, dagId: string): Promise<{ versionId: number; structure: SerializedDag }> {
+  return latestStructure(db, await requireDag(db, dagId));
+}
+
 export async function getBundleCode(db: Kysely<Database>, hash: string): Promise<string> {
   const row = await db.selectFrom("dag_bundle").select("code").where("hash", "=", hash).executeTakeFirst();
   if (!row) throw new UpdraftError("UPDRAFT_E_DAG_VERSION_NOT_FOUND", `the DAG bundle ${hash.slice(0, 12)} is not stored`);

@@ -1,6 +1,6 @@
 /** Running DAGs in tests with the real processor, scheduler and local executor. */
 import type { DagRunState, TaskInstanceState } from "../../src/dag/model.js";
-import { createProcessor, createScheduler } from "../../src/runtime/index.js";
+import { createScheduler, processDagsFolder } from "../../src/runtime/index.js";
 import { triggerDagRun, type TriggerOptions } from "../../src/scheduler/create-run.js";
 import type { Scheduler, SchedulerEvent } from "../../src/scheduler/scheduler.js";
 import { listTaskInstances } from "../../src/store/runs.js";
@@ -8,13 +8,8 @@ import { silentLogger } from "../../src/util/logger.js";
 import type { TestEnv } from "./env.js";
 
 /** Processes the DAGs folder once. */
-export async function processDags(env: TestEnv) {
-  const processor = createProcessor(env.store, env.config, silentLogger());
-  try {
-    return await processor.scan();
-  } finally {
-    await processor.stop();
-  }
+export function processDags(env: TestEnv) {
+  return processDagsFolder(env.store, env.config, silentLogger());
 }
 
 export interface RunningScheduler {

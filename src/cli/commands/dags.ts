@@ -1,10 +1,8 @@
 import type { Command } from "commander";
-import type { SerializedDag } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
-import { createProcessor, createScheduler } from "../../runtime/index.js";
+import { createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
-import type { Store } from "../../store/connect.js";
-import { getDagVersion, latestStructure, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
+import { getDagVersion, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
 import { listDagRuns, listTaskInstances } from "../../store/runs.js";
 import type { DagRow } from "../../store/schema.js";
 import { createLogger, silentLogger } from "../../util/logger.js";
@@ -43,10 +41,6 @@ export function runJson(run: { dag_id: string; run_id: string; state: string; ru
   };
 }
 
-async function structureOf(store: Store, dagId: string): Promise<SerializedDag> {
-  return (await latestStructure(store.db, await requireDag(store.db, dagId))).structure;
-}
-
 export function registerDagsCommands(program: Command): void {
   const dags = program.command("dags").description("DAGs: list, inspect, trigger, pause, test");
 
@@ -74,7 +68,7 @@ export function registerDagsCommands(program: Command): void {
     .action(async (dagId: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const dag = await structureOf(store, dagId);
+        const { structure: dag } = await latestStructureOf(store.db, dagId);
         if (isJson(command)) return printJson(dag);
         process.stdout.write(`${dag.dagId}: ${dag.scheduleDescription}${dag.description ? ` — ${dag.description}` : ""}\n`);
         for (const t of dag.tasks) {
@@ -154,14 +148,9 @@ export function registerDagsCommands(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const processor = createProcessor(store, config, silentLogger());
-        try {
-          const summary = await processor.scan();
-          if (isJson(command)) printJson(summary);
-          else process.stdout.write(`${summary.files} DAG file(s), ${summary.processed} processed, ${summary.errors} with import errors\n`);
-        } finally {
-          await processor.stop();
-        }
+        const summary = await processDagsFolder(store, config, silentLogger());
+        if (isJson(command)) printJson(summary);
+        else process.stdout.write(`${summary.files} DAG file(s), ${summary.processed} processed, ${summary.errors} with import errors\n`);
       });
     });
 
@@ -176,12 +165,7 @@ export function registerDagsCommands(program: Command): void {
       const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
       const log = createLogger("warn");
       await withStore(config, async (store) => {
-        const processor = createProcessor(store, config, silentLogger());
-        try {
-          await processor.scan();
-        } finally {
-          await processor.stop();
-        }
+        await processDagsFolder(store, config, silentLogger());
         const folderErrors = (await listImportErrors(store.db)).filter((e) => e.dags_folder === config.dagsFolder);
         const dag = await requireDag(store.db, dagId).catch((error: unknown) => {
           // The DAG may be in one of the files that failed to import: say which, and where.

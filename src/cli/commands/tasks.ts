@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { UpdraftError } from "../../errors/index.js";
-import { createLocalExecutor, createProcessor } from "../../runtime/index.js";
+import { createLocalExecutor, processDagsFolder } from "../../runtime/index.js";
 import type { TryResult } from "../../runner/protocol.js";
 import { clearTaskInstances, markTaskInstances } from "../../scheduler/manual-ops.js";
-import { getBundleCode, latestStructure, requireDag } from "../../store/dags.js";
+import { getBundleCode, latestStructureOf } from "../../store/dags.js";
 import { listTries, readLogs, readXcoms, requireDagRun, requireTaskInstance } from "../../store/runs.js";
 import { formatDs, parseDate, restoreTimetable } from "../../timetable/index.js";
 import { resolveParams } from "../../dag/params.js";
@@ -21,7 +21,7 @@ export function registerTasksCommands(program: Command): void {
     .action(async (dagId: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const { structure } = await latestStructure(store.db, await requireDag(store.db, dagId));
+        const { structure } = await latestStructureOf(store.db, dagId);
         const rows = structure.tasks.map((t) => ({
           taskId: t.taskId,
           kind: t.kind,
@@ -152,13 +152,8 @@ export function registerTasksCommands(program: Command): void {
         }
       }
       await withStore(config, async (store) => {
-        const processor = createProcessor(store, config, silentLogger());
-        try {
-          await processor.scan();
-        } finally {
-          await processor.stop();
-        }
-        const { versionId, structure } = await latestStructure(store.db, await requireDag(store.db, dagId));
+        await processDagsFolder(store, config, silentLogger());
+        const { versionId, structure } = await latestStructureOf(store.db, dagId);
         const task = structure.tasks.find((t) => t.taskId === taskId);
         if (!task) throw new UpdraftError("UPDRAFT_E_TASK_NOT_FOUND", `DAG '${dagId}' has no task '${taskId}'`, { hint: `its tasks: ${structure.tasks.map((t) => t.taskId).join(", ")}` });
         const run = opts.runId ? await requireDagRun(store.db, dagId, opts.runId) : null;
