@@ -17,6 +17,7 @@ import { errorMessage } from "../errors/index.js";
 import type { Executor } from "../executor/types.js";
 import type { LogLine, TryResult } from "../runner/protocol.js";
 import type { Store } from "../store/connect.js";
+import type { SqlContext } from "../store/sql.js";
 import { getBundleCode } from "../store/dags.js";
 import type { Logger } from "../util/logger.js";
 import { applyFinished, applyStarted, insertLogs, upsertXcoms, type EndedTask, type InflightTry, type StartedReport } from "./apply-results.js";
@@ -53,6 +54,15 @@ interface Pending {
  * one transaction; the running state still shows within milliseconds.
  */
 const STARTED_COALESCE_MS = 3;
+
+/** What one tick gathers as it goes. */
+interface Tick {
+  now: number;
+  /** The runs to evaluate, and why. */
+  seeds: Map<number, RunSeeds>;
+  events: SchedulerEvent[];
+  finishedRuns: number[];
+}
 
 const emptyPending = (): Pending => ({ started: new Map(), finished: new Map(), logs: [], pushes: [] });
 
@@ -173,116 +183,19 @@ export class Scheduler {
     const wantBackstop = this.#wantBackstop;
     this.#wantRuns = false;
     this.#wantBackstop = false;
-    const now = Date.now();
-    const events: SchedulerEvent[] = [];
-    const finishedRuns: number[] = [];
+    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [] };
     let dispatched: Dispatched[] = [];
     try {
       dispatched = await this.#store.transaction(async (trx) => {
-        const ctx = { db: trx, dialect: this.#store.dialect };
-        const seeds = new Map<number, RunSeeds>();
-        const seed = (dagRunId: number): RunSeeds => {
-          let s = seeds.get(dagRunId);
-          if (!s) seeds.set(dagRunId, (s = { ended: new Map(), branches: new Map(), full: false }));
-          return s;
-        };
-        const noteEnded = (ended: Array<Pick<EndedTask, "dagRunId" | "taskId" | "state" | "follow" | "nextRetryAt">>) => {
-          for (const e of ended) {
-            seed(e.dagRunId).ended.set(e.taskId, e.state);
-            if (e.follow) seed(e.dagRunId).branches.set(e.taskId, new Set(e.follow));
-            if (e.nextRetryAt !== undefined) this.#noteRetry(e.nextRetryAt);
-            events.push({ type: "ti-state", dagRunId: e.dagRunId, taskId: e.taskId, state: e.state });
-          }
-        };
-
-        // 1. What the executor reported.
-        const known = <T>(entries: Iterable<[string, T]>) =>
-          [...entries].flatMap(([tryId, value]) => {
-            const t = this.#inflight.get(tryId);
-            return t ? [[t, value] as [InflightTry, T]] : [];
-          });
-        const logs = known(pending.logs);
-        await insertLogs(ctx, logs);
-        for (const [t, lines] of logs) events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
-        await upsertXcoms(ctx, known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }])).map(([t, x]) => ({
-          dag_run_id: t.dagRunId, task_id: t.taskId, key: x.key, value: x.value, created_at: now,
-        })));
-        await applyStarted(ctx, known([...pending.started].filter(([id]) => !pending.finished.has(id))), now);
-        const finished = known(pending.finished).map(([t, r]) => [t, r, pending.started.get(t.tryId)] as [InflightTry, TryResult, StartedReport | undefined]);
-        noteEnded(await applyFinished(ctx, finished, now));
-        for (const [t] of known([...pending.started].filter(([id]) => !pending.finished.has(id)))) {
-          events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
+        const ctx: SqlContext = { db: trx, dialect: this.#store.dialect };
+        await this.#applyReports(ctx, tick, pending);
+        if (wantBackstop) await this.#backstop(ctx, tick);
+        if (wantRuns) await this.#startRuns(ctx, tick);
+        if (wantRuns || (this.#nextRetryAt !== null && this.#nextRetryAt <= tick.now)) {
+          this.#nextRetryAt = (await promoteDueRetries(trx, this.#onlyRuns, tick.now)).nextAt;
         }
-
-        // 2. Runs, retries and the backstop, when asked for.
-        if (wantBackstop && now - this.#lastReap >= Math.min(this.#config.heartbeatIntervalMs, this.#config.zombieThresholdMs)) {
-          this.#lastReap = now;
-          const dead = await reapDeadJobs(trx, this.#jobId, this.#config.zombieThresholdMs, now);
-          if (dead.length > 0) this.#log.warn({ jobs: dead }, "schedulers stopped heartbeating; their tries are handed back");
-          const handed = await handBackTries(trx, this.#cache, { interrupted: false, now });
-          noteEnded(handed.ended);
-          for (const run of handed.runs) seed(run);
-          await this.#killStaleTries(trx);
-        }
-        if (wantBackstop || this.#pools.size === 0) {
-          this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
-          this.#dispatchable = null; // runs started, ended or paused elsewhere show up here
-        }
-        if (wantRuns) {
-          if (!this.#onlyRuns) await createDueRuns(ctx, (v) => this.#structure(trx, v), now);
-          const startedRuns = await startQueuedRuns(trx, this.#onlyRuns, now);
-          if (startedRuns.length > 0) this.#dispatchable = null;
-          for (const id of startedRuns) {
-            seed(id).full = true;
-            const run = (await this.#cache.runs(trx, [id])).get(id)!;
-            events.push({ type: "run-state", dagRunId: id, dagId: run.dagId, runId: run.runId, state: "running" });
-          }
-          if (!this.#onlyRuns) this.#nextRunAt = await nextRunCreation(trx);
-        }
-        if (wantRuns || (this.#nextRetryAt !== null && this.#nextRetryAt <= now)) {
-          const retries = await promoteDueRetries(trx, this.#onlyRuns, now);
-          this.#nextRetryAt = retries.nextAt;
-        }
-        if (wantBackstop) {
-          const running = await trx
-            .selectFrom("dag_run")
-            .select("id")
-            .where("state", "=", "running")
-            .$if(this.#onlyRuns !== null, (q) => q.where("id", "in", [...this.#onlyRuns!]))
-            .$if(this.#onlyRuns === null, (q) => q.where("run_type", "<>", "test"))
-            .execute();
-          for (const r of running) seed(r.id).full = true;
-        }
-
-        // 3. Dependencies and run states.
-        for (const t of this.#inflight.values()) {
-          if (!pending.finished.has(t.tryId)) {
-            const s = seeds.get(t.dagRunId);
-            if (s) s.busy = true;
-          }
-        }
-        const runs = await this.#cache.runs(trx, seeds.keys());
-        const toEvaluate = [...seeds].flatMap(([id, s]) => (runs.has(id) ? [[runs.get(id)!, s] as [RunInfo, RunSeeds]] : []));
-        for (const [dagRunId, result] of await evaluateRuns(ctx, toEvaluate, this.#waits, now)) {
-          const run = runs.get(dagRunId)!;
-          for (const [taskId, state] of result.decided) events.push({ type: "ti-state", dagRunId, taskId, state });
-          if (result.outcome) {
-            finishedRuns.push(dagRunId);
-            events.push({ type: "run-state", dagRunId, dagId: run.dagId, runId: run.runId, state: result.outcome });
-          }
-        }
-
-        // 4. New tries.
-        if (this.#stopping) return [];
-        for (const id of finishedRuns) this.#dispatchable?.delete(id);
-        this.#dispatchable ??= await dispatchableRuns(ctx, this.#onlyRuns);
-        const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
-        return dispatchReady(ctx, this.#cache, capacity, { runs: this.#dispatchable, pools: this.#pools }, this.#jobId, this.#config.xcomMaxBytes, now, (pool, task) => {
-          if (!this.#warnedPools.has(pool)) {
-            this.#warnedPools.add(pool);
-            this.#log.warn({ pool, task }, `task uses pool '${pool}', which does not exist; it waits until the pool is created`);
-          }
-        });
+        await this.#evaluate(ctx, tick, pending);
+        return this.#stopping ? [] : this.#dispatch(ctx, tick, pending);
       });
       this.#failures = 0;
     } catch (error) {
@@ -304,16 +217,138 @@ export class Scheduler {
     }
 
     for (const tryId of pending.finished.keys()) this.#inflight.delete(tryId);
-    for (const id of finishedRuns) this.#cache.forgetRun(id);
+    for (const id of tick.finishedRuns) this.#cache.forgetRun(id);
     if (dispatched.length > 0) {
       for (const d of dispatched) this.#inflight.set(d.item.tryId, d.inflight);
       this.#executor.dispatch(dispatched.map((d) => d.item));
-      for (const d of dispatched) events.push({ type: "ti-state", dagRunId: d.inflight.dagRunId, taskId: d.inflight.taskId, state: "queued" });
+      for (const d of dispatched) tick.events.push({ type: "ti-state", dagRunId: d.inflight.dagRunId, taskId: d.inflight.taskId, state: "queued" });
     }
-    for (const event of events) for (const listener of this.#listeners) listener(event);
-    if (finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
+    this.#emit(tick.events);
+    if (tick.finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
     this.#armWake();
     if (this.#wantRuns || this.#hasPending()) this.#queueTick();
+  }
+
+  /** What the executor reported: logs, pushed XComs, tries that started and tries that ended. */
+  async #applyReports(ctx: SqlContext, tick: Tick, pending: Pending): Promise<void> {
+    const known = <T>(entries: Iterable<[string, T]>) =>
+      [...entries].flatMap(([tryId, value]) => {
+        const t = this.#inflight.get(tryId);
+        return t ? [[t, value] as [InflightTry, T]] : [];
+      });
+    const logs = known(pending.logs);
+    await insertLogs(ctx, logs);
+    for (const [t, lines] of logs) tick.events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
+    const pushes = known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }]));
+    await upsertXcoms(ctx, pushes.map(([t, x]) => ({ dag_run_id: t.dagRunId, task_id: t.taskId, key: x.key, value: x.value, created_at: tick.now })));
+    const onlyStarted = known([...pending.started].filter(([id]) => !pending.finished.has(id)));
+    await applyStarted(ctx, onlyStarted, tick.now);
+    for (const [t] of onlyStarted) tick.events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
+    const finished = known(pending.finished).map(([t, r]) => [t, r, pending.started.get(t.tryId)] as [InflightTry, TryResult, StartedReport | undefined]);
+    this.#noteEnded(tick, await applyFinished(ctx, finished, tick.now));
+  }
+
+  #seed(tick: Tick, dagRunId: number): RunSeeds {
+    let s = tick.seeds.get(dagRunId);
+    if (!s) tick.seeds.set(dagRunId, (s = { ended: new Map(), branches: new Map(), full: false }));
+    return s;
+  }
+
+  #noteEnded(tick: Tick, ended: Array<Pick<EndedTask, "dagRunId" | "taskId" | "state" | "follow" | "nextRetryAt">>): void {
+    for (const e of ended) {
+      this.#seed(tick, e.dagRunId).ended.set(e.taskId, e.state);
+      if (e.follow) this.#seed(tick, e.dagRunId).branches.set(e.taskId, new Set(e.follow));
+      if (e.nextRetryAt !== undefined) this.#noteRetry(e.nextRetryAt);
+      tick.events.push({ type: "ti-state", dagRunId: e.dagRunId, taskId: e.taskId, state: e.state });
+    }
+  }
+
+  /**
+   * The backstop: dead schedulers' tries handed back, tries changed elsewhere stopped, pools and
+   * dispatchable runs read again, and every running run evaluated in full.
+   */
+  async #backstop(ctx: SqlContext, tick: Tick): Promise<void> {
+    const trx = ctx.db;
+    if (tick.now - this.#lastReap >= Math.min(this.#config.heartbeatIntervalMs, this.#config.zombieThresholdMs)) {
+      this.#lastReap = tick.now;
+      const dead = await reapDeadJobs(trx, this.#jobId, this.#config.zombieThresholdMs, tick.now);
+      if (dead.length > 0) this.#log.warn({ jobs: dead }, "schedulers stopped heartbeating; their tries are handed back");
+      const handed = await handBackTries(trx, this.#cache, { interrupted: false, now: tick.now });
+      this.#noteEnded(tick, handed.ended);
+      for (const run of handed.runs) this.#seed(tick, run);
+      await this.#killStaleTries(trx);
+    }
+    this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
+    this.#dispatchable = null;
+    const running = await trx
+      .selectFrom("dag_run")
+      .select("id")
+      .where("state", "=", "running")
+      .$if(this.#onlyRuns !== null, (q) => q.where("id", "in", [...this.#onlyRuns!]))
+      .$if(this.#onlyRuns === null, (q) => q.where("run_type", "<>", "test"))
+      .execute();
+    for (const r of running) this.#seed(tick, r.id).full = true;
+  }
+
+  /** Scheduled runs that are due are created; queued runs start within maxActiveRuns. */
+  async #startRuns(ctx: SqlContext, tick: Tick): Promise<void> {
+    const trx = ctx.db;
+    if (!this.#onlyRuns) await createDueRuns(ctx, (v) => this.#structure(trx, v), tick.now);
+    const started = await startQueuedRuns(trx, this.#onlyRuns, tick.now);
+    if (started.length > 0) this.#dispatchable = null;
+    const runs = await this.#cache.runs(trx, started);
+    for (const id of started) {
+      this.#seed(tick, id).full = true;
+      const run = runs.get(id)!;
+      tick.events.push({ type: "run-state", dagRunId: id, dagId: run.dagId, runId: run.runId, state: "running" });
+    }
+    if (!this.#onlyRuns) this.#nextRunAt = await nextRunCreation(trx);
+  }
+
+  /** Dependencies and run states of the runs this tick touched. */
+  async #evaluate(ctx: SqlContext, tick: Tick, pending: Pending): Promise<void> {
+    for (const t of this.#inflight.values()) {
+      if (!pending.finished.has(t.tryId)) {
+        const s = tick.seeds.get(t.dagRunId);
+        if (s) s.busy = true;
+      }
+    }
+    const runs = await this.#cache.runs(ctx.db, tick.seeds.keys());
+    const toEvaluate = [...tick.seeds].flatMap(([id, s]) => (runs.has(id) ? [[runs.get(id)!, s] as [RunInfo, RunSeeds]] : []));
+    for (const [dagRunId, result] of await evaluateRuns(ctx, toEvaluate, this.#waits, tick.now)) {
+      const run = runs.get(dagRunId)!;
+      for (const [taskId, state] of result.decided) tick.events.push({ type: "ti-state", dagRunId, taskId, state });
+      if (result.outcome) {
+        tick.finishedRuns.push(dagRunId);
+        tick.events.push({ type: "run-state", dagRunId, dagId: run.dagId, runId: run.runId, state: result.outcome });
+      }
+    }
+  }
+
+  /** New tries, within the executor's free slots and the scheduler's parallelism. */
+  async #dispatch(ctx: SqlContext, tick: Tick, pending: Pending): Promise<Dispatched[]> {
+    for (const id of tick.finishedRuns) this.#dispatchable?.delete(id);
+    this.#dispatchable ??= await dispatchableRuns(ctx, this.#onlyRuns);
+    const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
+    return dispatchReady(ctx, this.#cache, capacity, { runs: this.#dispatchable, pools: this.#pools }, this.#jobId, this.#config.xcomMaxBytes, tick.now, (pool, task) => {
+      if (!this.#warnedPools.has(pool)) {
+        this.#warnedPools.add(pool);
+        this.#log.warn({ pool, task }, `task uses pool '${pool}', which does not exist; it waits until the pool is created`);
+      }
+    });
+  }
+
+  /** Listeners are told after the commit; one that throws does not stop the scheduler. */
+  #emit(events: SchedulerEvent[]): void {
+    for (const event of events) {
+      for (const listener of this.#listeners) {
+        try {
+          listener(event);
+        } catch (error) {
+          this.#log.error({ err: error }, "a scheduler event listener failed");
+        }
+      }
+    }
   }
 
   #hasPending(): boolean {
