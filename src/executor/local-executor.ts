@@ -44,6 +44,7 @@ interface Runner {
 interface ActiveTry {
   payload: TryPayload;
   runner: Runner;
+  startedAt: number;
   timer: NodeJS.Timeout | null;
   ended: boolean;
 }
@@ -113,14 +114,14 @@ export class LocalExecutor implements Executor {
         }
         runner.tryId = payload.tryId;
         runner.bundles.add(payload.bundleHash);
-        const active: ActiveTry = { payload, runner, timer: null, ended: false };
+        const active: ActiveTry = { payload, runner, startedAt: Date.now(), timer: null, ended: false };
         this.#tries.set(payload.tryId, active);
         // A warm runner starts a try the moment it reads it: the try counts as started (and its
         // execution timeout runs) from here, which saves a message per try.
         this.#send(runner, { t: "run", payload });
         const timeout = payload.executionTimeoutMs;
         if (timeout !== null) active.timer = setTimeout(() => this.#timeout(active, timeout), timeout);
-        this.#callbacks!.started(payload.tryId, { hostname: HOST, pid: runner.pid, at: Date.now() });
+        this.#callbacks!.started(payload.tryId, { hostname: HOST, pid: runner.pid, at: active.startedAt });
       }
     } finally {
       this.#draining = false;
@@ -250,9 +251,9 @@ export class LocalExecutor implements Executor {
     this.#callbacks!.finished(active.payload.tryId, result);
   }
 
-  #fail(active: ActiveTry, error: TryError): void {
-    this.#callbacks!.log(active.payload.tryId, [{ ts: Date.now(), stream: "log", level: "error", message: error.message }]);
-    this.#end(active, { outcome: "failed", error, at: Date.now() });
+  #fail(active: ActiveTry, error: TryError, at = Date.now()): void {
+    this.#callbacks!.log(active.payload.tryId, [{ ts: at, stream: "log", level: "error", message: error.message }]);
+    this.#end(active, { outcome: "failed", error, at });
   }
 
   /**
@@ -263,12 +264,12 @@ export class LocalExecutor implements Executor {
     if (active.ended) return;
     const runner = active.runner;
     this.#stopTry(runner, active.payload.tryId, `execution timeout of ${formatDuration(timeoutMs)} reached`);
-    this.#fail(active, {
-      message: `the try ran longer than its executionTimeout of ${formatDuration(timeoutMs)} and was stopped`,
-      code: "UPDRAFT_E_TASK_TIMEOUT",
-      stack: null,
-      retryable: true,
-    });
+    // Timers run on a coarser clock than Date.now(): the recorded end is never before the limit.
+    this.#fail(
+      active,
+      { message: `the try ran longer than its executionTimeout of ${formatDuration(timeoutMs)} and was stopped`, code: "UPDRAFT_E_TASK_TIMEOUT", stack: null, retryable: true },
+      Math.max(Date.now(), active.startedAt + timeoutMs),
+    );
   }
 
   /** Aborts the try on its runner, then kills the runner if it has not stopped within the grace. */
