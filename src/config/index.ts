@@ -88,7 +88,7 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
   dagRescanIntervalMs: { key: "dagRescanIntervalMs", env: "UPDRAFT_DAG_RESCAN_INTERVAL", description: "How often the DAGs folder is checked for changes (besides file-system events)", default: () => 1000, parse: duration },
   dagReparseIntervalMs: { key: "dagReparseIntervalMs", env: "UPDRAFT_DAG_REPARSE_INTERVAL", description: "How often an unchanged DAG file is bundled again anyway", default: () => 300_000, parse: duration },
   schedulerPollIntervalMs: { key: "schedulerPollIntervalMs", env: "UPDRAFT_SCHEDULER_POLL_INTERVAL", description: "Backstop: the scheduler looks at the database at least this often", default: () => 1000, parse: duration },
-  heartbeatIntervalMs: { key: "heartbeatIntervalMs", env: "UPDRAFT_HEARTBEAT_INTERVAL", description: "How often schedulers and processors record that they are alive", default: () => 5000, parse: duration },
+  heartbeatIntervalMs: { key: "heartbeatIntervalMs", env: "UPDRAFT_HEARTBEAT_INTERVAL", description: "How often a scheduler records that it is alive", default: () => 5000, parse: duration },
   zombieThresholdMs: { key: "zombieThresholdMs", env: "UPDRAFT_ZOMBIE_THRESHOLD", description: "A job silent this long is dead; its running tries fail (and may retry)", default: () => 60_000, parse: duration },
   logLevel: { key: "logLevel", env: "UPDRAFT_LOG_LEVEL", description: "Level of Updraft's own logs", default: () => "info", parse: oneOf("debug", "info", "warn", "error") },
 };

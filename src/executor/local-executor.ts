@@ -213,7 +213,8 @@ export class LocalExecutor implements Executor {
           // PostgreSQL text cannot hold NUL characters.
           message: String(l.message).replaceAll("\u0000", "\uFFFD"),
         })) satisfies LogLine[];
-        if (this.#tries.get(message.tryId)?.ended === false) callbacks.log(message.tryId, lines);
+        // Also after the try ended (a timeout or a kill): what its abort handlers log still counts.
+        callbacks.log(message.tryId, lines);
         return;
       }
       case "xcomPush": {

@@ -6,6 +6,7 @@ export type { DispatchItem, LogLine, TryResult };
 export interface ExecutorCallbacks {
   /** The try began on a runner. */
   started(tryId: string, info: { hostname: string; pid: number; at: number }): void;
+  /** Log lines of a try, also for a while after it ended (what a stopped try logs on its way out). */
   log(tryId: string, lines: LogLine[]): void;
   xcomPush(tryId: string, key: string, value: string): void;
   /** The try ended: by its own result, a timeout, a crash or a kill. Called once per try. */

@@ -25,8 +25,9 @@ export interface Dispatched {
   inflight: InflightTry;
 }
 
-// Runs whose ready task instances may start: running, and (outside `dags test`) not a test run
-// of a paused DAG. Few rows; the ready query then reads one table in priority order.
+// Runs whose ready task instances may start: running, not test runs, of DAGs that are not paused
+// (under `dags test`: its own runs, whatever their DAG's pause). Few rows; the ready query then
+// reads one table in priority order.
 const RUNS = statement(
   () => `select r.id, d.max_active_tasks from dag_run r join dag d on d.dag_id = r.dag_id
     where r.state = 'running' and r.run_type <> 'test' and d.is_paused = 0`,

@@ -55,6 +55,9 @@ interface Pending {
  */
 const STARTED_COALESCE_MS = 3;
 
+/** How many ended tries the scheduler still takes log lines for. */
+const ENDED_KEPT = 1_000;
+
 /** What one tick gathers as it goes. */
 interface Tick {
   now: number;
@@ -76,6 +79,8 @@ export class Scheduler {
   readonly #cache = new RunCache();
   readonly #waits: WaitMemory = new Map();
   readonly #inflight = new Map<string, InflightTry>();
+  /** Tries that ended lately: lines they log on their way out (after a timeout) are still kept. */
+  readonly #ended = new Map<string, InflightTry>();
   readonly #warnedPools = new Set<string>();
   #pending: Pending = emptyPending();
   #jobId = 0;
@@ -216,7 +221,13 @@ export class Scheduler {
       return;
     }
 
-    for (const tryId of pending.finished.keys()) this.#inflight.delete(tryId);
+    for (const tryId of pending.finished.keys()) {
+      const t = this.#inflight.get(tryId);
+      if (!t) continue;
+      this.#inflight.delete(tryId);
+      this.#ended.set(tryId, t);
+      if (this.#ended.size > ENDED_KEPT) this.#ended.delete(this.#ended.keys().next().value!);
+    }
     for (const id of tick.finishedRuns) this.#cache.forgetRun(id);
     if (dispatched.length > 0) {
       for (const d of dispatched) this.#inflight.set(d.item.tryId, d.inflight);
@@ -236,7 +247,10 @@ export class Scheduler {
         const t = this.#inflight.get(tryId);
         return t ? [[t, value] as [InflightTry, T]] : [];
       });
-    const logs = known(pending.logs);
+    const logs = pending.logs.flatMap(([tryId, lines]) => {
+      const t = this.#inflight.get(tryId) ?? this.#ended.get(tryId);
+      return t ? [[t, lines] as [InflightTry, LogLine[]]] : [];
+    });
     await insertLogs(ctx, logs);
     for (const [t, lines] of logs) tick.events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
     const pushes = known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }]));
