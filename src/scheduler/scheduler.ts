@@ -289,6 +289,7 @@ export class Scheduler {
       if (dead.length > 0) this.#log.warn({ jobs: dead }, "schedulers stopped heartbeating; their tries are handed back");
       const handed = await handBackTries(trx, this.#cache, { interrupted: false, now: tick.now });
       this.#noteEnded(tick, handed.ended);
+      if (handed.nextRetryAt !== null) this.#noteRetry(handed.nextRetryAt);
       for (const run of handed.runs) this.#seed(tick, run);
       await this.#killStaleTries(trx);
     }

@@ -150,7 +150,10 @@ function openSqlite(file: string, options: StoreOptions): Store {
           throw error;
         }
       }),
-    notify: async () => {},
+    // Other processes see a change through data_version; listeners in this process are told here.
+    notify: async () => {
+      for (const l of listeners) l();
+    },
     onChange(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
