@@ -27,6 +27,21 @@ export interface Config {
   heartbeatIntervalMs: number;
   zombieThresholdMs: number;
   logLevel: "debug" | "info" | "warn" | "error";
+  host: string;
+  port: number;
+  tlsCert: string | null;
+  tlsKey: string | null;
+  httpsRedirectPort: number | null;
+  jwtSecret: string | null;
+  secretKey: string | null;
+  accessTokenTtlMs: number;
+  refreshTokenTtlMs: number;
+  apiTokenTtlMs: number;
+  loginLimitPerIp: number;
+  loginLimitPerUser: number;
+  requestLimitPerMinute: number;
+  bodyLimitBytes: number;
+  eventRetentionMs: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -60,6 +75,11 @@ const oneOf = <T extends string>(...values: T[]) => (value: unknown): T => {
   if (!found) throw new Error(`expected one of ${values.join(", ")}`);
   return found;
 };
+const port = (value: unknown): number => {
+  const n = int(1)(value);
+  if (n > 65535) throw new Error("expected a port number (1–65535)");
+  return n;
+};
 const str = (value: unknown): string => {
   if (typeof value !== "string" || value.trim() === "") throw new Error("expected a non-empty string");
   return value.trim();
@@ -91,6 +111,27 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
   heartbeatIntervalMs: { key: "heartbeatIntervalMs", env: "UPDRAFT_HEARTBEAT_INTERVAL", description: "How often a scheduler records that it is alive", default: () => 5000, parse: duration },
   zombieThresholdMs: { key: "zombieThresholdMs", env: "UPDRAFT_ZOMBIE_THRESHOLD", description: "A job silent this long is dead; its running tries fail (and may retry)", default: () => 60_000, parse: duration },
   logLevel: { key: "logLevel", env: "UPDRAFT_LOG_LEVEL", description: "Level of Updraft's own logs", default: () => "info", parse: oneOf("debug", "info", "warn", "error") },
+  host: { key: "host", env: "UPDRAFT_HOST", description: "Address the API server listens on (0.0.0.0 for every interface)", default: () => "127.0.0.1", parse: str },
+  port: { key: "port", env: "UPDRAFT_PORT", description: "Port of the API server and UI", default: () => 8080, parse: port },
+  tlsCert: { key: "tlsCert", env: "UPDRAFT_TLS_CERT", description: "PEM certificate file: serve HTTPS (with HSTS)", default: () => null, parse: (v) => resolve(str(v)) },
+  tlsKey: { key: "tlsKey", env: "UPDRAFT_TLS_KEY", description: "PEM private key file of the certificate", default: () => null, parse: (v) => resolve(str(v)) },
+  httpsRedirectPort: { key: "httpsRedirectPort", env: "UPDRAFT_HTTPS_REDIRECT_PORT", description: "With TLS: also listen on this port over HTTP and redirect to HTTPS", default: () => null, parse: port },
+  jwtSecret: {
+    key: "jwtSecret", env: "UPDRAFT_JWT_SECRET", secret: true,
+    description: "Key that signs access tokens, 32+ random bytes as base64 or hex (standalone keeps one in UPDRAFT_HOME)", default: () => null, parse: str,
+  },
+  secretKey: {
+    key: "secretKey", env: "UPDRAFT_SECRET_KEY", secret: true,
+    description: 'Keyring that encrypts secrets at rest: "id:key,…" (32-byte keys, base64 or hex; the first encrypts)', default: () => null, parse: str,
+  },
+  accessTokenTtlMs: { key: "accessTokenTtlMs", env: "UPDRAFT_ACCESS_TOKEN_TTL", description: "Lifetime of an access token", default: () => 15 * 60_000, parse: duration },
+  refreshTokenTtlMs: { key: "refreshTokenTtlMs", env: "UPDRAFT_REFRESH_TOKEN_TTL", description: "Lifetime of a login session (its refresh token)", default: () => 12 * 3_600_000, parse: duration },
+  apiTokenTtlMs: { key: "apiTokenTtlMs", env: "UPDRAFT_API_TOKEN_TTL", description: "Default lifetime of an API token", default: () => 90 * 86_400_000, parse: duration },
+  loginLimitPerIp: { key: "loginLimitPerIp", env: "UPDRAFT_LOGIN_LIMIT_PER_IP", description: "Login attempts per minute from one address", default: () => 20, parse: int(1) },
+  loginLimitPerUser: { key: "loginLimitPerUser", env: "UPDRAFT_LOGIN_LIMIT_PER_USER", description: "Login attempts per minute for one username", default: () => 5, parse: int(1) },
+  requestLimitPerMinute: { key: "requestLimitPerMinute", env: "UPDRAFT_REQUEST_LIMIT", description: "API requests per minute per token (or address, before login)", default: () => 1200, parse: int(1) },
+  bodyLimitBytes: { key: "bodyLimitBytes", env: "UPDRAFT_BODY_LIMIT", description: "Largest request body the API accepts", default: () => 1024 * 1024, parse: (v) => parseSize(v as string) },
+  eventRetentionMs: { key: "eventRetentionMs", env: "UPDRAFT_EVENT_RETENTION", description: "How long state-change events are kept for live updates", default: () => 10 * 60_000, parse: duration },
 };
 
 export const CONFIG_KEYS = Object.keys(OPTIONS) as ConfigKey[];
@@ -163,7 +204,7 @@ export function describeConfig(loaded: LoadedConfig): Array<{ key: ConfigKey; en
     const option = OPTIONS[key] as Option<ConfigKey>;
     const value = loaded.config[key];
     let shown = typeof value === "string" ? value : JSON.stringify(value);
-    if (option.secret) shown = redactUrl(shown);
+    if (option.secret) shown = key === "databaseUrl" ? redactUrl(shown) : value === null ? "null" : "***";
     return { key, env: option.env, value: shown, source: loaded.sources[key], description: option.description };
   });
 }

@@ -40,6 +40,8 @@ export interface SerializedDag {
   description: string | null;
   docMd: string | null;
   owner: string;
+  /** Per-DAG access: role name → rights ("read", "edit"); null when the DAG names none. */
+  access: Record<string, Array<"read" | "edit">> | null;
   /** In a topological order. */
   tasks: SerializedTask[];
   groups: Array<{ groupId: string; parent: string | null }>;

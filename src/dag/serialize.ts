@@ -40,6 +40,7 @@ export function serializeDag(definition: DagDefinition, fileloc: string): Serial
     description: o.description,
     docMd: o.docMd,
     owner: o.owner,
+    access: o.access,
     tasks: ordered.map((t) => ({
       taskId: t.taskId,
       kind: t.kind,

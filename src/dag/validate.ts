@@ -37,6 +37,9 @@ export function validateDag(value: unknown): string[] {
   if (!isInt(dag.maxActiveTasks, 1)) problems.push("maxActiveTasks must be an integer ≥ 1");
   if (!Array.isArray(dag.tags) || dag.tags.some((t) => typeof t !== "string")) problems.push("tags must be strings");
   if (typeof dag.owner !== "string") problems.push("owner must be a string");
+  if (dag.access !== null && (!isObject(dag.access) || Object.values(dag.access).some((r) => !Array.isArray(r) || r.some((x) => x !== "read" && x !== "edit")))) {
+    problems.push('access must map role names to lists of "read" and "edit"');
+  }
   if (!isObject(dag.params)) problems.push("params must be an object");
   else problems.push(...checkParamSpecs(dag.params, dag.schedule !== null));
   if (!Array.isArray(dag.tasks)) return [...problems, "tasks must be an array"];

@@ -8,7 +8,7 @@ import type { AnyTaskRef, Dag, DagOptions } from "./types.js";
 const DAG_ID_RE = /^[A-Za-z0-9_.-]{1,250}$/;
 const DAG_OPTION_KEYS = new Set([
   "id", "schedule", "timezone", "startDate", "endDate", "catchup", "maxActiveRuns", "maxActiveTasks",
-  "defaults", "params", "tags", "description", "docMd", "owner",
+  "defaults", "params", "tags", "description", "docMd", "owner", "access",
 ]);
 
 /** DAGs defined since the last `takeDefinedDags()`, in definition order. */
@@ -60,6 +60,11 @@ export function dag(options: DagOptions, body: () => void): Dag {
   rejectUnknownKeys(`DAG '${id}' defaults`, defaults, []);
   const params = options.params ?? {};
   if (typeof params !== "object" || params === null || Array.isArray(params)) dagOptionError(id, "params must be an object", 'params: { region: { type: "string", default: "eu" } }');
+  const access = options.access ?? null;
+  if (access !== null) {
+    const ok = typeof access === "object" && !Array.isArray(access) && Object.values(access).every((rights) => Array.isArray(rights) && rights.every((r) => r === "read" || r === "edit"));
+    if (!ok) dagOptionError(id, "access must map role names to lists of \"read\" and \"edit\"", 'access: { "team-a": ["read", "edit"] }');
+  }
   const date = (value: DagOptions["startDate"]): string | number | null =>
     value === undefined || value === null ? null : value instanceof Date ? value.getTime() : value;
 
@@ -78,6 +83,7 @@ export function dag(options: DagOptions, body: () => void): Dag {
       description: options.description ?? null,
       docMd: options.docMd ?? null,
       owner: options.owner ?? "updraft",
+      access: access === null ? null : Object.fromEntries(Object.entries(access).map(([role, rights]) => [role, [...new Set(rights)].sort()])),
     },
     tasks: new Map(),
     groups: new Map(),

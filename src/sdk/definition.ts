@@ -65,6 +65,7 @@ export interface DagDefinition {
     description: string | null;
     docMd: string | null;
     owner: string;
+    access: Record<string, Array<"read" | "edit">> | null;
   };
   /** In insertion order, which is a topological order for data edges. */
   readonly tasks: Map<string, TaskDefinition>;

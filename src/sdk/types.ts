@@ -177,6 +177,11 @@ export interface DagOptions {
   /** Markdown documentation shown with the DAG. */
   docMd?: string;
   owner?: string;
+  /**
+   * Roles that may read or edit this DAG in addition to what their permissions allow
+   * everywhere, e.g. { "team-a": ["read", "edit"] }: a role can be limited to some DAGs.
+   */
+  access?: Record<string, Array<"read" | "edit">>;
 }
 
 /** What `dag()` returns: the DAG as it was defined. */

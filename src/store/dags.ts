@@ -185,6 +185,7 @@ function dagRow(dag: SerializedDag, result: FileResult, versionId: number | null
     created_at: result.now,
     updated_at: result.now,
     last_parsed_at: result.now,
+    access: dag.access ? JSON.stringify(dag.access) : null,
   };
 }
 

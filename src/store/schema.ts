@@ -28,6 +28,8 @@ export interface DagTable {
   created_at: number;
   updated_at: number;
   last_parsed_at: number | null;
+  /** Per-DAG access: JSON { roleName: ["read"] | ["read", "edit"] }, or null for none. */
+  access: string | null;
 }
 
 export interface DagBundleTable {
@@ -164,6 +166,111 @@ export interface JobTable {
   stopped_at: number | null;
 }
 
+export interface UserTable {
+  id: Generated<number>;
+  username: string;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  password_hash: string;
+  active: number;
+  token_version: number;
+  created_at: number;
+  updated_at: number;
+  last_login_at: number | null;
+}
+
+export interface RoleTable {
+  id: Generated<number>;
+  name: string;
+  description: string | null;
+  /** JSON array of permission names. */
+  permissions: string;
+  builtin: number;
+  created_at: number;
+}
+
+export interface UserRoleTable {
+  user_id: number;
+  role_id: number;
+}
+
+export interface AuthSessionTable {
+  id: Generated<number>;
+  user_id: number;
+  refresh_hash: string;
+  created_at: number;
+  expires_at: number;
+  revoked_at: number | null;
+  source_ip: string | null;
+}
+
+export interface ApiTokenTable {
+  id: Generated<number>;
+  user_id: number;
+  name: string;
+  token_hash: string;
+  prefix: string;
+  created_at: number;
+  expires_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
+}
+
+export interface AuditLogTable {
+  id: Generated<number>;
+  ts: number;
+  user_id: number | null;
+  username: string | null;
+  action: string;
+  method: string | null;
+  path: string | null;
+  object_type: string | null;
+  object_id: string | null;
+  dag_id: string | null;
+  source_ip: string | null;
+  outcome: string;
+  status: number | null;
+  details: string | null;
+}
+
+export interface ConnectionTable {
+  conn_id: string;
+  conn_type: string;
+  description: string | null;
+  host: string | null;
+  schema_name: string | null;
+  login: string | null;
+  port: number | null;
+  password_enc: string | null;
+  extra_enc: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface VariableTable {
+  key: string;
+  value: string | null;
+  value_enc: string | null;
+  is_secret: number;
+  description: string | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface EventTable {
+  id: Generated<number>;
+  ts: number;
+  kind: string;
+  dag_id: string | null;
+  payload: string;
+}
+
 export interface Database {
   dag: DagTable;
   dag_bundle: DagBundleTable;
@@ -176,6 +283,16 @@ export interface Database {
   task_log: TaskLogTable;
   pool: PoolTable;
   job: JobTable;
+  app_user: UserTable;
+  app_role: RoleTable;
+  user_role: UserRoleTable;
+  auth_session: AuthSessionTable;
+  api_token: ApiTokenTable;
+  audit_log: AuditLogTable;
+  connection: ConnectionTable;
+  variable: VariableTable;
+  updraft_meta: MetaTable;
+  event: EventTable;
 }
 
 export type DagRow = Selectable<DagTable>;
@@ -190,3 +307,10 @@ export type ImportErrorRow = Selectable<ImportErrorTable>;
 export type PoolRow = Selectable<PoolTable>;
 export type JobRow = Selectable<JobTable>;
 export type TaskLogRow = Selectable<TaskLogTable>;
+export type UserRow = Selectable<UserTable>;
+export type RoleRow = Selectable<RoleTable>;
+export type ApiTokenRow = Selectable<ApiTokenTable>;
+export type AuditLogRow = Selectable<AuditLogTable>;
+export type ConnectionRow = Selectable<ConnectionTable>;
+export type VariableRow = Selectable<VariableTable>;
+export type EventRow = Selectable<EventTable>;

@@ -1,6 +1,7 @@
 /** The one migration set, shared by both dialects. Append new migrations; never edit a released one. */
 import type { Kysely, Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001-initial.js";
+import * as m0002 from "./0002-api.js";
 
 export interface MigrationContext {
   dialect: "sqlite" | "postgres";
@@ -13,6 +14,7 @@ interface MigrationModule {
 
 const MIGRATIONS: Record<string, MigrationModule> = {
   "0001-initial": m0001,
+  "0002-api": m0002,
 };
 
 export function migrationProvider(ctx: MigrationContext): MigrationProvider {

@@ -1,0 +1,348 @@
+import type { FastifyInstance } from "fastify";
+import { sql } from "kysely";
+import { Type } from "typebox";
+import type { SerializedDag } from "../../dag/model.js";
+import { UpdraftError } from "../../errors/index.js";
+import { getDagVersion, setPaused } from "../../store/dags.js";
+import type { DagRow } from "../../store/schema.js";
+import { principalOf, readableDagIds } from "../access.js";
+import type { ApiDeps } from "../deps.js";
+import { DagIdParam, ERRORS, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
+
+const Dag = Type.Object(
+  {
+    dag_id: Type.String(),
+    description: Nullable(Type.String()),
+    owner: Type.String(),
+    tags: Type.Array(Type.String()),
+    is_paused: Type.Boolean(),
+    is_active: Type.Boolean(),
+    fileloc: Type.String(),
+    schedule: Type.Unknown({ description: 'cron string, "@once", { every: ms } or null' }),
+    schedule_description: Type.String(),
+    timezone: Type.String(),
+    max_active_runs: Type.Integer(),
+    max_active_tasks: Type.Integer(),
+    latest_version: Nullable(Type.Integer()),
+    next_dagrun_create_after: Timestamp,
+    next_dagrun_data_interval_start: Timestamp,
+    next_dagrun_data_interval_end: Timestamp,
+    has_import_errors: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+const DagDetail = Type.Object(
+  {
+    ...Dag.properties,
+    doc_md: Nullable(Type.String()),
+    params: Type.Record(Type.String(), Type.Unknown()),
+    start_date: Timestamp,
+    end_date: Timestamp,
+    catchup: Type.Boolean(),
+  },
+  { additionalProperties: false },
+);
+
+const Task = Type.Object(
+  {
+    task_id: Type.String(),
+    kind: Type.String(),
+    group: Nullable(Type.String()),
+    upstream: Type.Array(Type.String()),
+    data_upstream: Type.Array(Type.String()),
+    trigger_rule: Type.String(),
+    retries: Type.Integer(),
+    retry_delay_ms: Type.Integer(),
+    retry_backoff: Type.String(),
+    execution_timeout_ms: Nullable(Type.Integer()),
+    pool: Type.String(),
+    pool_slots: Type.Integer(),
+    priority_weight: Type.Integer(),
+    queue: Type.String(),
+    owner: Nullable(Type.String()),
+    doc: Nullable(Type.String()),
+    display: Type.Record(Type.String(), Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
+
+export function dagJson(row: DagRow & { version_number?: number | null; has_errors?: number | null }) {
+  return {
+    dag_id: row.dag_id,
+    description: row.description,
+    owner: row.owner,
+    tags: JSON.parse(row.tags) as string[],
+    is_paused: row.is_paused === 1,
+    is_active: row.is_active === 1,
+    fileloc: row.fileloc,
+    schedule: JSON.parse(row.schedule) as unknown,
+    schedule_description: row.schedule_description,
+    timezone: row.timezone,
+    max_active_runs: row.max_active_runs,
+    max_active_tasks: row.max_active_tasks,
+    latest_version: row.version_number ?? null,
+    next_dagrun_create_after: iso(row.next_dagrun_create_after),
+    next_dagrun_data_interval_start: iso(row.next_dagrun_interval_start),
+    next_dagrun_data_interval_end: iso(row.next_dagrun_interval_end),
+    has_import_errors: (row.has_errors ?? 0) > 0,
+  };
+}
+
+export function taskJson(t: SerializedDag["tasks"][number]) {
+  return {
+    task_id: t.taskId,
+    kind: t.kind,
+    group: t.group,
+    upstream: t.upstream,
+    data_upstream: t.dataUpstream,
+    trigger_rule: t.options.triggerRule,
+    retries: t.options.retries,
+    retry_delay_ms: t.options.retryDelayMs,
+    retry_backoff: t.options.retryBackoff,
+    execution_timeout_ms: t.options.executionTimeoutMs,
+    pool: t.options.pool,
+    pool_slots: t.options.poolSlots,
+    priority_weight: t.weight,
+    queue: t.options.queue,
+    owner: t.options.owner,
+    doc: t.options.doc,
+    display: t.display,
+  };
+}
+
+export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+  const db = store.db;
+  /** DAG rows with their latest version number and whether their file has an import error. */
+  const dagQuery = () =>
+    db
+      .selectFrom("dag as d")
+      .leftJoin("dag_version as v", "v.id", "d.latest_version_id")
+      .selectAll("d")
+      .select("v.version_number")
+      .select((eb) =>
+        eb
+          .selectFrom("import_error as e")
+          .select(sql<number>`count(*)`.as("n"))
+          .whereRef("e.dags_folder", "=", "d.dags_folder")
+          .whereRef("e.fileloc", "=", "d.fileloc")
+          .as("has_errors"),
+      );
+
+  const latest = async (dagId: string) => {
+    const row = await dagQuery().where("d.dag_id", "=", dagId).executeTakeFirst();
+    if (!row) throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`);
+    return row;
+  };
+
+  app.get(
+    "/dags",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["dags"],
+        summary: "DAGs you may read",
+        querystring: Type.Object(
+          {
+            ...Page,
+            tags: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: 20, description: "DAGs with any of these tags" })),
+            paused: Type.Optional(Type.Boolean()),
+            only_active: Type.Optional(Type.Boolean({ default: true })),
+            dag_id_pattern: Type.Optional(Type.String({ maxLength: 250, description: "part of the DAG id (case-insensitive)" })),
+            order_by: Type.Optional(Type.Union(Object.keys(ORDER).map((k) => Type.Literal(k)), { default: "dag_id" })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ dags: Type.Array(Dag), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const q = request.query as { limit?: number; offset?: number; tags?: string[]; paused?: boolean; only_active?: boolean; dag_id_pattern?: string; order_by?: keyof typeof ORDER };
+      const { limit, offset } = pageOf(q);
+      const readable = await readableDagIds(db, principalOf(request));
+      let base = dagQuery();
+      if (readable !== null) base = readable.length ? base.where("d.dag_id", "in", readable) : base.where(sql<boolean>`1 = 0`);
+      if (q.only_active !== false) base = base.where("d.is_active", "=", 1);
+      if (q.paused !== undefined) base = base.where("d.is_paused", "=", q.paused ? 1 : 0);
+      if (q.dag_id_pattern) base = base.where(sql<string>`lower(d.dag_id)`, "like", `%${q.dag_id_pattern.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
+      let rows = await base.orderBy(sql.raw(`d.${ORDER[q.order_by ?? "dag_id"]}`)).execute();
+      if (q.tags?.length) rows = rows.filter((r) => (JSON.parse(r.tags) as string[]).some((t) => q.tags!.includes(t)));
+      return { dags: rows.slice(offset, offset + limit).map(dagJson), total_entries: rows.length };
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id",
+    {
+      config: { access: { dag: "read" } },
+      schema: { tags: ["dags"], summary: "A DAG, with its details", params: DagIdParam, response: { 200: DagDetail, ...ERRORS } },
+    },
+    async (request) => {
+      const row = await latest((request.params as { dag_id: string }).dag_id);
+      const structure = row.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, row.latest_version_id)).structure) as SerializedDag);
+      return {
+        ...dagJson(row),
+        doc_md: structure?.docMd ?? null,
+        params: structure?.params ?? {},
+        start_date: iso(structure?.startDate),
+        end_date: iso(structure?.endDate),
+        catchup: structure?.catchup ?? false,
+      };
+    },
+  );
+
+  app.patch(
+    "/dags/:dag_id",
+    {
+      config: { access: { dag: "edit" }, audit: "dag.update" },
+      schema: {
+        tags: ["dags"],
+        summary: "Pause or unpause a DAG",
+        params: DagIdParam,
+        body: Type.Object({ is_paused: Type.Boolean() }, { additionalProperties: false }),
+        response: { 200: Dag, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { dag_id } = request.params as { dag_id: string };
+      const { is_paused } = request.body as { is_paused: boolean };
+      request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id, details: { is_paused } };
+      await setPaused(store, dag_id, is_paused);
+      return dagJson(await latest(dag_id));
+    },
+  );
+
+  app.delete(
+    "/dags/:dag_id",
+    {
+      config: { access: { dag: "delete" }, audit: "dag.delete" },
+      schema: { tags: ["dags"], summary: "Delete a DAG and all its history (Admin)", params: DagIdParam, response: { 204: Type.Null(), ...ERRORS } },
+    },
+    async (request, reply) => {
+      const { dag_id } = request.params as { dag_id: string };
+      request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id };
+      await store.transaction(async (trx) => {
+        await trx.deleteFrom("dag").where("dag_id", "=", dag_id).execute();
+      });
+      await store.notify();
+      return reply.code(204).send();
+    },
+  );
+
+  const Version = Type.Object(
+    { version_number: Type.Integer(), dag_id: Type.String(), created_at: Type.String(), hash: Type.String(), bundle_hash: Type.String() },
+    { additionalProperties: false },
+  );
+
+  app.get(
+    "/dags/:dag_id/versions",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["dags"],
+        summary: "Versions of a DAG, newest first",
+        params: DagIdParam,
+        querystring: Type.Object({ ...Page }, { additionalProperties: false }),
+        response: { 200: Type.Object({ versions: Type.Array(Version), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { dag_id } = request.params as { dag_id: string };
+      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const rows = await db.selectFrom("dag_version").select(["version_number", "dag_id", "created_at", "hash", "bundle_hash"]).where("dag_id", "=", dag_id).orderBy("version_number", "desc").limit(limit).offset(offset).execute();
+      const total = await db.selectFrom("dag_version").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dag_id).executeTakeFirstOrThrow();
+      return { versions: rows.map((r) => ({ ...r, created_at: iso(r.created_at)! })), total_entries: Number(total.n) };
+    },
+  );
+
+  const VersionQuery = Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1, description: "version number (default: the latest)" })) }, { additionalProperties: false });
+  const versionOf = async (dagId: string, version: number | undefined) => {
+    const dag = await latest(dagId);
+    const row = await db
+      .selectFrom("dag_version")
+      .selectAll()
+      .where("dag_id", "=", dagId)
+      .$if(version !== undefined, (q) => q.where("version_number", "=", version!))
+      .$if(version === undefined, (q) => q.where("id", "=", dag.latest_version_id ?? -1))
+      .executeTakeFirst();
+    if (!row) throw new UpdraftError("UPDRAFT_E_DAG_VERSION_NOT_FOUND", `DAG '${dagId}' has no version ${version ?? "yet"}`);
+    return { dag, row, structure: JSON.parse(row.structure) as SerializedDag };
+  };
+
+  app.get(
+    "/dags/:dag_id/source",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["dags"],
+        summary: "The source code of a DAG's file, as it was in a version",
+        params: DagIdParam,
+        querystring: VersionQuery,
+        response: { 200: Type.Object({ dag_id: Type.String(), version_number: Type.Integer(), fileloc: Type.String(), content: Type.String() }, { additionalProperties: false }), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { dag_id } = request.params as { dag_id: string };
+      const { row, structure } = await versionOf(dag_id, (request.query as { version?: number }).version);
+      return { dag_id, version_number: row.version_number, fileloc: structure.fileloc, content: row.source };
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/structure",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["dags"],
+        summary: "Tasks, edges and groups of a DAG version, for the graph view",
+        params: DagIdParam,
+        querystring: VersionQuery,
+        response: {
+          200: Type.Object(
+            {
+              dag_id: Type.String(),
+              version_number: Type.Integer(),
+              tasks: Type.Array(Task),
+              edges: Type.Array(Type.Object({ source: Type.String(), target: Type.String(), data: Type.Boolean() }, { additionalProperties: false })),
+              groups: Type.Array(Type.Object({ group_id: Type.String(), parent: Nullable(Type.String()) }, { additionalProperties: false })),
+            },
+            { additionalProperties: false },
+          ),
+          ...ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const { dag_id } = request.params as { dag_id: string };
+      const { row, structure } = await versionOf(dag_id, (request.query as { version?: number }).version);
+      return {
+        dag_id,
+        version_number: row.version_number,
+        tasks: structure.tasks.map(taskJson),
+        edges: structure.tasks.flatMap((t) => t.upstream.map((up) => ({ source: up, target: t.taskId, data: t.dataUpstream.includes(up) }))),
+        groups: structure.groups.map((g) => ({ group_id: g.groupId, parent: g.parent })),
+      };
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/tasks",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["dags"],
+        summary: "Tasks of a DAG version",
+        params: DagIdParam,
+        querystring: VersionQuery,
+        response: { 200: Type.Object({ tasks: Type.Array(Task), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { structure } = await versionOf((request.params as { dag_id: string }).dag_id, (request.query as { version?: number }).version);
+      return { tasks: structure.tasks.map(taskJson), total_entries: structure.tasks.length };
+    },
+  );
+
+}

@@ -1,0 +1,126 @@
+/**
+ * The API server: Fastify with TypeBox schemas, authentication on every route that is not
+ * public, authorization per route and per DAG, an audit record of every change, rate limits,
+ * the OpenAPI document, and live events over WebSocket. Stateless: several can serve one
+ * database behind a load balancer.
+ */
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import websocket from "@fastify/websocket";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import { UpdraftError } from "../errors/index.js";
+import { can, type Permission } from "../security/rbac.js";
+import { authenticate } from "./auth.js";
+import { authorizeDag } from "./access.js";
+import { recordAudit } from "./audit.js";
+import type { ApiDeps } from "./deps.js";
+import { installErrorHandling } from "./errors.js";
+import type { RouteAccess } from "./types.js";
+import { registerRoutes } from "./routes/index.js";
+
+import { API_VERSION } from "./version.js";
+
+const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+export interface BuildOptions extends ApiDeps {
+  https?: { key: Buffer; cert: Buffer };
+}
+
+export type Api = FastifyInstance;
+
+export async function buildApi(options: BuildOptions): Promise<Api> {
+  const { store, config, log } = options;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: config.bodyLimitBytes,
+    routerOptions: { maxParamLength: 500 },
+    ...(options.https ? { https: options.https } : {}),
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.decorateRequest("principal", null);
+  app.decorateRequest("auditNote", null as never);
+  installErrorHandling(app, log);
+
+  // 1. Who is calling (before the body is even parsed, so strangers learn nothing from errors).
+  app.addHook("onRequest", async (request) => {
+    request.auditNote = {};
+    const access = accessOf(request);
+    if (access === "public") return;
+    request.principal = await authenticate(store.db, options.auth, request.headers.authorization);
+  });
+
+  await app.register(rateLimit, {
+    max: config.requestLimitPerMinute,
+    timeWindow: 60_000,
+    hook: "onRequest",
+    keyGenerator: (request) => (request.principal ? `user:${request.principal.userId}:${request.principal.via}` : `ip:${request.ip}`),
+  });
+
+  // 2. May they? Permissions per route; DAG-scoped routes also check the DAG they name.
+  app.addHook("preHandler", async (request) => {
+    const access = accessOf(request);
+    if (access === "public" || access === "authenticated") return;
+    const principal = request.principal!;
+    if (typeof access === "string") {
+      if (!can(principal, access as Permission)) {
+        throw new UpdraftError("UPDRAFT_E_FORBIDDEN", `this needs the permission '${access}', which your roles (${principal.roles.join(", ") || "none"}) do not grant`, {
+          hint: "ask an Admin for a role that grants it",
+        });
+      }
+      return;
+    }
+    const dagId = (request.params as { dag_id?: string } | undefined)?.dag_id;
+    if (dagId !== undefined && dagId !== "~") {
+      request.auditNote.dagId = dagId;
+      await authorizeDag(store.db, principal, dagId, access.dag);
+    }
+  });
+
+  // 3. Every change (and every refusal of one) goes to the audit log.
+  app.addHook("onResponse", async (request, reply) => {
+    const action = request.routeOptions.config.audit;
+    if (!action && !MUTATING.has(request.method)) return;
+    await recordAudit(store.db, request, reply.statusCode, action ?? `${request.method} ${request.routeOptions.url ?? "unknown"}`).catch((error: unknown) => {
+      log.error({ err: error }, "could not write the audit log");
+    });
+  });
+
+  app.addHook("onSend", async (request, reply) => {
+    void reply.header("x-content-type-options", "nosniff");
+    void reply.header("cache-control", "no-store");
+    if (options.https) void reply.header("strict-transport-security", "max-age=31536000; includeSubDomains");
+    return undefined;
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "Updraft API", version: API_VERSION, description: "Updraft's REST API. Every route but the public ones needs `Authorization: Bearer <token>`." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an access token from /auth/login, or an API token" } } },
+    },
+    transform: ({ schema, url, route }) => {
+      const access = (route.config as { access?: RouteAccess } | undefined)?.access ?? "authenticated";
+      const transformed = { ...(schema as Record<string, unknown>) } as Record<string, unknown>;
+      transformed["x-access"] = typeof access === "string" ? access : `dag:${access.dag}`;
+      if (access !== "public") transformed.security = [{ bearer: [] }];
+      return { schema: transformed as never, url };
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/api/v1/docs", uiConfig: { docExpansion: "list" } });
+
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(async (api) => registerRoutes(api, options), { prefix: "/api/v1" });
+  app.get("/api/v1/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
+  return app;
+}
+
+function accessOf(request: FastifyRequest): RouteAccess {
+  // Routes that do not exist (404) and the docs UI are answered without authentication.
+  const url = request.routeOptions.url;
+  if (url === undefined) return "public";
+  if (url.startsWith("/api/v1/docs")) return "public";
+  return request.routeOptions.config.access ?? "authenticated";
+}

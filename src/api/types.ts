@@ -1,0 +1,28 @@
+/** What routes declare about who may call them, and what a request carries once authenticated. */
+import "fastify";
+import type { Permission, Principal } from "../security/rbac.js";
+
+export type DagNeed = "read" | "edit" | "trigger" | "delete";
+
+/**
+ * - "public": no authentication (health, version, login, the OpenAPI document).
+ * - "authenticated": any logged-in user (their own profile and tokens).
+ * - a permission: the user's roles must grant it.
+ * - { dag }: a DAG-scoped route: any logged-in user may call it, and every DAG it names (the
+ *   `dag_id` path parameter, checked before the handler) or lists is checked against the DAG's
+ *   access list as well as the user's permissions.
+ */
+export type RouteAccess = "public" | "authenticated" | Permission | { dag: DagNeed };
+
+declare module "fastify" {
+  interface FastifyContextConfig {
+    access?: RouteAccess;
+    /** Action name recorded in the audit log, e.g. "dag.pause"; mutating routes must set it. */
+    audit?: string;
+  }
+  interface FastifyRequest {
+    principal: Principal | null;
+    /** Facts a handler adds for the audit log: the object acted on, and details. */
+    auditNote: { objectType?: string; objectId?: string; dagId?: string; details?: unknown };
+  }
+}

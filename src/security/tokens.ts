@@ -1,0 +1,88 @@
+/**
+ * Access tokens: short-lived JWTs (HS256 only, via jose) that name the user, the session and the
+ * user's token version. Refresh tokens and API tokens are opaque random strings stored hashed,
+ * each with its own prefix, so one kind is never taken for another.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
+import { UpdraftError } from "../errors/index.js";
+
+export const ISSUER = "updraft";
+export const AUDIENCE = "updraft-api";
+const ACCESS_TYPE = "access";
+export const REFRESH_PREFIX = "updr_";
+export const API_TOKEN_PREFIX = "upd_";
+
+export interface AccessClaims {
+  userId: number;
+  sessionId: number;
+  version: number;
+}
+
+/** The signing key from configuration: 32 bytes or more, as base64 or hex. */
+export function parseSigningKey(text: string | null, source = "UPDRAFT_JWT_SECRET"): Uint8Array {
+  if (!text) {
+    throw new UpdraftError("UPDRAFT_E_SIGNING_KEY", `${source} is not set: the API server needs a key to sign access tokens`, {
+      hint: "set it to 32 random bytes, e.g. `export UPDRAFT_JWT_SECRET=$(openssl rand -base64 32)` (standalone makes one in UPDRAFT_HOME)",
+    });
+  }
+  const trimmed = text.trim();
+  const key = /^[0-9a-f]+$/i.test(trimmed) && trimmed.length % 2 === 0 ? Buffer.from(trimmed, "hex") : Buffer.from(trimmed, "base64");
+  if (key.length < 32 || new Set(key).size < 8) {
+    throw new UpdraftError("UPDRAFT_E_SIGNING_KEY", `${source} is too weak: it must hold at least 32 random bytes (base64 or hex)`, {
+      hint: "`openssl rand -base64 32` makes one",
+    });
+  }
+  return new Uint8Array(key);
+}
+
+export function generateSigningKey(): string {
+  return randomBytes(32).toString("base64");
+}
+
+export async function issueAccessToken(key: Uint8Array, claims: AccessClaims, ttlMs: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ typ: ACCESS_TYPE, sid: claims.sessionId, ver: claims.version })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(String(claims.userId))
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + Math.max(1, Math.round(ttlMs / 1000)))
+    .setJti(randomBytes(12).toString("base64url"))
+    .sign(key);
+}
+
+/** The claims of a valid access token; UPDRAFT_E_TOKEN_INVALID for anything else. */
+export async function verifyAccessToken(key: Uint8Array, token: string): Promise<AccessClaims> {
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ["HS256"],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      requiredClaims: ["exp", "nbf", "sub"],
+      clockTolerance: 5,
+    });
+    const userId = Number(payload.sub);
+    if (payload.typ !== ACCESS_TYPE || !Number.isInteger(userId) || !Number.isInteger(payload.sid) || !Number.isInteger(payload.ver)) {
+      throw new Error("not an access token");
+    }
+    return { userId, sessionId: payload.sid as number, version: payload.ver as number };
+  } catch (error) {
+    const expired = error instanceof joseErrors.JWTExpired;
+    throw new UpdraftError("UPDRAFT_E_TOKEN_INVALID", expired ? "the access token has expired" : "the access token is not valid", {
+      hint: expired ? "get a new one with POST /api/v1/auth/refresh" : "log in again with POST /api/v1/auth/login",
+    });
+  }
+}
+
+/** An opaque token (refresh or API token): the secret shown once, and the hash stored. */
+export function newOpaqueToken(prefix: string): { token: string; hash: string } {
+  const token = `${prefix}${randomBytes(32).toString("base64url")}`;
+  return { token, hash: hashToken(token) };
+}
+
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
