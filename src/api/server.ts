@@ -17,6 +17,7 @@ import { authorizeDag } from "./access.js";
 import { recordAudit } from "./audit.js";
 import type { ApiDeps } from "./deps.js";
 import { installErrorHandling } from "./errors.js";
+import { EventHub, registerEventsRoute } from "./events.js";
 import type { RouteAccess } from "./types.js";
 import { registerRoutes } from "./routes/index.js";
 
@@ -112,7 +113,16 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   await app.register(swaggerUi, { routePrefix: "/api/v1/docs", uiConfig: { docExpansion: "list" } });
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  await app.register(async (api) => registerRoutes(api, options), { prefix: "/api/v1" });
+  const hub = new EventHub(store, log);
+  await hub.start();
+  app.addHook("onClose", async () => hub.stop());
+  await app.register(
+    async (api) => {
+      await registerRoutes(api, options);
+      registerEventsRoute(api, hub, options.auth);
+    },
+    { prefix: "/api/v1" },
+  );
   app.get("/api/v1/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
   return app;
 }

@@ -14,6 +14,7 @@ import { validateDag } from "../dag/validate.js";
 import { errorMessage } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
 import { forgetMissingFiles, recordFileResult, type FileReport } from "../store/dags.js";
+import { heartbeatJob, registerJob, stopJob } from "../store/jobs.js";
 import type { Logger } from "../util/logger.js";
 import { bundleDagFile, isBundleFailure } from "./bundle.js";
 import { discoverDagFiles } from "./discover.js";
@@ -58,6 +59,8 @@ export class DagProcessor {
   #rescan = false;
   #stopped = false;
   #changes = 0;
+  #jobId: number | null = null;
+  #heartbeat: NodeJS.Timeout | null = null;
 
   constructor(options: { store: Store; config: Config; log: Logger; onEvent?: (event: ProcessorEvent) => void }) {
     this.#store = options.store;
@@ -78,6 +81,9 @@ export class DagProcessor {
 
   /** Scans once, then keeps watching the folder until stop(). */
   async start(): Promise<ScanSummary> {
+    this.#jobId = await registerJob(this.#store.db, "dag_processor");
+    this.#heartbeat = setInterval(() => void heartbeatJob(this.#store.db, this.#jobId!).catch(() => {}), this.#config.heartbeatIntervalMs);
+    this.#heartbeat.unref();
     const summary = await this.scan();
     this.#startWatching();
     this.#timer = setInterval(() => void this.scan().catch((e: unknown) => this.#log.error({ err: e }, "DAG folder scan failed")), this.#config.dagRescanIntervalMs);
@@ -247,5 +253,7 @@ export class DagProcessor {
     this.#watcher?.close();
     await this.#scanning?.catch(() => {});
     await this.#pool.close();
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#jobId !== null) await stopJob(this.#store.db, this.#jobId).catch(() => {});
   }
 }

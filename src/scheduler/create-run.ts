@@ -7,6 +7,7 @@ import { UpdraftError } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
 import { chunk } from "../store/batch.js";
 import { exec, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
+import { appendEvents } from "../store/events.js";
 import { latestStructure, requireDag } from "../store/dags.js";
 import type { NewTaskInstance } from "../store/schema.js";
 import { parseDate, restoreTimetable, type DataInterval } from "../timetable/index.js";
@@ -150,7 +151,10 @@ export async function triggerDagRun(store: Store, dagId: string, options: Trigge
         hint: "give another --run-id or another --logical-date",
       });
     }
-    return insertDagRun({ db: trx, dialect: store.dialect }, { dagId, versionId, structure, runType, runId, logicalDate, interval, runAfter: now, conf, note: options.note ?? null, now });
+    const ctx = { db: trx, dialect: store.dialect };
+    const id = await insertDagRun(ctx, { dagId, versionId, structure, runType, runId, logicalDate, interval, runAfter: now, conf, note: options.note ?? null, now });
+    await appendEvents(ctx, [{ kind: "run-state", dag_id: dagId, run_id: runId, state: "queued" }], now, store.channel);
+    return id;
   });
   await store.notify();
   return { id: id!, dagId, runId, logicalDate, paused: dag.is_paused === 1 };

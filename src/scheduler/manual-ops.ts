@@ -11,6 +11,7 @@ import { UpdraftError } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
 import { getDagVersion } from "../store/dags.js";
 import { requireDagRun } from "../store/runs.js";
+import { appendEvents } from "../store/events.js";
 import type { Database, DagRunRow } from "../store/schema.js";
 
 export interface ClearOptions {
@@ -72,6 +73,15 @@ export async function clearTaskInstances(store: Store, dagId: string, runId: str
         .execute();
     }
     await trx.updateTable("dag_run").set({ state: "queued", queued_at: now, end_date: null, updated_at: now }).where("id", "=", run.id).execute();
+    await appendEvents(
+      { db: trx, dialect: store.dialect },
+      [
+        ...rows.map((r) => ({ kind: "ti-state" as const, dag_id: dagId, run_id: runId, task_id: r.task_id, state: "none" })),
+        { kind: "run-state" as const, dag_id: dagId, run_id: runId, state: "queued" },
+      ],
+      now,
+      store.channel,
+    );
     return rows;
   });
   if (!options.dryRun && affected.length > 0) await store.notify();
@@ -102,7 +112,16 @@ export async function markTaskInstances(store: Store, dagId: string, runId: stri
       .set({ state, end_date: now, next_retry_at: null, updated_at: now })
       .where("id", "in", rows.map((r) => r.id))
       .execute();
-    await trx.updateTable("dag_run").set({ state: "running", end_date: null, updated_at: now }).where("id", "=", run.id).where("state", "in", ["success", "failed"]).execute();
+    const reopened = await trx.updateTable("dag_run").set({ state: "running", end_date: null, updated_at: now }).where("id", "=", run.id).where("state", "in", ["success", "failed"]).executeTakeFirst();
+    await appendEvents(
+      { db: trx, dialect: store.dialect },
+      [
+        ...rows.map((r) => ({ kind: "ti-state" as const, dag_id: dagId, run_id: runId, task_id: r.task_id, state })),
+        ...(Number(reopened.numUpdatedRows) > 0 ? [{ kind: "run-state" as const, dag_id: dagId, run_id: runId, state: "running" }] : []),
+      ],
+      now,
+      store.channel,
+    );
     return rows;
   });
   if (!options.dryRun && affected.length > 0) await store.notify();

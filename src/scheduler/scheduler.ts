@@ -10,7 +10,6 @@
  * every report (the fast path), by a timer for the next due run or retry, by a change another
  * process made (SQLite's data_version, PostgreSQL's NOTIFY), and by a poll as a backstop.
  */
-import { hostname } from "node:os";
 import type { Config } from "../config/index.js";
 import type { DagRunState, SerializedDag, TaskInstanceState } from "../dag/model.js";
 import { errorMessage } from "../errors/index.js";
@@ -18,6 +17,8 @@ import type { Executor } from "../executor/types.js";
 import type { LogLine, TryResult } from "../runner/protocol.js";
 import type { Store } from "../store/connect.js";
 import type { SqlContext } from "../store/sql.js";
+import { appendEvents, trimEvents, type StoredEvent } from "../store/events.js";
+import { heartbeatJob, registerJob } from "../store/jobs.js";
 import { getBundleCode } from "../store/dags.js";
 import type { Logger } from "../util/logger.js";
 import { applyFinished, applyStarted, insertLogs, upsertXcoms, type EndedTask, type InflightTry, type StartedReport } from "./apply-results.js";
@@ -100,6 +101,7 @@ export class Scheduler {
   #timers: NodeJS.Timeout[] = [];
   #unsubscribe: (() => void) | null = null;
   #lastReap = 0;
+  #lastTrim = 0;
   #stopping = false;
 
   constructor(options: SchedulerOptions) {
@@ -200,7 +202,10 @@ export class Scheduler {
           this.#nextRetryAt = (await promoteDueRetries(trx, this.#onlyRuns, tick.now)).nextAt;
         }
         await this.#evaluate(ctx, tick, pending);
-        return this.#stopping ? [] : this.#dispatch(ctx, tick, pending);
+        const queued = this.#stopping ? [] : await this.#dispatch(ctx, tick, pending);
+        for (const d of queued) tick.events.push({ type: "ti-state", dagRunId: d.inflight.dagRunId, taskId: d.inflight.taskId, state: "queued" });
+        await this.#storeEvents(ctx, tick);
+        return queued;
       });
       this.#failures = 0;
     } catch (error) {
@@ -232,7 +237,6 @@ export class Scheduler {
     if (dispatched.length > 0) {
       for (const d of dispatched) this.#inflight.set(d.item.tryId, d.inflight);
       this.#executor.dispatch(dispatched.map((d) => d.item));
-      for (const d of dispatched) tick.events.push({ type: "ti-state", dagRunId: d.inflight.dagRunId, taskId: d.inflight.taskId, state: "queued" });
     }
     this.#emit(tick.events);
     if (tick.finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
@@ -295,6 +299,10 @@ export class Scheduler {
     }
     this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
     this.#dispatchable = null;
+    if (tick.now - this.#lastTrim >= 60_000) {
+      this.#lastTrim = tick.now;
+      await trimEvents(trx, tick.now - this.#config.eventRetentionMs);
+    }
     const running = await trx
       .selectFrom("dag_run")
       .select("id")
@@ -351,6 +359,21 @@ export class Scheduler {
         this.#log.warn({ pool, task }, `task uses pool '${pool}', which does not exist; it waits until the pool is created`);
       }
     });
+  }
+
+  /** State changes go to the event log in the tick's own transaction (API servers tail it). */
+  async #storeEvents(ctx: SqlContext, tick: Tick): Promise<void> {
+    const changes = tick.events.filter((e) => e.type !== "log");
+    if (changes.length === 0) return;
+    const runs = await this.#cache.runs(ctx.db, changes.map((e) => e.dagRunId));
+    const stored: StoredEvent[] = [];
+    for (const e of changes) {
+      const run = runs.get(e.dagRunId);
+      if (!run) continue;
+      if (e.type === "run-state") stored.push({ kind: "run-state", dag_id: run.dagId, run_id: run.runId, state: e.state });
+      else if (e.type === "ti-state") stored.push({ kind: "ti-state", dag_id: run.dagId, run_id: run.runId, task_id: e.taskId, state: e.state });
+    }
+    await appendEvents(ctx, stored, tick.now, this.#store.channel);
   }
 
   /** Listeners are told after the commit; one that throws does not stop the scheduler. */
@@ -434,25 +457,13 @@ export class Scheduler {
     return row?.value ?? null;
   }
 
-  async #registerJob(): Promise<number> {
-    const now = Date.now();
-    const row = await this.#store.db
-      .insertInto("job")
-      .values({ kind: this.#onlyRuns ? "test" : "scheduler", hostname: hostname(), pid: process.pid, state: "running", started_at: now, heartbeat_at: now })
-      .returning("id")
-      .executeTakeFirstOrThrow();
-    return Number(row.id);
+  #registerJob(): Promise<number> {
+    return registerJob(this.#store.db, this.#onlyRuns ? "test" : "scheduler");
   }
 
   async #heartbeat(): Promise<void> {
     try {
-      const result = await this.#store.db
-        .updateTable("job")
-        .set({ heartbeat_at: Date.now() })
-        .where("id", "=", this.#jobId)
-        .where("state", "=", "running")
-        .executeTakeFirst();
-      if (Number(result.numUpdatedRows) === 0 && !this.#stopping) {
+      if (!(await heartbeatJob(this.#store.db, this.#jobId)) && !this.#stopping) {
         // Declared dead by another scheduler: its tries were handed back, so ours must stop
         // (self-fencing) before they could run twice. Then carry on as a new job.
         this.#log.error("this scheduler was declared dead (missed heartbeats); stopping its tries and registering again");

@@ -2,7 +2,7 @@
  * Opens the metadata database: SQLite through better-sqlite3 (the embedded default) or
  * PostgreSQL through pg, both behind Kysely. See docs/ARCHITECTURE.md, "Store".
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from "kysely";
@@ -66,6 +66,8 @@ export interface Store {
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Tells other processes that state changed (scheduler wake-up). */
   notify(): Promise<void>;
+  /** PostgreSQL: the channel notifications go on (to send them inside a transaction); else null. */
+  readonly channel: string | null;
   /** Calls `listener` when another process reports a change; returns the unsubscribe function. */
   onChange(listener: () => void): () => void;
   close(): Promise<void>;
@@ -79,10 +81,13 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 // ---- SQLite ----------------------------------------------------------------------------------
 
 function openSqlite(file: string, options: StoreOptions): Store {
+  const fresh = file !== ":memory:" && !existsSync(file);
   if (file !== ":memory:") mkdirSync(dirname(file), { recursive: true });
   let raw: BetterSqlite3.Database;
   try {
     raw = new BetterSqlite3(file);
+    // It holds password hashes and encrypted secrets: readable by its owner only.
+    if (fresh) chmodSync(file, 0o600);
   } catch (error) {
     throw new UpdraftError("UPDRAFT_E_DATABASE", `cannot open SQLite database ${file}: ${(error as Error).message}`, {
       hint: "check that the directory exists and is writable",
@@ -123,7 +128,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
       dataVersion = now;
       for (const l of listeners) l();
     }
-  }, 50);
+  }, 10);
   poll.unref();
   let ticks = 0;
   const checkpoint = setInterval(() => {
@@ -138,6 +143,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
     db,
     dialect: "sqlite",
     schema: null,
+    channel: null,
     transaction: (fn) =>
       db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn);
@@ -250,6 +256,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     db,
     dialect: "postgres",
     schema: parsed.schema ?? "public",
+    channel,
     async transaction(fn) {
       const client = await pool.connect();
       let broken = false;

@@ -7,6 +7,7 @@ import type { SerializedDag } from "../dag/model.js";
 import { nextScheduledRun } from "../dag/next-run.js";
 import { UpdraftError } from "../errors/index.js";
 import type { Store } from "./connect.js";
+import { appendEvents, type StoredEvent } from "./events.js";
 import type { Database, DagRow, DagVersionRow, ImportErrorRow } from "./schema.js";
 
 export interface FileImportError {
@@ -140,6 +141,7 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
         .execute();
       report.deactivated.push(...gone.map((g) => g.dag_id));
     }
+    const hadError = await trx.selectFrom("import_error").select("id").where("dags_folder", "=", result.dagsFolder).where("fileloc", "=", result.fileloc).executeTakeFirst();
     await trx.deleteFrom("import_error").where("dags_folder", "=", result.dagsFolder).where("fileloc", "=", result.fileloc).execute();
     if (errors.length > 0) {
       await trx
@@ -157,6 +159,17 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
         })
         .execute();
     }
+    const events: StoredEvent[] = [];
+    for (const dagId of [...report.created, ...report.newVersions]) {
+      const v = await trx.selectFrom("dag as d").innerJoin("dag_version as v", "v.id", "d.latest_version_id").select("v.version_number").where("d.dag_id", "=", dagId).executeTakeFirst();
+      if (v) events.push({ kind: "dag-version", dag_id: dagId, version_number: v.version_number });
+    }
+    for (const dagId of report.deactivated) events.push({ kind: "dag-updated", dag_id: dagId, is_active: false });
+    if (errors.length > 0 || hadError) {
+      const ofFile = await trx.selectFrom("dag").select("dag_id").where("dags_folder", "=", result.dagsFolder).where("fileloc", "=", result.fileloc).execute();
+      events.push({ kind: "import-error", dags_folder: result.dagsFolder, fileloc: result.fileloc, dag_ids: ofFile.map((d) => d.dag_id), message: errors.length > 0 ? errors.join("\n") : null });
+    }
+    await appendEvents({ db: trx, dialect: store.dialect }, events, result.now, store.channel);
   });
   return report;
 }
@@ -261,7 +274,11 @@ export async function listImportErrors(db: Kysely<Database>): Promise<ImportErro
 
 export async function setPaused(store: Store, dagId: string, paused: boolean): Promise<DagRow> {
   const dag = await requireDag(store.db, dagId);
-  await store.db.updateTable("dag").set({ is_paused: paused ? 1 : 0, updated_at: Date.now() }).where("dag_id", "=", dagId).execute();
+  const now = Date.now();
+  await store.transaction(async (trx) => {
+    await trx.updateTable("dag").set({ is_paused: paused ? 1 : 0, updated_at: now }).where("dag_id", "=", dagId).execute();
+    await appendEvents({ db: trx, dialect: store.dialect }, [{ kind: "dag-updated", dag_id: dagId, is_paused: paused }], now, store.channel);
+  });
   await store.notify();
   return { ...dag, is_paused: paused ? 1 : 0 };
 }

@@ -2,6 +2,8 @@
 import type { Command } from "commander";
 import { redactUrl } from "../../store/connect.js";
 import { createProcessor, createScheduler, openConfiguredStore } from "../../runtime/index.js";
+import { loadKeys, startApi } from "../../api/start.js";
+import { ensureStandaloneAdmin } from "../../api/bootstrap.js";
 import { createLogger } from "../../util/logger.js";
 import { loadCliConfig } from "../context.js";
 import { onShutdown } from "../lifecycle.js";
@@ -9,24 +11,37 @@ import { onShutdown } from "../lifecycle.js";
 export function registerServerCommands(program: Command): void {
   program
     .command("standalone")
-    .description("Run everything in one process on this machine: migrations, DAG processor, scheduler and local executor")
-    .action(async (_opts: unknown, command: Command) => {
-      const { config } = loadCliConfig(command);
+    .description("Run everything in one process on this machine: migrations, DAG processor, scheduler, local executor and the API")
+    .option("--port <port>", "port of the API and UI (UPDRAFT_PORT, default 8080)")
+    .action(async (opts: { port?: string }, command: Command) => {
+      const { config } = loadCliConfig(command, opts.port !== undefined ? { port: opts.port } : {});
       const log = createLogger(config.logLevel);
+      const keys = loadKeys(config, { standalone: true });
       const store = await openConfiguredStore(config, { migrate: true });
+      const admin = await ensureStandaloneAdmin(store, config);
+      // The port first: a port in use fails the start before anything else runs.
+      const api = await startApi({ store, config, log, keys }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
       const processor = createProcessor(store, config, log);
       const scheduler = createScheduler(store, config, log);
       const summary = await processor.start();
       await scheduler.start();
+      if (admin) {
+        process.stdout.write(`\nAn Admin account was created for you (shown once; also in ${admin.file}):\n  username: ${admin.username}\n  password: ${admin.password}\n\n`);
+      }
       log.info(
-        { dagsFolder: config.dagsFolder, database: redactUrl(config.databaseUrl), dagFiles: summary.files, importErrors: summary.errors },
-        "Updraft standalone is running (Ctrl-C stops it)",
+        { url: api.url, dagsFolder: config.dagsFolder, database: redactUrl(config.databaseUrl), dagFiles: summary.files, importErrors: summary.errors },
+        `Updraft standalone is running at ${api.url} (Ctrl-C stops it)`,
       );
       if (config.dagsArePausedAtCreation) log.info("new DAGs start paused: `updraft dags unpause <dag_id>` lets them run on schedule");
       await onShutdown(log, async () => {
+        await api.close();
         await processor.stop();
         await scheduler.stop();
         await store.close();
+        log.info("stopped");
       });
     });
 
@@ -42,6 +57,23 @@ export function registerServerCommands(program: Command): void {
       log.info({ database: redactUrl(config.databaseUrl), job: scheduler.jobId }, "scheduler running");
       await onShutdown(log, async () => {
         await scheduler.stop();
+        await store.close();
+      });
+    });
+
+  program
+    .command("api-server")
+    .description("Serve the REST API and live events (stateless: run several behind a load balancer)")
+    .option("--port <port>", "port to listen on (UPDRAFT_PORT, default 8080)")
+    .action(async (opts: { port?: string }, command: Command) => {
+      const { config } = loadCliConfig(command, opts.port !== undefined ? { port: opts.port } : {});
+      const log = createLogger(config.logLevel);
+      const keys = loadKeys(config, { standalone: false });
+      const store = await openConfiguredStore(config, { migrate: true });
+      const api = await startApi({ store, config, log, keys });
+      log.info({ url: api.url, database: redactUrl(config.databaseUrl) }, `API server running at ${api.url}`);
+      await onShutdown(log, async () => {
+        await api.close();
         await store.close();
       });
     });

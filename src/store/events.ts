@@ -1,0 +1,40 @@
+/**
+ * The event log: state changes written in the same transaction as the changes themselves, and
+ * tailed by API servers (by id) to push live updates. Old events are trimmed by age.
+ */
+import { sql, type Kysely } from "kysely";
+import type { Database, EventRow } from "./schema.js";
+import { chunk } from "./batch.js";
+import { exec, rows, statement, type SqlContext } from "./sql.js";
+
+export type StoredEvent =
+  | { kind: "ti-state"; dag_id: string; run_id: string; task_id: string; state: string; try_number?: number }
+  | { kind: "run-state"; dag_id: string; run_id: string; state: string }
+  | { kind: "dag-version"; dag_id: string; version_number: number }
+  | { kind: "dag-updated"; dag_id: string; is_paused?: boolean; is_active?: boolean }
+  | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null };
+
+const EVENT_COLUMNS = [["ts", "bigint"], ["kind", "text"], ["dag_id", "text"], ["payload", "text"]] as const;
+const INSERT_EVENTS = statement((d) => `insert into event (ts, kind, dag_id, payload) select ts, kind, dag_id, payload from ${d.rows(EVENT_COLUMNS)}`);
+
+/** Appends events (in the caller's transaction); on PostgreSQL, listeners are woken at commit. */
+export async function appendEvents(ctx: SqlContext, events: StoredEvent[], now: number, channel: string | null): Promise<void> {
+  if (events.length === 0) return;
+  for (const part of chunk(events, 2_000)) {
+    await exec(ctx, INSERT_EVENTS, [rows(part.map((e) => ({ ts: now, kind: e.kind, dag_id: "dag_id" in e ? e.dag_id : null, payload: JSON.stringify(e) })))]);
+  }
+  if (ctx.dialect === "postgres" && channel) await sql`select pg_notify(${channel}, 'events')`.execute(ctx.db);
+}
+
+export async function eventsAfter(db: Kysely<Database>, afterId: number, limit = 1_000): Promise<EventRow[]> {
+  return db.selectFrom("event").selectAll().where("id", ">", afterId).orderBy("id").limit(limit).execute();
+}
+
+export async function lastEventId(db: Kysely<Database>): Promise<number> {
+  const row = await db.selectFrom("event").select((eb) => eb.fn.max<number>("id").as("id")).executeTakeFirst();
+  return Number(row?.id ?? 0);
+}
+
+export async function trimEvents(db: Kysely<Database>, olderThan: number): Promise<void> {
+  await db.deleteFrom("event").where("ts", "<", olderThan).execute();
+}
