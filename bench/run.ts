@@ -19,6 +19,7 @@ import type * as CreateRunModule from "../src/scheduler/create-run.js";
 import type * as DagsModule from "../src/store/dags.js";
 import type { Store } from "../src/store/connect.js";
 import type * as LoggerModule from "../src/util/logger.js";
+import type * as UsersModule from "../src/store/users.js";
 
 // The benchmark measures the built package (`npm run bench` builds it first), so that runner and
 // import-worker processes run compiled JavaScript as in production, not TypeScript through tsx.
@@ -38,7 +39,7 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
   if (a.startsWith("--")) args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "chain,fanout,dags,dagfile,idle").split(",");
+const only = (args.get("only") ?? "chain,fanout,dags,dagfile,idle,events").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -332,7 +333,71 @@ async function benchIdle(db: Db): Promise<void> {
   }
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, idle: benchIdle };
+/**
+ * Live-event latency: a scheduler in this process runs DAGs; an API server in another process
+ * (the built CLI) tails the event log and pushes to a WebSocket client here. Latency = when the
+ * client receives an event − the event's timestamp (taken at the start of the scheduler's tick,
+ * so it also counts the rest of the tick and its commit).
+ */
+async function benchEvents(db: Db): Promise<void> {
+  const { spawn } = await import("node:child_process");
+  const { default: WebSocket } = await import("ws");
+  const { createUser, ensureBuiltinRoles } = await load<typeof UsersModule>("store/users.js");
+  const env = await makeEnv(db, { "chain.ts": chainDag("chain", 40) });
+  const password = "bench-password-123";
+  await ensureBuiltinRoles(env.store.db);
+  await createUser(env.store.db, { username: "bench", password, roles: ["Viewer"] });
+  const keys = { UPDRAFT_JWT_SECRET: randomBytes(32).toString("base64"), UPDRAFT_SECRET_KEY: `k1:${randomBytes(32).toString("base64")}` };
+  const api = spawn(process.execPath, ["bin/updraft.js", "api-server", "--port", "0", "--home", env.config.home, "--database-url", env.config.databaseUrl], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, ...keys, UPDRAFT_LOG_FORMAT: "json", UPDRAFT_LOG_LEVEL: "info" },
+  });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let buffer = "";
+      api.stderr!.on("data", (chunk: Buffer) => {
+        buffer += chunk.toString();
+        const match = /"url":"(http[^"]+)"/.exec(buffer);
+        if (match) resolve(match[1]!);
+      });
+      api.once("exit", (code) => reject(new Error(`api-server exited (${code}): ${buffer.slice(-500)}`)));
+    });
+    const login = await fetch(`${url}/api/v1/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username: "bench", password }) });
+    const { access_token } = (await login.json()) as { access_token: string };
+    const ws = new WebSocket(`${url.replace("http", "ws")}/api/v1/events`, { headers: { authorization: `Bearer ${access_token}` } });
+    const latencies: number[] = [];
+    ws.on("message", (data) => {
+      const event = JSON.parse(data.toString()) as { type: string; ts?: string };
+      if ((event.type === "ti-state" || event.type === "run-state") && event.ts) latencies.push(Date.now() - Date.parse(event.ts));
+    });
+    await new Promise((resolve, reject) => {
+      ws.once("open", resolve);
+      ws.once("error", reject);
+    });
+    const s = await session(env);
+    for (let i = 0; i < 3; i++) await s.run(["chain"]);
+    await new Promise((r) => setTimeout(r, 500));
+    await s.stop();
+    ws.close();
+    latencies.sort((a, b) => a - b);
+    const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]!;
+    rows.push({
+      workload: "state change → WebSocket client (scheduler and API server in separate processes)",
+      db,
+      figure: "p95 latency",
+      value: q(0.95),
+      unit: "ms",
+      budget: "≤ 50 ms",
+      detail: `${latencies.length} events; p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, max ${latencies.at(-1)} ms`,
+    });
+  } finally {
+    api.kill("SIGTERM");
+    await new Promise((r) => api.once("exit", r));
+    await env.cleanup();
+  }
+}
+
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, idle: benchIdle, events: benchEvents };
 
 console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${runners} runners`);
 for (const workload of only) {

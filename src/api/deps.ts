@@ -1,4 +1,4 @@
-import type { Config } from "../config/index.js";
+import type { Config, ConfigKey, ConfigSource } from "../config/index.js";
 import type { Keyring } from "../security/secrets.js";
 import type { Store } from "../store/connect.js";
 import type { Logger } from "../util/logger.js";
@@ -11,4 +11,6 @@ export interface ApiDeps {
   log: Logger;
   auth: AuthSettings;
   keyring: Keyring;
+  /** Where each setting came from (GET /config shows it when given). */
+  configSources?: Record<ConfigKey, ConfigSource>;
 }

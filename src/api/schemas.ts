@@ -24,7 +24,11 @@ export const DagIdParam = Type.Object({ dag_id: Id("DAG id") }, { additionalProp
 export const RunParams = Type.Object({ dag_id: Id("DAG id"), dag_run_id: Id("run id") }, { additionalProperties: false });
 export const TaskParams = Type.Object({ dag_id: Id("DAG id"), dag_run_id: Id("run id"), task_id: Id("task id") }, { additionalProperties: false });
 
-export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * A value or null. Null comes first: Ajv coerces types (coerceTypes), and with the value's schema
+ * first a null in a body would be coerced to "" or 0 by it before the null branch was tried.
+ */
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([Type.Null(), schema]);
 export const Timestamp = Nullable(Type.String({ format: "date-time" }));
 
 /** Error responses every authenticated route can give. */

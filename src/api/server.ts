@@ -60,8 +60,9 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     keyGenerator: (request) => (request.principal ? `user:${request.principal.userId}:${request.principal.via}` : `ip:${request.ip}`),
   });
 
-  // 2. May they? Permissions per route; DAG-scoped routes also check the DAG they name.
-  app.addHook("preHandler", async (request) => {
+  // 2. May they? Permissions per route; DAG-scoped routes also check the DAG they name. Before
+  // the body is validated, so a caller without the right learns nothing from validation errors.
+  app.addHook("preValidation", async (request) => {
     const access = accessOf(request);
     if (access === "public" || access === "authenticated") return;
     const principal = request.principal!;

@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import type { Config } from "../config/index.js";
+import type { Config, ConfigKey, ConfigSource } from "../config/index.js";
 import { UpdraftError } from "../errors/index.js";
 import { createKeyring, generateKey, parseKeyring, type Keyring } from "../security/secrets.js";
 import { generateSigningKey, parseSigningKey } from "../security/tokens.js";
@@ -52,7 +52,7 @@ export interface RunningApi {
   close(): Promise<void>;
 }
 
-export async function startApi(options: { store: Store; config: Config; log: Logger; keys: ApiKeys; port?: number }): Promise<RunningApi> {
+export async function startApi(options: { store: Store; config: Config; log: Logger; keys: ApiKeys; port?: number; configSources?: Record<ConfigKey, ConfigSource> }): Promise<RunningApi> {
   const { store, config, log, keys } = options;
   await checkKeyring(store.db, keys.keyring);
   await ensureBuiltinRoles(store.db);
@@ -62,6 +62,7 @@ export async function startApi(options: { store: Store; config: Config; log: Log
     config,
     log,
     keyring: keys.keyring,
+    ...(options.configSources ? { configSources: options.configSources } : {}),
     auth: { signingKey: keys.signingKey, accessTtlMs: config.accessTokenTtlMs, refreshTtlMs: config.refreshTokenTtlMs },
     ...(tls ? { https: tls } : {}),
   });

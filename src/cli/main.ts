@@ -9,6 +9,7 @@ import { registerDbCommands } from "./commands/db.js";
 import { registerPoolsCommands } from "./commands/pools.js";
 import { registerServerCommands } from "./commands/server.js";
 import { registerTasksCommands } from "./commands/tasks.js";
+import { registerUsersCommands } from "./commands/users.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerTasksCommands(program);
   registerPoolsCommands(program);
   registerConfigCommands(program);
+  registerUsersCommands(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);

@@ -76,8 +76,8 @@ const oneOf = <T extends string>(...values: T[]) => (value: unknown): T => {
   return found;
 };
 const port = (value: unknown): number => {
-  const n = int(1)(value);
-  if (n > 65535) throw new Error("expected a port number (1–65535)");
+  const n = int(0)(value);
+  if (n > 65535) throw new Error("expected a port number (0–65535; 0 picks a free one)");
   return n;
 };
 const str = (value: unknown): string => {

@@ -74,6 +74,10 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
     "/auth/logout",
     {
       config: { access: "authenticated", audit: "auth.logout" },
+      // The body is optional: a bare POST logs out the access token's session.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
         tags: ["auth"],
         summary: "End the session of this access token (and of the refresh token, if given)",

@@ -8,19 +8,35 @@ import { createLogger } from "../../util/logger.js";
 import { loadCliConfig } from "../context.js";
 import { onShutdown } from "../lifecycle.js";
 
+interface ServeOptions {
+  port?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+function serveFlags(opts: ServeOptions): Record<string, unknown> {
+  return {
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.tlsCert !== undefined ? { tlsCert: opts.tlsCert } : {}),
+    ...(opts.tlsKey !== undefined ? { tlsKey: opts.tlsKey } : {}),
+  };
+}
+
 export function registerServerCommands(program: Command): void {
   program
     .command("standalone")
     .description("Run everything in one process on this machine: migrations, DAG processor, scheduler, local executor and the API")
     .option("--port <port>", "port of the API and UI (UPDRAFT_PORT, default 8080)")
-    .action(async (opts: { port?: string }, command: Command) => {
-      const { config } = loadCliConfig(command, opts.port !== undefined ? { port: opts.port } : {});
+    .option("--tls-cert <file>", "PEM certificate: serve HTTPS (UPDRAFT_TLS_CERT)")
+    .option("--tls-key <file>", "PEM private key of the certificate (UPDRAFT_TLS_KEY)")
+    .action(async (opts: ServeOptions, command: Command) => {
+      const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: true });
       const store = await openConfiguredStore(config, { migrate: true });
       const admin = await ensureStandaloneAdmin(store, config);
       // The port first: a port in use fails the start before anything else runs.
-      const api = await startApi({ store, config, log, keys }).catch(async (error: unknown) => {
+      const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
         await store.close();
         throw error;
       });
@@ -65,12 +81,14 @@ export function registerServerCommands(program: Command): void {
     .command("api-server")
     .description("Serve the REST API and live events (stateless: run several behind a load balancer)")
     .option("--port <port>", "port to listen on (UPDRAFT_PORT, default 8080)")
-    .action(async (opts: { port?: string }, command: Command) => {
-      const { config } = loadCliConfig(command, opts.port !== undefined ? { port: opts.port } : {});
+    .option("--tls-cert <file>", "PEM certificate: serve HTTPS (UPDRAFT_TLS_CERT)")
+    .option("--tls-key <file>", "PEM private key of the certificate (UPDRAFT_TLS_KEY)")
+    .action(async (opts: ServeOptions, command: Command) => {
+      const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: false });
       const store = await openConfiguredStore(config, { migrate: true });
-      const api = await startApi({ store, config, log, keys });
+      const api = await startApi({ store, config, log, keys, configSources: sources });
       log.info({ url: api.url, database: redactUrl(config.databaseUrl) }, `API server running at ${api.url}`);
       await onShutdown(log, async () => {
         await api.close();

@@ -1,0 +1,509 @@
+/**
+ * Task instances: lists (per run, and across runs and DAGs), one task instance, its tries, its
+ * logs per try (tailed with a continuation token), its XComs; marking success or failed and
+ * clearing. Reads need { dag: "read" }; marking and clearing need { dag: "trigger" }.
+ */
+import type { FastifyInstance } from "fastify";
+import { Type } from "typebox";
+import { TI_STATES } from "../../dag/model.js";
+import { UpdraftError } from "../../errors/index.js";
+import { clearTaskInstances, markTaskInstances } from "../../scheduler/manual-ops.js";
+import { queryTaskInstances, type TiFilter, type TiListRow, type TiOrder } from "../../store/run-queries.js";
+import { readLogs, requireDagRun, requireTaskInstance } from "../../store/runs.js";
+import type { DagRunRow, TaskInstanceRow } from "../../store/schema.js";
+import { principalOf, readableDagIds } from "../access.js";
+import type { ApiDeps } from "../deps.js";
+import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, Nullable, Page, pageOf, RunParams, TaskParams, Timestamp } from "../schemas.js";
+
+/** "~" in a path stands for "every": only list routes accept it (it is never a DAG, run or task id). */
+export const ANY = "~";
+
+/** The DAG id of a route that acts on one DAG: "~" names none. */
+export function oneDag(dagId: string): string {
+  if (dagId === ANY) throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${ANY}' not found`, { hint: `'${ANY}' (every DAG) is only accepted by list routes` });
+  return dagId;
+}
+
+export const TaskInstance = Type.Object(
+  {
+    dag_id: Type.String(),
+    dag_run_id: Type.String(),
+    task_id: Type.String(),
+    logical_date: Type.String({ format: "date-time" }),
+    state: Type.String({ description: `one of ${TI_STATES.join(", ")}` }),
+    try_number: Type.Integer(),
+    max_tries: Type.Integer(),
+    operator: Type.String(),
+    pool: Type.String(),
+    pool_slots: Type.Integer(),
+    queue: Type.String(),
+    priority_weight: Type.Integer(),
+    scheduled_when: Timestamp,
+    queued_when: Timestamp,
+    start_date: Timestamp,
+    end_date: Timestamp,
+    duration_ms: Nullable(Type.Integer()),
+    next_retry_at: Timestamp,
+    hostname: Nullable(Type.String()),
+    pid: Nullable(Type.Integer()),
+    note: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+export function tiJson(ti: TaskInstanceRow, run: { run_id: string; logical_date: number }) {
+  return {
+    dag_id: ti.dag_id,
+    dag_run_id: run.run_id,
+    task_id: ti.task_id,
+    logical_date: iso(run.logical_date)!,
+    state: ti.state,
+    try_number: ti.try_number,
+    max_tries: ti.max_tries,
+    operator: ti.operator,
+    pool: ti.pool,
+    pool_slots: ti.pool_slots,
+    queue: ti.queue,
+    priority_weight: ti.priority_weight,
+    scheduled_when: iso(ti.scheduled_at),
+    queued_when: iso(ti.queued_at),
+    start_date: iso(ti.start_date),
+    end_date: iso(ti.end_date),
+    duration_ms: ti.duration_ms,
+    next_retry_at: iso(ti.next_retry_at),
+    hostname: ti.hostname,
+    pid: ti.pid,
+    note: ti.note,
+  };
+}
+
+/** A task instance a state change touched (or, in a dry run, would touch). */
+export const TaskInstanceChange = Type.Object(
+  { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), previous_state: Type.String(), new_state: Type.String() },
+  { additionalProperties: false },
+);
+export const ChangeList = Type.Object({ task_instances: Type.Array(TaskInstanceChange), total_entries: Type.Integer(), dry_run: Type.Boolean() }, { additionalProperties: false });
+
+export function changeList(run: DagRunRow, changes: Array<{ taskId: string; previous: string; state: string }>, dryRun: boolean) {
+  return {
+    task_instances: changes.map((c) => ({ dag_id: run.dag_id, dag_run_id: run.run_id, task_id: c.taskId, previous_state: c.previous, new_state: c.state })),
+    total_entries: changes.length,
+    dry_run: dryRun,
+  };
+}
+
+const StateList = Type.Optional(Type.Array(Type.Union(TI_STATES.map((s) => Type.Literal(s))), { maxItems: TI_STATES.length, description: "any of these states" }));
+const IdList = (description: string) => Type.Optional(Type.Array(Id(description), { maxItems: 100, description: `any of these (${description}s)` }));
+const DateBound = (description: string) => Type.Optional(Type.String({ format: "date-time", description }));
+const TI_ORDERS: TiOrder[] = ["id", "task_id", "start_date", "end_date", "duration_ms", "priority_weight", "updated_at"];
+
+const TiListQuery = Type.Object(
+  {
+    ...Page,
+    state: StateList,
+    task_ids: IdList("task id"),
+    pool: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 250 }), { maxItems: 100, description: "any of these pools" })),
+    logical_date_gte: DateBound("runs with a logical date at or after this"),
+    logical_date_lte: DateBound("runs with a logical date at or before this"),
+    start_date_gte: DateBound("started at or after this"),
+    start_date_lte: DateBound("started at or before this"),
+    end_date_gte: DateBound("ended at or after this"),
+    end_date_lte: DateBound("ended at or before this"),
+    order_by: Type.Optional(Type.Union(TI_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "id", description: 'a column; "-" in front orders descending' })),
+  },
+  { additionalProperties: false },
+);
+
+const AcrossQuery = Type.Object(
+  { ...TiListQuery.properties, dag_ids: IdList("DAG id"), dag_run_ids: IdList("run id") },
+  { additionalProperties: false },
+);
+
+type TiListQueryT = {
+  limit?: number;
+  offset?: number;
+  state?: string[];
+  task_ids?: string[];
+  pool?: string[];
+  logical_date_gte?: string;
+  logical_date_lte?: string;
+  start_date_gte?: string;
+  start_date_lte?: string;
+  end_date_gte?: string;
+  end_date_lte?: string;
+  order_by?: string;
+  dag_ids?: string[];
+  dag_run_ids?: string[];
+};
+
+const ms = (text: string | undefined) => (text === undefined ? undefined : Date.parse(text));
+const rangeOf = (gte: string | undefined, lte: string | undefined) => ({ gte: ms(gte), lte: ms(lte) });
+
+function tiFilter(q: TiListQueryT, readable: string[] | null): TiFilter {
+  const order = q.order_by ?? "id";
+  return {
+    readable,
+    dagIds: q.dag_ids,
+    runIds: q.dag_run_ids,
+    taskIds: q.task_ids,
+    states: q.state,
+    pools: q.pool,
+    logicalDate: rangeOf(q.logical_date_gte, q.logical_date_lte),
+    startDate: rangeOf(q.start_date_gte, q.start_date_lte),
+    endDate: rangeOf(q.end_date_gte, q.end_date_lte),
+    order: { column: order.replace(/^-/, "") as TiOrder, desc: order.startsWith("-") },
+  };
+}
+
+const TiList = Type.Object({ task_instances: Type.Array(TaskInstance), total_entries: Type.Integer() }, { additionalProperties: false });
+const listJson = (result: { rows: TiListRow[]; total: number }) => ({ task_instances: result.rows.map((r) => tiJson(r, r)), total_entries: result.total });
+
+const Try = Type.Object(
+  {
+    try_number: Type.Integer(),
+    state: Type.String(),
+    queued_when: Timestamp,
+    start_date: Timestamp,
+    end_date: Timestamp,
+    duration_ms: Nullable(Type.Integer()),
+    hostname: Nullable(Type.String()),
+    pid: Nullable(Type.Integer()),
+    error_message: Nullable(Type.String()),
+    error_code: Nullable(Type.String()),
+  },
+  { additionalProperties: false },
+);
+
+const LogsParams = Type.Object(
+  { ...TaskParams.properties, try_number: Type.String({ minLength: 1, maxLength: 20, description: "a try number: 1 up to the task instance's try_number" }) },
+  { additionalProperties: false },
+);
+
+const LogLine = Type.Object({ ts: Type.String({ format: "date-time" }), stream: Type.String(), level: Type.String(), message: Type.String() }, { additionalProperties: false });
+
+const XcomEntry = Type.Object(
+  { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), key: Type.String(), value: Type.Unknown({ description: "the value, as JSON" }), timestamp: Type.String({ format: "date-time" }) },
+  { additionalProperties: false },
+);
+const XcomParams = Type.Object({ ...TaskParams.properties, xcom_key: Type.String({ minLength: 1, maxLength: 400, description: "XCom key ('return_value' for the task's output)" }) }, { additionalProperties: false });
+
+const TOKEN_PREFIX = "log:";
+
+/** The continuation token after log row `id`: opaque to clients. */
+export function encodeLogToken(id: number): string {
+  return Buffer.from(`${TOKEN_PREFIX}${id}`).toString("base64url");
+}
+
+export function decodeLogToken(token: string): number {
+  const bad = () =>
+    new UpdraftError("UPDRAFT_E_VALIDATION", "the continuation token is not valid", { hint: "pass the continuation_token of a previous response, or none to read from the start" });
+  if (!/^[A-Za-z0-9_-]{1,40}$/.test(token)) throw bad();
+  const match = /^log:(0|[1-9][0-9]{0,14})$/.exec(Buffer.from(token, "base64url").toString("utf8"));
+  if (!match || encodeLogToken(Number(match[1])) !== token) throw bad();
+  return Number(match[1]);
+}
+
+function parseError(text: string | null): { message: string | null; code: string | null } {
+  if (!text) return { message: null, code: null };
+  try {
+    const e = JSON.parse(text) as { message?: unknown; code?: unknown };
+    return { message: typeof e.message === "string" ? e.message : null, code: typeof e.code === "string" ? e.code : null };
+  } catch {
+    return { message: text, code: null };
+  }
+}
+
+type TaskParamsT = { dag_id: string; dag_run_id: string; task_id: string };
+
+export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+  const db = store.db;
+
+  const loadTi = async (p: TaskParamsT) => {
+    const run = await requireDagRun(db, oneDag(p.dag_id), p.dag_run_id);
+    const ti = await requireTaskInstance(db, run, p.task_id);
+    return { run, ti };
+  };
+
+  app.get(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["task instances"],
+        summary: 'Task instances of a run ("~" for the DAG id or run id: of every DAG or run you may read)',
+        params: RunParams,
+        querystring: TiListQuery,
+        response: { 200: TiList, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
+      const q = request.query as TiListQueryT;
+      const readable = dag_id === ANY ? await readableDagIds(db, principalOf(request)) : null;
+      const filter = tiFilter(q, readable);
+      if (dag_id !== ANY) filter.dagIds = [dag_id];
+      if (dag_run_id !== ANY) {
+        if (dag_id !== ANY) filter.dagRunIds = [(await requireDagRun(db, dag_id, dag_run_id)).id];
+        else filter.runIds = [dag_run_id];
+      }
+      return listJson(await queryTaskInstances(db, filter, pageOf(q)));
+    },
+  );
+
+  app.get(
+    "/taskInstances",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["task instances"],
+        summary: "Task instances across runs and DAGs you may read",
+        querystring: AcrossQuery,
+        response: { 200: TiList, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const q = request.query as TiListQueryT;
+      const readable = await readableDagIds(db, principalOf(request));
+      return listJson(await queryTaskInstances(db, tiFilter(q, readable), pageOf(q)));
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id",
+    {
+      config: { access: { dag: "read" } },
+      schema: { tags: ["task instances"], summary: "A task instance", params: TaskParams, response: { 200: TaskInstance, ...ERRORS } },
+    },
+    async (request) => {
+      const { run, ti } = await loadTi(request.params as TaskParamsT);
+      return tiJson(ti, run);
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id/tries",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["task instances"],
+        summary: "The tries of a task instance, the current one included",
+        params: TaskParams,
+        querystring: Type.Object({ ...Page }, { additionalProperties: false }),
+        response: { 200: Type.Object({ task_instance_tries: Type.Array(Try), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { ti } = await loadTi(request.params as TaskParamsT);
+      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const rows = await db.selectFrom("task_try").selectAll().where("ti_id", "=", ti.id).orderBy("try_number").orderBy("id").execute();
+      const tries = rows.map((t) => {
+        const error = parseError(t.error);
+        return {
+          try_number: t.try_number,
+          state: t.state,
+          queued_when: iso(t.queued_at),
+          start_date: iso(t.start_date),
+          end_date: iso(t.end_date),
+          duration_ms: t.duration_ms,
+          hostname: t.hostname,
+          pid: t.pid,
+          error_message: error.message,
+          error_code: error.code,
+        };
+      });
+      // The try on its way (or the one a mark ended) has no history row yet.
+      if (ti.try_number > 0 && !rows.some((t) => t.try_number === ti.try_number)) {
+        tries.push({
+          try_number: ti.try_number,
+          state: ti.state,
+          queued_when: iso(ti.queued_at),
+          start_date: iso(ti.start_date),
+          end_date: iso(ti.end_date),
+          duration_ms: ti.duration_ms,
+          hostname: ti.hostname,
+          pid: ti.pid,
+          error_message: null,
+          error_code: null,
+        });
+      }
+      return { task_instance_tries: tries.slice(offset, offset + limit), total_entries: tries.length };
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id/logs/:try_number",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["task instances"],
+        summary: "Log lines of a try, oldest first; tail with the continuation token until finished",
+        params: LogsParams,
+        querystring: Type.Object(
+          {
+            continuation_token: Type.Optional(Type.String({ maxLength: 100, description: "from a previous response: only lines after it" })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: MAX_PAGE })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              lines: Type.Array(LogLine),
+              continuation_token: Nullable(Type.String({ description: "pass it back for the lines after these; null when there were none yet" })),
+              finished: Type.Boolean({ description: "the try is over and every line of it was returned" }),
+            },
+            { additionalProperties: false },
+          ),
+          ...ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const params = request.params as TaskParamsT & { try_number: string };
+      const query = request.query as { continuation_token?: string; limit?: number };
+      const afterId = query.continuation_token === undefined ? undefined : decodeLogToken(query.continuation_token);
+      const limit = query.limit ?? MAX_PAGE;
+      // The state is read before the lines: when the try was over then, every line of it is stored.
+      const { run, ti } = await loadTi(params);
+      const tryNumber = /^[1-9][0-9]{0,8}$/.test(params.try_number) ? Number(params.try_number) : 0;
+      if (tryNumber < 1 || tryNumber > ti.try_number) {
+        throw new UpdraftError("UPDRAFT_E_TASK_TRY_NOT_FOUND", `task '${ti.task_id}' of run '${run.run_id}' has no try ${JSON.stringify(params.try_number.slice(0, 20))}`, {
+          hint: ti.try_number > 0 ? `its tries are 1 to ${ti.try_number}` : "it has not run yet",
+        });
+      }
+      const over = tryNumber < ti.try_number || (ti.state !== "queued" && ti.state !== "running");
+      const rows = await readLogs(db, ti.id, tryNumber, { ...(afterId !== undefined ? { afterId } : {}), limit: limit + 1 });
+      const more = rows.length > limit;
+      const lines = rows.slice(0, limit);
+      const last = lines.at(-1);
+      return {
+        lines: lines.map((l) => ({ ts: iso(l.ts)!, stream: l.stream, level: l.level, message: l.message })),
+        continuation_token: last ? encodeLogToken(last.id) : (query.continuation_token ?? null),
+        finished: over && !more,
+      };
+    },
+  );
+
+  const xcomJson = (run: DagRunRow, row: { task_id: string; key: string; value: string; created_at: number }) => {
+    let value: unknown;
+    try {
+      value = JSON.parse(row.value);
+    } catch {
+      value = row.value;
+    }
+    return { dag_id: run.dag_id, dag_run_id: run.run_id, task_id: row.task_id, key: row.key, value, timestamp: iso(row.created_at)! };
+  };
+
+  app.get(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id/xcomEntries",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["task instances"],
+        summary: "XCom entries of a task instance (its output is key 'return_value')",
+        params: TaskParams,
+        querystring: Type.Object({ ...Page }, { additionalProperties: false }),
+        response: { 200: Type.Object({ xcom_entries: Type.Array(XcomEntry), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { run, ti } = await loadTi(request.params as TaskParamsT);
+      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const base = db.selectFrom("xcom").where("dag_run_id", "=", run.id).where("task_id", "=", ti.task_id);
+      const rows = await base.select(["task_id", "key", "value", "created_at"]).orderBy("key").limit(limit).offset(offset).execute();
+      const total = await base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+      return { xcom_entries: rows.map((r) => xcomJson(run, r)), total_entries: Number(total.n) };
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id/xcomEntries/:xcom_key",
+    {
+      config: { access: { dag: "read" } },
+      schema: { tags: ["task instances"], summary: "One XCom entry", params: XcomParams, response: { 200: XcomEntry, ...ERRORS } },
+    },
+    async (request) => {
+      const params = request.params as TaskParamsT & { xcom_key: string };
+      const { run, ti } = await loadTi(params);
+      const row = await db
+        .selectFrom("xcom")
+        .select(["task_id", "key", "value", "created_at"])
+        .where("dag_run_id", "=", run.id)
+        .where("task_id", "=", ti.task_id)
+        .where("key", "=", params.xcom_key)
+        .executeTakeFirst();
+      if (!row) throw new UpdraftError("UPDRAFT_E_XCOM_NOT_FOUND", `task '${ti.task_id}' of run '${run.run_id}' has no XCom '${params.xcom_key.slice(0, 100)}'`);
+      return xcomJson(run, row);
+    },
+  );
+
+  app.patch(
+    "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id",
+    {
+      config: { access: { dag: "trigger" }, audit: "task_instance.set_state" },
+      schema: {
+        tags: ["task instances"],
+        summary: "Mark a task instance (and optionally its downstream) success or failed",
+        params: TaskParams,
+        body: Type.Object(
+          {
+            new_state: Type.Union([Type.Literal("success"), Type.Literal("failed")]),
+            include_downstream: Type.Optional(Type.Boolean({ default: false })),
+            dry_run: Type.Optional(Type.Boolean({ default: false, description: "only say what would change" })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: ChangeList, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const params = request.params as TaskParamsT;
+      const body = request.body as { new_state: "success" | "failed"; include_downstream?: boolean; dry_run?: boolean };
+      const { run } = await loadTi(params);
+      const dryRun = body.dry_run ?? false;
+      request.auditNote = { objectType: "task_instance", objectId: `${run.run_id}/${params.task_id}`, dagId: run.dag_id, details: { ...body } };
+      const affected = await markTaskInstances(store, run.dag_id, run.run_id, [params.task_id], body.new_state, { downstream: body.include_downstream ?? false, dryRun });
+      return changeList(run, affected.map((a) => ({ taskId: a.taskId, previous: a.state, state: body.new_state })), dryRun);
+    },
+  );
+
+  app.post(
+    "/dags/:dag_id/clearTaskInstances",
+    {
+      config: { access: { dag: "trigger" }, audit: "task_instance.clear" },
+      schema: {
+        tags: ["task instances"],
+        summary: "Clear task instances of a run so they run again (a dry run, the default, only says which)",
+        params: DagIdParam,
+        body: Type.Object(
+          {
+            dag_run_id: Id("run id"),
+            task_ids: Type.Optional(Type.Array(Id("task id"), { minItems: 1, maxItems: 1000, description: "default: every task" })),
+            include_downstream: Type.Optional(Type.Boolean({ default: false })),
+            include_upstream: Type.Optional(Type.Boolean({ default: false })),
+            only_failed: Type.Optional(Type.Boolean({ default: false, description: "only failed and upstream_failed task instances" })),
+            dry_run: Type.Optional(Type.Boolean({ default: true, description: "only say what would be cleared (the default, as in Airflow)" })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: ChangeList, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const dagId = oneDag((request.params as { dag_id: string }).dag_id);
+      const body = request.body as { dag_run_id: string; task_ids?: string[]; include_downstream?: boolean; include_upstream?: boolean; only_failed?: boolean; dry_run?: boolean };
+      const dryRun = body.dry_run ?? true;
+      request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { ...body } };
+      const run = await requireDagRun(db, dagId, body.dag_run_id);
+      const affected = await clearTaskInstances(store, dagId, run.run_id, {
+        ...(body.task_ids ? { taskIds: body.task_ids } : {}),
+        downstream: body.include_downstream ?? false,
+        upstream: body.include_upstream ?? false,
+        onlyFailed: body.only_failed ?? false,
+        dryRun,
+      });
+      return changeList(run, affected.map((a) => ({ taskId: a.taskId, previous: a.state, state: "none" })), dryRun);
+    },
+  );
+}
+
