@@ -11,6 +11,7 @@ import { UpdraftError, errorMessage } from "../errors/index.js";
 import { canDag, readsAllDags, type DagAccess, type Principal } from "../security/rbac.js";
 import type { Store } from "../store/connect.js";
 import { eventsAfter, lastEventId, type StoredEvent } from "../store/events.js";
+import type { EventRow } from "../store/schema.js";
 import { requireDagRun, requireTaskInstance } from "../store/runs.js";
 import type { Logger } from "../util/logger.js";
 import { parseAccess } from "./access.js";
@@ -20,11 +21,16 @@ const AUTH_TIMEOUT_MS = 10_000;
 const REAUTH_MS = 60_000;
 const MAX_BUFFERED = 4 * 1024 * 1024;
 const MAX_LOG_SUBSCRIPTIONS = 20;
+/** How long an id skipped over is looked for (a transaction that took an id and has not committed). */
+const GAP_WAIT_MS = 10_000;
+const MAX_GAPS = 10_000;
 
 interface LogSubscription {
   key: string;
   tiId: number;
+  /** Lines of this try; with `follow`, also of later tries (retries). */
   tryNumber: number;
+  follow: boolean;
   afterId: number;
   dagId: string;
   runId: string;
@@ -44,19 +50,23 @@ export class EventHub {
   readonly #clients = new Set<Client>();
   readonly #access = new Map<string, DagAccess | null>();
   #cursor = 0;
+  readonly #gaps = new Map<number, number>();
   #pumping = false;
   #again = false;
   #unsubscribe: (() => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(store: Store, log: Logger) {
+  readonly #authTimeoutMs: number;
+
+  constructor(store: Store, log: Logger, options: { authTimeoutMs?: number } = {}) {
     this.#store = store;
     this.#log = log;
+    this.#authTimeoutMs = options.authTimeoutMs ?? AUTH_TIMEOUT_MS;
   }
 
   async start(): Promise<void> {
     this.#cursor = await lastEventId(this.#store.db);
-    this.#unsubscribe = this.#store.onChange(() => this.pump());
+    this.#unsubscribe = this.#store.onEvents(() => this.pump());
     this.#timer = setInterval(() => this.pump(), 1_000); // backstop for a missed notification
     this.#timer.unref();
   }
@@ -95,9 +105,9 @@ export class EventHub {
       return;
     }
     for (;;) {
-      const rows = await eventsAfter(this.#store.db, this.#cursor);
+      const rows = [...(await this.#lateEvents()), ...(await eventsAfter(this.#store.db, this.#cursor))];
       if (rows.length === 0) break;
-      this.#cursor = Number(rows.at(-1)!.id);
+      this.#noteGaps(rows);
       const events = rows.map((r) => ({ ts: new Date(r.ts).toISOString(), ...(JSON.parse(r.payload) as StoredEvent) }));
       for (const e of events) if (e.kind === "dag-version" || e.kind === "dag-updated") this.#access.delete(e.dag_id);
       await this.#loadAccess(events.flatMap((e) => ("dag_id" in e ? [e.dag_id] : e.kind === "import-error" ? e.dag_ids : [])));
@@ -107,6 +117,30 @@ export class EventHub {
       if (rows.length < 1_000) break;
     }
     await this.#pumpLogs();
+  }
+
+  /**
+   * Event ids are handed out when a transaction inserts, not when it commits: with concurrent
+   * writers (PostgreSQL), id 11 can be visible before id 10. An id skipped over is remembered for
+   * a while and looked for again, so a late commit is still delivered (once).
+   */
+  #noteGaps(rows: Array<{ id: number }>): void {
+    const now = Date.now();
+    for (const row of rows) {
+      const id = Number(row.id);
+      this.#gaps.delete(id);
+      if (id <= this.#cursor) continue;
+      for (let missing = this.#cursor + 1; missing < id && this.#gaps.size < MAX_GAPS; missing++) this.#gaps.set(missing, now);
+      this.#cursor = id;
+    }
+  }
+
+  async #lateEvents(): Promise<EventRow[]> {
+    if (this.#gaps.size === 0) return [];
+    const now = Date.now();
+    for (const [id, since] of this.#gaps) if (now - since > GAP_WAIT_MS) this.#gaps.delete(id);
+    if (this.#gaps.size === 0) return [];
+    return this.#store.db.selectFrom("event").selectAll().where("id", "in", [...this.#gaps.keys()]).orderBy("id").execute();
   }
 
   async #pumpLogs(): Promise<void> {
@@ -123,17 +157,19 @@ export class EventHub {
       .limit(5_000)
       .execute();
     for (const [client, sub] of subs) {
-      const mine = lines.filter((l) => l.ti_id === sub.tiId && l.try_number === sub.tryNumber && l.id > sub.afterId);
+      const mine = lines.filter((l) => l.ti_id === sub.tiId && l.id > sub.afterId && (sub.follow ? l.try_number >= sub.tryNumber : l.try_number === sub.tryNumber));
       if (mine.length === 0) continue;
       sub.afterId = mine.at(-1)!.id;
-      this.#send(client, {
-        type: "log",
-        dag_id: sub.dagId,
-        run_id: sub.runId,
-        task_id: sub.taskId,
-        try_number: sub.tryNumber,
-        lines: mine.map((l) => ({ ts: new Date(l.ts).toISOString(), stream: l.stream, level: l.level, message: l.message })),
-      });
+      for (const tryNumber of [...new Set(mine.map((l) => l.try_number))]) {
+        this.#send(client, {
+          type: "log",
+          dag_id: sub.dagId,
+          run_id: sub.runId,
+          task_id: sub.taskId,
+          try_number: tryNumber,
+          lines: mine.filter((l) => l.try_number === tryNumber).map((l) => ({ ts: new Date(l.ts).toISOString(), stream: l.stream, level: l.level, message: l.message })),
+        });
+      }
     }
   }
 
@@ -158,17 +194,24 @@ export class EventHub {
     client.socket.send(JSON.stringify(message));
   }
 
-  /** Serves one WebSocket: authentication (header or first message), subscriptions, re-checks. */
+  /**
+   * Serves one WebSocket: authentication (header or first message), subscriptions, re-checks.
+   * A socket's messages are handled one after another, in order, after its authentication.
+   */
   attach(socket: WebSocket, authHeader: string | undefined, auth: AuthSettings): void {
     let client: Client | null = null;
     let reauth: NodeJS.Timeout | null = null;
+    let closed = false;
+    let queue: Promise<void> = Promise.resolve();
     const fail = (code: number, error: unknown) => {
       const e = error instanceof UpdraftError ? error : new UpdraftError("UPDRAFT_E_INTERNAL", errorMessage(error));
       if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: "error", code: e.code, message: e.message }));
       socket.close(code, e.code);
     };
     const ready = async (token: string) => {
+      if (client || closed) return;
       const principal = await authenticate(this.#store.db, auth, `Bearer ${token}`);
+      if (closed) return;
       client = { socket, principal, token, logs: new Map() };
       this.#clients.add(client);
       socket.send(JSON.stringify({ type: "hello", username: principal.username }));
@@ -182,21 +225,28 @@ export class EventHub {
       }, REAUTH_MS);
       reauth.unref();
     };
+    const enqueue = (work: () => Promise<void>, onError: (error: unknown) => void) => {
+      queue = queue.then(work).catch(onError);
+    };
     const authTimer = setTimeout(() => {
-      if (!client) fail(4401, new UpdraftError("UPDRAFT_E_UNAUTHENTICATED", "no authentication within 10 seconds"));
-    }, AUTH_TIMEOUT_MS);
+      if (!client) fail(4401, new UpdraftError("UPDRAFT_E_UNAUTHENTICATED", `no authentication within ${Math.round(this.#authTimeoutMs / 1000)} seconds`));
+    }, this.#authTimeoutMs);
     authTimer.unref();
     const headerToken = authHeader ? /^Bearer\s+(\S+)\s*$/i.exec(authHeader)?.[1] : undefined;
     if (authHeader && !headerToken) fail(4401, new UpdraftError("UPDRAFT_E_UNAUTHENTICATED", "the Authorization header is not a Bearer token"));
-    else if (headerToken) void ready(headerToken).catch((error: unknown) => fail(4401, error));
+    else if (headerToken) enqueue(() => ready(headerToken), (error) => fail(4401, error));
 
     socket.on("message", (data) => {
-      void this.#onMessage(socket, () => client, data.toString(), ready).catch((error: unknown) => {
-        if (error instanceof UpdraftError && (error.status === 401 || !client)) fail(4401, error);
-        else socket.send(JSON.stringify({ type: "error", code: error instanceof UpdraftError ? error.code : "UPDRAFT_E_INTERNAL", message: errorMessage(error) }));
-      });
+      enqueue(
+        () => this.#onMessage(socket, () => client, data.toString(), ready),
+        (error) => {
+          if (error instanceof UpdraftError && (error.status === 401 || !client)) fail(4401, error);
+          else if (socket.readyState === socket.OPEN) socket.send(JSON.stringify({ type: "error", code: error instanceof UpdraftError ? error.code : "UPDRAFT_E_INTERNAL", message: errorMessage(error) }));
+        },
+      );
     });
     socket.on("close", () => {
+      closed = true;
       clearTimeout(authTimer);
       if (reauth) clearInterval(reauth);
       if (client) this.#clients.delete(client);
@@ -233,14 +283,16 @@ export class EventHub {
         client.logs.delete(key);
         return;
       }
-      if (client.logs.size >= MAX_LOG_SUBSCRIPTIONS) throw new UpdraftError("UPDRAFT_E_VALIDATION", `at most ${MAX_LOG_SUBSCRIPTIONS} log subscriptions per connection`);
+      if (!client.logs.has(key) && client.logs.size >= MAX_LOG_SUBSCRIPTIONS) throw new UpdraftError("UPDRAFT_E_VALIDATION", `at most ${MAX_LOG_SUBSCRIPTIONS} log subscriptions per connection`);
       const row = await this.#store.db.selectFrom("dag").select("access").where("dag_id", "=", dagId).executeTakeFirst();
       if (!row || !canDag(client.principal, parseAccess(row.access), "read")) throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`);
       const ti = await requireTaskInstance(this.#store.db, await requireDagRun(this.#store.db, dagId, runId), taskId);
-      const tryNumber = typeof message.try_number === "number" && Number.isInteger(message.try_number) && message.try_number > 0 ? message.try_number : ti.try_number;
+      // Without a try number the subscription follows the task: its current try and any later one.
+      const given = typeof message.try_number === "number" && Number.isInteger(message.try_number) && message.try_number > 0 ? message.try_number : null;
+      const tryNumber = given ?? Math.max(1, ti.try_number);
       const last = message.from_start === true ? undefined : await this.#store.db.selectFrom("task_log").select((eb) => eb.fn.max<number>("id").as("id")).where("ti_id", "=", ti.id).executeTakeFirst();
-      client.logs.set(key, { key, tiId: ti.id, tryNumber, afterId: Number(last?.id ?? 0), dagId, runId, taskId });
-      socket.send(JSON.stringify({ type: "subscribed", dag_id: dagId, run_id: runId, task_id: taskId, try_number: tryNumber }));
+      client.logs.set(key, { key, tiId: ti.id, tryNumber, follow: given === null, afterId: Number(last?.id ?? 0), dagId, runId, taskId });
+      socket.send(JSON.stringify({ type: "subscribed", dag_id: dagId, run_id: runId, task_id: taskId, try_number: tryNumber, follow: given === null }));
       if (message.from_start === true) this.pump();
       return;
     }

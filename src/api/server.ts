@@ -27,6 +27,8 @@ const MUTATING = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 
 export interface BuildOptions extends ApiDeps {
   https?: { key: Buffer; cert: Buffer };
+  /** How long a WebSocket may stay open without authenticating (default 10 s). */
+  eventsAuthTimeoutMs?: number;
 }
 
 export type Api = FastifyInstance;
@@ -114,7 +116,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   await app.register(swaggerUi, { routePrefix: "/api/v1/docs", uiConfig: { docExpansion: "list" } });
 
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
-  const hub = new EventHub(store, log);
+  const hub = new EventHub(store, log, options.eventsAuthTimeoutMs === undefined ? {} : { authTimeoutMs: options.eventsAuthTimeoutMs });
   await hub.start();
   app.addHook("onClose", async () => hub.stop());
   await app.register(

@@ -195,6 +195,7 @@ export class DagProcessor {
         const location = bundle.file ? `${bundle.file}:${bundle.line}:${bundle.column}` : null;
         const message = location ? `${location}: ${bundle.message}` : bundle.message;
         const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { code: "UPDRAFT_E_BUNDLE_FAILED", message, line: bundle.line, column: bundle.column, location, stack: null } });
+        this.#store.eventsAppended();
         this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true, changes, recordedAt: now });
         this.#log.warn({ fileloc, error: message }, "DAG file failed to bundle");
         this.#onEvent({ fileloc, report, error: message });
@@ -230,6 +231,7 @@ export class DagProcessor {
           }
         : null;
       const report = await recordFileResult(this.#store, { ...base, dags: outcome.dags, bundle, error });
+      this.#store.eventsAppended();
       const failed = error !== null || report.clashes.length > 0;
       this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed, changes, recordedAt: now });
       if (error) this.#log.warn({ fileloc, error: error.message }, "DAG file has an import error");

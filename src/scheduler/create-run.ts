@@ -153,7 +153,7 @@ export async function triggerDagRun(store: Store, dagId: string, options: Trigge
     }
     const ctx = { db: trx, dialect: store.dialect };
     const id = await insertDagRun(ctx, { dagId, versionId, structure, runType, runId, logicalDate, interval, runAfter: now, conf, note: options.note ?? null, now });
-    await appendEvents(ctx, [{ kind: "run-state", dag_id: dagId, run_id: runId, state: "queued" }], now, store.channel);
+    await appendEvents(ctx, [{ kind: "run-state", dag_id: dagId, run_id: runId, state: "queued" }], now, store.eventChannel);
     return id;
   });
   await store.notify();

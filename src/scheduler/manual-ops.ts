@@ -80,7 +80,7 @@ export async function clearTaskInstances(store: Store, dagId: string, runId: str
         { kind: "run-state" as const, dag_id: dagId, run_id: runId, state: "queued" },
       ],
       now,
-      store.channel,
+      store.eventChannel,
     );
     return rows;
   });
@@ -120,7 +120,7 @@ export async function markTaskInstances(store: Store, dagId: string, runId: stri
         ...(Number(reopened.numUpdatedRows) > 0 ? [{ kind: "run-state" as const, dag_id: dagId, run_id: runId, state: "running" }] : []),
       ],
       now,
-      store.channel,
+      store.eventChannel,
     );
     return rows;
   });

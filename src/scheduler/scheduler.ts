@@ -238,6 +238,7 @@ export class Scheduler {
       for (const d of dispatched) this.#inflight.set(d.item.tryId, d.inflight);
       this.#executor.dispatch(dispatched.map((d) => d.item));
     }
+    if (tick.events.length > 0) this.#store.eventsAppended();
     this.#emit(tick.events);
     if (tick.finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
     this.#armWake();
@@ -373,7 +374,7 @@ export class Scheduler {
       if (e.type === "run-state") stored.push({ kind: "run-state", dag_id: run.dagId, run_id: run.runId, state: e.state });
       else if (e.type === "ti-state") stored.push({ kind: "ti-state", dag_id: run.dagId, run_id: run.runId, task_id: e.taskId, state: e.state });
     }
-    await appendEvents(ctx, stored, tick.now, this.#store.channel);
+    await appendEvents(ctx, stored, tick.now, this.#store.eventChannel);
   }
 
   /** Listeners are told after the commit; one that throws does not stop the scheduler. */

@@ -66,8 +66,15 @@ export interface Store {
   transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T>;
   /** Tells other processes that state changed (scheduler wake-up). */
   notify(): Promise<void>;
-  /** PostgreSQL: the channel notifications go on (to send them inside a transaction); else null. */
-  readonly channel: string | null;
+  /**
+   * PostgreSQL: the channel that says "events were appended" (appendEvents notifies on it inside
+   * the transaction); null on SQLite.
+   */
+  readonly eventChannel: string | null;
+  /** After committing events in this process: wakes this process's event listeners (SQLite). */
+  eventsAppended(): void;
+  /** Calls `listener` when events may have been appended (by any process). */
+  onEvents(listener: () => void): () => void;
   /** Calls `listener` when another process reports a change; returns the unsubscribe function. */
   onChange(listener: () => void): () => void;
   close(): Promise<void>;
@@ -120,13 +127,16 @@ function openSqlite(file: string, options: StoreOptions): Store {
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 
   const listeners = new Set<() => void>();
+  const eventListeners = new Set<() => void>();
   let dataVersion = raw.pragma("data_version", { simple: true }) as number;
+  // Another process's commit changes data_version; it may carry state changes and events.
   const poll = setInterval(() => {
-    if (listeners.size === 0 || !raw.open) return;
+    if ((listeners.size === 0 && eventListeners.size === 0) || !raw.open) return;
     const now = raw.pragma("data_version", { simple: true }) as number;
     if (now !== dataVersion) {
       dataVersion = now;
       for (const l of listeners) l();
+      for (const l of eventListeners) l();
     }
   }, 10);
   poll.unref();
@@ -143,7 +153,14 @@ function openSqlite(file: string, options: StoreOptions): Store {
     db,
     dialect: "sqlite",
     schema: null,
-    channel: null,
+    eventChannel: null,
+    eventsAppended: () => {
+      for (const l of eventListeners) l();
+    },
+    onEvents(listener) {
+      eventListeners.add(listener);
+      return () => eventListeners.delete(listener);
+    },
     transaction: (fn) =>
       db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn);
@@ -159,6 +176,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
     // Other processes see a change through data_version; listeners in this process are told here.
     notify: async () => {
       for (const l of listeners) l();
+      for (const l of eventListeners) l();
     },
     onChange(listener) {
       listeners.add(listener);
@@ -228,14 +246,25 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
   }
   const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }, parsed.schema ?? "public") });
 
+  // Two channels: state changes (schedulers wake up) and appended events (API servers tail them),
+  // so that a scheduler's own ticks do not wake every scheduler.
+  const eventChannel = `${channel}_events`;
   const listeners = new Set<() => void>();
-  let listenClient: pg.PoolClient | null = null;
-  const startListening = async () => {
-    listenClient = await pool.connect();
-    listenClient.on("notification", () => {
-      for (const l of listeners) l();
+  const eventListeners = new Set<() => void>();
+  let listenClient: Promise<pg.PoolClient> | null = null;
+  const listen = () => {
+    listenClient ??= (async () => {
+      const client = await pool.connect();
+      client.on("notification", (n) => {
+        for (const l of n.channel === eventChannel ? eventListeners : listeners) l();
+      });
+      await client.query(`listen "${channel}"`);
+      await client.query(`listen "${eventChannel}"`);
+      return client;
+    })();
+    listenClient.catch(() => {
+      listenClient = null;
     });
-    await listenClient.query(`listen "${channel}"`);
   };
 
   // A transaction holds one pg client; its Kysely instance (one per client, kept) sends every
@@ -256,7 +285,13 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     db,
     dialect: "postgres",
     schema: parsed.schema ?? "public",
-    channel,
+    eventChannel,
+    eventsAppended: () => {},
+    onEvents(listener) {
+      eventListeners.add(listener);
+      listen();
+      return () => eventListeners.delete(listener);
+    },
     async transaction(fn) {
       const client = await pool.connect();
       let broken = false;
@@ -279,12 +314,13 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     },
     onChange(listener) {
       listeners.add(listener);
-      if (!listenClient) void startListening().catch(() => {});
+      listen();
       return () => listeners.delete(listener);
     },
     async close() {
       if (listenClient) {
-        (listenClient as pg.PoolClient).release(true);
+        const client = await listenClient.catch(() => null);
+        client?.release(true);
         listenClient = null;
       }
       await db.destroy();

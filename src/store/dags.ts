@@ -169,7 +169,7 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
       const ofFile = await trx.selectFrom("dag").select("dag_id").where("dags_folder", "=", result.dagsFolder).where("fileloc", "=", result.fileloc).execute();
       events.push({ kind: "import-error", dags_folder: result.dagsFolder, fileloc: result.fileloc, dag_ids: ofFile.map((d) => d.dag_id), message: errors.length > 0 ? errors.join("\n") : null });
     }
-    await appendEvents({ db: trx, dialect: store.dialect }, events, result.now, store.channel);
+    await appendEvents({ db: trx, dialect: store.dialect }, events, result.now, store.eventChannel);
   });
   return report;
 }
@@ -277,7 +277,7 @@ export async function setPaused(store: Store, dagId: string, paused: boolean): P
   const now = Date.now();
   await store.transaction(async (trx) => {
     await trx.updateTable("dag").set({ is_paused: paused ? 1 : 0, updated_at: now }).where("dag_id", "=", dagId).execute();
-    await appendEvents({ db: trx, dialect: store.dialect }, [{ kind: "dag-updated", dag_id: dagId, is_paused: paused }], now, store.channel);
+    await appendEvents({ db: trx, dialect: store.dialect }, [{ kind: "dag-updated", dag_id: dagId, is_paused: paused }], now, store.eventChannel);
   });
   await store.notify();
   return { ...dag, is_paused: paused ? 1 : 0 };

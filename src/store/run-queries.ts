@@ -179,7 +179,7 @@ export async function setDagRunState(store: Store, run: DagRunRow, state: "succe
         { kind: "run-state" as const, dag_id: run.dag_id, run_id: run.run_id, state },
       ],
       now,
-      store.channel,
+      store.eventChannel,
     );
     return changed;
   });

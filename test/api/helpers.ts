@@ -118,6 +118,8 @@ export async function createApiEnv(options: ApiEnvOptions = {}): Promise<ApiEnv>
       log: silentLogger(),
       keyring,
       auth: { signingKey: parseSigningKey(generateSigningKey()), accessTtlMs: 15 * 60_000, refreshTtlMs: 3_600_000 },
+      // Sockets that never authenticate are closed after 2 s here (10 s in production), to keep tests short.
+      eventsAuthTimeoutMs: 2_000,
     });
     app = built;
     await built.ready();
