@@ -10,7 +10,7 @@ export const MAX_PAGE = 1000;
 
 export const Page = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_PAGE, default: 100, description: `page size, at most ${MAX_PAGE}` })),
-  offset: Type.Optional(Type.Integer({ minimum: 0, default: 0 })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, default: 0 })),
 };
 
 export function pageOf(query: { limit?: number; offset?: number }): { limit: number; offset: number } {

@@ -9,7 +9,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import websocket from "@fastify/websocket";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyInstance, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { UpdraftError } from "../errors/index.js";
 import { can, type Permission } from "../security/rbac.js";
 import { authenticate } from "./auth.js";
@@ -41,6 +41,12 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     routerOptions: { maxParamLength: 500 },
     ...(options.https ? { https: options.https } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
+    // Bad URLs (too long a path parameter, bad %-encoding) answer in the API's error format too,
+    // without echoing the URL back.
+    frameworkErrors: ((error: FastifyError, _request: FastifyRequest, reply: FastifyReply) => {
+      const status = error.statusCode ?? 400;
+      void reply.code(status).send({ code: "UPDRAFT_E_VALIDATION", message: status === 414 ? "the URL is too long" : "the URL is not valid", status });
+    }) as never,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest("principal", null);
@@ -62,6 +68,14 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     keyGenerator: (request) => (request.principal ? `user:${request.principal.userId}:${request.principal.via}` : `ip:${request.ip}`),
   });
 
+  // NUL characters never mean anything in Updraft's names and texts, and PostgreSQL cannot store
+  // them: refused up front, before any lookup can trip over them.
+  app.addHook("preValidation", async (request) => {
+    if (hasNul(request.params) || hasNul(request.query) || hasNul(request.body)) {
+      throw new UpdraftError("UPDRAFT_E_VALIDATION", "the request contains a NUL character (U+0000)", { hint: "remove it" });
+    }
+  });
+
   // 2. May they? Permissions per route; DAG-scoped routes also check the DAG they name. Before
   // the body is validated, so a caller without the right learns nothing from validation errors.
   app.addHook("preValidation", async (request) => {
@@ -80,6 +94,13 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     if (dagId !== undefined && dagId !== "~") {
       request.auditNote.dagId = dagId;
       await authorizeDag(store.db, principal, dagId, access.dag);
+    }
+  });
+
+  // Ajv reads "1e400" as Infinity and then passes it through minimum/maximum: refused here.
+  app.addHook("preHandler", async (request) => {
+    if (hasNonFinite(request.params) || hasNonFinite(request.query)) {
+      throw new UpdraftError("UPDRAFT_E_VALIDATION", "a number in the request is out of range", { hint: "use a finite number" });
     }
   });
 
@@ -128,6 +149,19 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   );
   app.get("/api/v1/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+function hasNul(value: unknown, depth = 0): boolean {
+  if (typeof value === "string") return value.includes("\u0000");
+  if (depth > 20 || value === null || typeof value !== "object") return false;
+  for (const [key, item] of Object.entries(value)) if (key.includes("\u0000") || hasNul(item, depth + 1)) return true;
+  return false;
+}
+
+function hasNonFinite(value: unknown): boolean {
+  if (typeof value === "number") return !Number.isFinite(value);
+  if (value === null || typeof value !== "object") return false;
+  return Object.values(value).some((v) => typeof v === "number" && !Number.isFinite(v));
 }
 
 function accessOf(request: FastifyRequest): RouteAccess {

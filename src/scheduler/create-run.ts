@@ -34,7 +34,8 @@ export function defaultRunId(runType: RunType, logicalDate: number): string {
 const RUN_ID_RE = /^[A-Za-z0-9_.:+~-]{1,250}$/;
 
 export function checkRunId(runId: string): string {
-  if (!RUN_ID_RE.test(runId)) {
+  // "~" stands for "every run" in API paths, as in Airflow's.
+  if (!RUN_ID_RE.test(runId) || runId === "~") {
     throw new UpdraftError("UPDRAFT_E_INVALID_ID", `run id ${JSON.stringify(runId.length > 80 ? `${runId.slice(0, 80)}…` : runId)} is not valid`, {
       hint: 'use 1–250 letters, digits and "_ . : + ~ -"',
     });

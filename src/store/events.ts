@@ -2,10 +2,10 @@
  * The event log: state changes written in the same transaction as the changes themselves, and
  * tailed by API servers (by id) to push live updates. Old events are trimmed by age.
  */
-import { sql, type Kysely } from "kysely";
+import type { Kysely } from "kysely";
 import type { Database, EventRow } from "./schema.js";
 import { chunk } from "./batch.js";
-import { exec, rows, statement, type SqlContext } from "./sql.js";
+import { exec, query, rows, statement, type SqlContext } from "./sql.js";
 
 export type StoredEvent =
   | { kind: "ti-state"; dag_id: string; run_id: string; task_id: string; state: string; try_number?: number }
@@ -16,14 +16,20 @@ export type StoredEvent =
 
 const EVENT_COLUMNS = [["ts", "bigint"], ["kind", "text"], ["dag_id", "text"], ["payload", "text"]] as const;
 const INSERT_EVENTS = statement((d) => `insert into event (ts, kind, dag_id, payload) select ts, kind, dag_id, payload from ${d.rows(EVENT_COLUMNS)}`);
+/** PostgreSQL: the insert and the notification (delivered at commit) in one round trip. */
+const INSERT_AND_NOTIFY = statement(
+  (d) => `with ins as (insert into event (ts, kind, dag_id, payload) select ts, kind, dag_id, payload from ${d.rows(EVENT_COLUMNS)} returning 1)
+    select pg_notify(?, 'events') where exists (select 1 from ins)`,
+);
 
 /** Appends events (in the caller's transaction); on PostgreSQL, listeners are woken at commit. */
 export async function appendEvents(ctx: SqlContext, events: StoredEvent[], now: number, channel: string | null): Promise<void> {
   if (events.length === 0) return;
   for (const part of chunk(events, 2_000)) {
-    await exec(ctx, INSERT_EVENTS, [rows(part.map((e) => ({ ts: now, kind: e.kind, dag_id: "dag_id" in e ? e.dag_id : null, payload: JSON.stringify(e) })))]);
+    const payload = rows(part.map((e) => ({ ts: now, kind: e.kind, dag_id: "dag_id" in e ? e.dag_id : null, payload: JSON.stringify(e) })));
+    if (ctx.dialect === "postgres" && channel) await query(ctx, INSERT_AND_NOTIFY, [payload, channel]);
+    else await exec(ctx, INSERT_EVENTS, [payload]);
   }
-  if (ctx.dialect === "postgres" && channel) await sql`select pg_notify(${channel}, 'events')`.execute(ctx.db);
 }
 
 export async function eventsAfter(db: Kysely<Database>, afterId: number, limit = 1_000): Promise<EventRow[]> {

@@ -257,7 +257,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
     },
   );
 
-  const VersionQuery = Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1, description: "version number (default: the latest)" })) }, { additionalProperties: false });
+  const VersionQuery = Type.Object({ version: Type.Optional(Type.Integer({ minimum: 1, maximum: 2_147_483_647, description: "version number (default: the latest)" })) }, { additionalProperties: false });
   const versionOf = async (dagId: string, version: number | undefined) => {
     const dag = await latest(dagId);
     const row = await db
