@@ -1,4 +1,5 @@
 /** The audit log: who did what to which object, when, from where, and how it ended. */
+import { userInfo } from "node:os";
 import type { FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
@@ -25,4 +26,48 @@ export async function recordAudit(db: Kysely<Database>, request: FastifyRequest,
       details: note.details === undefined ? null : JSON.stringify(note.details).slice(0, 4000),
     })
     .execute();
+}
+
+/** Who runs a CLI command, as the audit log names them: the operating-system account. */
+function localActor(): string {
+  try {
+    return `os:${userInfo().username}`.slice(0, 100);
+  } catch {
+    return "os:unknown";
+  }
+}
+
+/**
+ * Runs a change made from the command line and audits it like an API call: the actor is the
+ * operating-system account, the source "local", the outcome success or failure.
+ */
+export async function auditedCli<T>(
+  db: Kysely<Database>,
+  what: { action: string; command: string; objectType: string; objectId: string | null; details?: Record<string, unknown> },
+  fn: () => Promise<T>,
+): Promise<T> {
+  const row = (status: number, details: Record<string, unknown> | undefined) => ({
+    ts: Date.now(),
+    user_id: null,
+    username: localActor(),
+    action: what.action,
+    method: "CLI",
+    path: what.command.slice(0, 500),
+    object_type: what.objectType,
+    object_id: what.objectId?.slice(0, 500) ?? null,
+    dag_id: null,
+    source_ip: "local",
+    outcome: status < 400 ? "success" : "failure",
+    status,
+    details: details === undefined ? null : JSON.stringify(details).slice(0, 4000),
+  });
+  try {
+    const result = await fn();
+    await db.insertInto("audit_log").values(row(200, what.details)).execute();
+    return result;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    await db.insertInto("audit_log").values(row(400, { ...what.details, error: typeof code === "string" ? code : "error" })).execute().catch(() => undefined);
+    throw error;
+  }
 }

@@ -83,7 +83,7 @@ async function openSession(db: Kysely<Database>, settings: AuthSettings, userId:
   const refresh = newOpaqueToken(REFRESH_PREFIX);
   const row = await db
     .insertInto("auth_session")
-    .values({ user_id: userId, refresh_hash: refresh.hash, created_at: now, expires_at: now + settings.refreshTtlMs, revoked_at: null, source_ip: sourceIp })
+    .values({ user_id: userId, refresh_hash: refresh.hash, created_at: now, expires_at: now + settings.refreshTtlMs, prev_refresh_hash: null, revoked_at: null, source_ip: sourceIp })
     .returning("id")
     .executeTakeFirstOrThrow();
   const access = await issueAccessToken(settings.signingKey, { userId, sessionId: Number(row.id), version }, settings.accessTtlMs);
@@ -92,25 +92,31 @@ async function openSession(db: Kysely<Database>, settings: AuthSettings, userId:
 
 /**
  * A new access token for a refresh token. The refresh token is rotated: the old one stops
- * working, and using a revoked one again revokes nothing more but fails.
+ * working. Presenting the token a session already replaced means it was copied (the
+ * rightful client holds the newer one), so the whole session is revoked.
  */
 export async function refresh(db: Kysely<Database>, settings: AuthSettings, refreshToken: string): Promise<{ tokens: TokenPair; userId: number }> {
   const now = Date.now();
   const invalid = () => new UpdraftError("UPDRAFT_E_TOKEN_INVALID", "the refresh token is not valid, revoked or expired", { hint: "log in again" });
   if (!refreshToken.startsWith(REFRESH_PREFIX)) throw invalid();
+  const hash = hashToken(refreshToken);
   const session = await db
     .selectFrom("auth_session as s")
     .innerJoin("app_user as u", "u.id", "s.user_id")
     .select(["s.id", "s.user_id", "s.expires_at", "s.revoked_at", "u.token_version", "u.active"])
-    .where("s.refresh_hash", "=", hashToken(refreshToken))
+    .where("s.refresh_hash", "=", hash)
     .executeTakeFirst();
-  if (!session || session.revoked_at !== null || session.expires_at <= now || session.active !== 1) throw invalid();
+  if (!session) {
+    await db.updateTable("auth_session").set({ revoked_at: now }).where("prev_refresh_hash", "=", hash).where("revoked_at", "is", null).execute();
+    throw invalid();
+  }
+  if (session.revoked_at !== null || session.expires_at <= now || session.active !== 1) throw invalid();
   const next = newOpaqueToken(REFRESH_PREFIX);
   const rotated = await db
     .updateTable("auth_session")
-    .set({ refresh_hash: next.hash })
+    .set({ refresh_hash: next.hash, prev_refresh_hash: hash })
     .where("id", "=", session.id)
-    .where("refresh_hash", "=", hashToken(refreshToken))
+    .where("refresh_hash", "=", hash)
     .executeTakeFirst();
   if (Number(rotated.numUpdatedRows) !== 1) throw invalid();
   const access = await issueAccessToken(settings.signingKey, { userId: session.user_id, sessionId: session.id, version: session.token_version }, settings.accessTtlMs);

@@ -112,7 +112,7 @@ export class EventHub {
       for (const e of events) if (e.kind === "dag-version" || e.kind === "dag-updated") this.#access.delete(e.dag_id);
       await this.#loadAccess(events.flatMap((e) => ("dag_id" in e ? [e.dag_id] : e.kind === "import-error" ? e.dag_ids : [])));
       for (const client of this.#clients) {
-        for (const e of events) if (this.#mayRead(client.principal, e)) this.#send(client, { type: e.kind, ...e, kind: undefined });
+        for (const e of events) if (this.#mayRead(client.principal, e)) this.#send(client, clientMessage(e));
       }
       if (rows.length < 1_000) break;
     }
@@ -164,7 +164,7 @@ export class EventHub {
         this.#send(client, {
           type: "log",
           dag_id: sub.dagId,
-          run_id: sub.runId,
+          dag_run_id: sub.runId,
           task_id: sub.taskId,
           try_number: tryNumber,
           lines: mine.filter((l) => l.try_number === tryNumber).map((l) => ({ ts: new Date(l.ts).toISOString(), stream: l.stream, level: l.level, message: l.message })),
@@ -292,7 +292,7 @@ export class EventHub {
       const tryNumber = given ?? Math.max(1, ti.try_number);
       const last = message.from_start === true ? undefined : await this.#store.db.selectFrom("task_log").select((eb) => eb.fn.max<number>("id").as("id")).where("ti_id", "=", ti.id).executeTakeFirst();
       client.logs.set(key, { key, tiId: ti.id, tryNumber, follow: given === null, afterId: Number(last?.id ?? 0), dagId, runId, taskId });
-      socket.send(JSON.stringify({ type: "subscribed", dag_id: dagId, run_id: runId, task_id: taskId, try_number: tryNumber, follow: given === null }));
+      socket.send(JSON.stringify({ type: "subscribed", dag_id: dagId, dag_run_id: runId, task_id: taskId, try_number: tryNumber, follow: given === null }));
       if (message.from_start === true) this.pump();
       return;
     }
@@ -315,4 +315,21 @@ export function registerEventsRoute(app: FastifyInstance, hub: EventHub, auth: A
     },
     (socket, request) => hub.attach(socket as unknown as WebSocket, request.headers.authorization, auth),
   );
+}
+
+/**
+ * An event as clients see it: named like the REST API (`dag_run_id`), without the server's own
+ * paths (an import error names its file relative to the DAGs folder).
+ */
+function clientMessage(e: StoredEvent & { ts: string }): Record<string, unknown> {
+  const { kind, ...rest } = e;
+  if ("run_id" in rest) {
+    const { run_id, ...others } = rest;
+    return { type: kind, ...others, dag_run_id: run_id };
+  }
+  if (kind === "import-error") {
+    const { dags_folder: _folder, ...others } = rest as Extract<StoredEvent, { kind: "import-error" }> & { ts: string };
+    return { type: kind, ...others };
+  }
+  return { type: kind, ...rest };
 }

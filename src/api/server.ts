@@ -17,6 +17,7 @@ import { authorizeDag } from "./access.js";
 import { recordAudit } from "./audit.js";
 import type { ApiDeps } from "./deps.js";
 import { installErrorHandling } from "./errors.js";
+import { MinuteLimiter } from "./limiter.js";
 import { EventHub, registerEventsRoute } from "./events.js";
 import type { RouteAccess } from "./types.js";
 import { registerRoutes } from "./routes/index.js";
@@ -38,6 +39,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   const app = Fastify({
     logger: false,
     bodyLimit: config.bodyLimitBytes,
+    trustProxy: typeof config.trustProxy === "number" ? trustHops(config.trustProxy) : config.trustProxy,
     routerOptions: { maxParamLength: 500 },
     ...(options.https ? { https: options.https } : {}),
     ajv: { customOptions: { removeAdditional: false, coerceTypes: "array", useDefaults: true, allErrors: false } },
@@ -54,11 +56,24 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   installErrorHandling(app, log);
 
   // 1. Who is calling (before the body is even parsed, so strangers learn nothing from errors).
-  app.addHook("onRequest", async (request) => {
+  // Requests that fail authentication are limited per address (they are not counted by the
+  // per-token limit below, which needs to know who is calling).
+  const failedAuth = new MinuteLimiter(config.requestLimitPerMinute);
+  app.addHook("onRequest", async (request, reply) => {
     request.auditNote = {};
     const access = accessOf(request);
     if (access === "public") return;
-    request.principal = await authenticate(store.db, options.auth, request.headers.authorization);
+    const blocked = failedAuth.peek(request.ip);
+    if (blocked > 0) {
+      void reply.header("retry-after", String(blocked));
+      throw new UpdraftError("UPDRAFT_E_RATE_LIMITED", "too many requests that failed authentication from this address", { hint: `try again in ${blocked} seconds` });
+    }
+    try {
+      request.principal = await authenticate(store.db, options.auth, request.headers.authorization);
+    } catch (error) {
+      failedAuth.take(request.ip);
+      throw error;
+    }
   });
 
   await app.register(rateLimit, {
@@ -91,7 +106,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
       return;
     }
     const dagId = (request.params as { dag_id?: string } | undefined)?.dag_id;
-    if (dagId !== undefined && dagId !== "~") {
+    // "~" means every DAG only where a list route says so; anywhere else it is checked as a DAG id.
+    if (dagId !== undefined && !(dagId === "~" && request.routeOptions.config.anyDag === true)) {
       request.auditNote.dagId = dagId;
       await authorizeDag(store.db, principal, dagId, access.dag);
     }
@@ -170,4 +186,9 @@ function accessOf(request: FastifyRequest): RouteAccess {
   if (url === undefined) return "public";
   if (url.startsWith("/api/v1/docs")) return "public";
   return request.routeOptions.config.access ?? "authenticated";
+}
+
+/** Trust the nearest `hops` proxies (Fastify takes a hop count, its types do not). */
+function trustHops(hops: number): (address: string, hop: number) => boolean {
+  return (_address, hop) => hop < hops;
 }

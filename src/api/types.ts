@@ -19,6 +19,8 @@ declare module "fastify" {
     access?: RouteAccess;
     /** Action name recorded in the audit log, e.g. "dag.pause"; mutating routes must set it. */
     audit?: string;
+    /** A list route that takes "~" as the DAG id, for every DAG the caller may read. */
+    anyDag?: boolean;
   }
   interface FastifyRequest {
     principal: Principal | null;

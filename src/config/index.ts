@@ -42,6 +42,7 @@ export interface Config {
   requestLimitPerMinute: number;
   bodyLimitBytes: number;
   eventRetentionMs: number;
+  trustProxy: boolean | number | string;
 }
 
 export type ConfigKey = keyof Config;
@@ -128,9 +129,21 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
   refreshTokenTtlMs: { key: "refreshTokenTtlMs", env: "UPDRAFT_REFRESH_TOKEN_TTL", description: "Lifetime of a login session (its refresh token)", default: () => 12 * 3_600_000, parse: duration },
   apiTokenTtlMs: { key: "apiTokenTtlMs", env: "UPDRAFT_API_TOKEN_TTL", description: "Default lifetime of an API token", default: () => 90 * 86_400_000, parse: duration },
   loginLimitPerIp: { key: "loginLimitPerIp", env: "UPDRAFT_LOGIN_LIMIT_PER_IP", description: "Login attempts per minute from one address", default: () => 20, parse: int(1) },
-  loginLimitPerUser: { key: "loginLimitPerUser", env: "UPDRAFT_LOGIN_LIMIT_PER_USER", description: "Login attempts per minute for one username", default: () => 5, parse: int(1) },
+  loginLimitPerUser: { key: "loginLimitPerUser", env: "UPDRAFT_LOGIN_LIMIT_PER_USER", description: "Failed login attempts per minute for one username", default: () => 5, parse: int(1) },
   requestLimitPerMinute: { key: "requestLimitPerMinute", env: "UPDRAFT_REQUEST_LIMIT", description: "API requests per minute per token (or address, before login)", default: () => 1200, parse: int(1) },
   bodyLimitBytes: { key: "bodyLimitBytes", env: "UPDRAFT_BODY_LIMIT", description: "Largest request body the API accepts", default: () => 1024 * 1024, parse: (v) => parseSize(v as string) },
+  trustProxy: {
+    key: "trustProxy", env: "UPDRAFT_TRUST_PROXY",
+    description: "Behind a load balancer: trust X-Forwarded-For from it (true, a number of hops, or addresses/CIDRs, comma-separated)",
+    default: () => false,
+    parse: (v) => {
+      const text = String(v).trim();
+      if (/^(true|false)$/i.test(text)) return text.toLowerCase() === "true";
+      if (/^\d+$/.test(text)) return Number(text);
+      if (/^[0-9a-f.:/,\s]+$/i.test(text)) return text;
+      throw new Error("expected true, false, a number of hops or addresses/CIDRs");
+    },
+  },
   eventRetentionMs: { key: "eventRetentionMs", env: "UPDRAFT_EVENT_RETENTION", description: "How long state-change events are kept for live updates", default: () => 10 * 60_000, parse: duration },
 };
 

@@ -149,7 +149,7 @@ export async function triggerDagRun(store: Store, dagId: string, options: Trigge
     const clash = await trx.selectFrom("dag_run").select("id").where("dag_id", "=", dagId).where("run_id", "=", runId).executeTakeFirst();
     if (clash) {
       throw new UpdraftError("UPDRAFT_E_DAG_RUN_EXISTS", `DAG '${dagId}' already has a run '${runId}'`, {
-        hint: "give another --run-id or another --logical-date",
+        hint: "choose another run id or logical date (dag_run_id or logical_date in the API, --run-id or --logical-date in the CLI)",
       });
     }
     const ctx = { db: trx, dialect: store.dialect };

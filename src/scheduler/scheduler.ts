@@ -17,7 +17,7 @@ import type { Executor } from "../executor/types.js";
 import type { LogLine, TryResult } from "../runner/protocol.js";
 import type { Store } from "../store/connect.js";
 import type { SqlContext } from "../store/sql.js";
-import { appendEvents, trimEvents, type StoredEvent } from "../store/events.js";
+import { appendEvents, notifyEventListeners, trimEvents, type StoredEvent } from "../store/events.js";
 import { heartbeatJob, registerJob } from "../store/jobs.js";
 import { getBundleCode } from "../store/dags.js";
 import type { Logger } from "../util/logger.js";
@@ -362,10 +362,13 @@ export class Scheduler {
     });
   }
 
-  /** State changes go to the event log in the tick's own transaction (API servers tail it). */
+  /** State changes go to the event log in the tick's own transaction (API servers tail it and its log lines). */
   async #storeEvents(ctx: SqlContext, tick: Tick): Promise<void> {
     const changes = tick.events.filter((e) => e.type !== "log");
-    if (changes.length === 0) return;
+    if (changes.length === 0) {
+      if (tick.events.length > 0) await notifyEventListeners(ctx, this.#store.eventChannel);
+      return;
+    }
     const runs = await this.#cache.runs(ctx.db, changes.map((e) => e.dagRunId));
     const stored: StoredEvent[] = [];
     for (const e of changes) {

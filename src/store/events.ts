@@ -22,6 +22,16 @@ const INSERT_AND_NOTIFY = statement(
     select pg_notify(?, 'events') where exists (select 1 from ins)`,
 );
 
+const NOTIFY = statement(() => `select pg_notify(?, 'events')`);
+
+/**
+ * Wakes event listeners at commit without appending an event (PostgreSQL; on SQLite the commit
+ * itself is seen). Used by a tick that wrote only log lines, so live log tails need not wait.
+ */
+export async function notifyEventListeners(ctx: SqlContext, channel: string | null): Promise<void> {
+  if (ctx.dialect === "postgres" && channel) await query(ctx, NOTIFY, [channel]);
+}
+
 /** Appends events (in the caller's transaction); on PostgreSQL, listeners are woken at commit. */
 export async function appendEvents(ctx: SqlContext, events: StoredEvent[], now: number, channel: string | null): Promise<void> {
   if (events.length === 0) return;

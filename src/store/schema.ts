@@ -199,6 +199,8 @@ export interface AuthSessionTable {
   id: Generated<number>;
   user_id: number;
   refresh_hash: string;
+  /** The refresh token this session's current one replaced (reuse detection). */
+  prev_refresh_hash: string | null;
   created_at: number;
   expires_at: number;
   revoked_at: number | null;

@@ -11,8 +11,20 @@ export function childEntry(importMetaUrl: string, name: string): string {
   return fileURLToPath(new URL(`./${name}${ext}`, importMetaUrl));
 }
 
+/**
+ * Settings a child never gets: DAG code runs in these processes and has no business with the
+ * database address, the token signing key or the key that encrypts connections.
+ */
+export const WITHHELD_ENV = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY"] as const;
+
+export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  for (const name of WITHHELD_ENV) delete copy[name];
+  return copy;
+}
+
 export function forkChild(entry: string, options: ForkOptions & { execArgv?: string[] } = {}): ChildProcess {
   const execArgv = ["--enable-source-maps", ...(options.execArgv ?? [])];
   if (entry.endsWith(".ts")) execArgv.unshift(`--import=${import.meta.resolve("tsx")}`);
-  return fork(entry, [], { ...options, execArgv, serialization: "json" });
+  return fork(entry, [], { ...options, env: childEnv(options.env), execArgv, serialization: "json" });
 }

@@ -66,11 +66,11 @@ async function finishedRun(a: ApiEnv): Promise<void> {
 }
 
 /** A raw request to an app; `remoteAddress` sets the caller's IP. */
-async function send(app: Api, token: string | null, method: string, url: string, body?: unknown, remoteAddress?: string): Promise<InjectResult> {
+async function send(app: Api, token: string | null, method: string, url: string, body?: unknown, remoteAddress?: string, headers: Record<string, string> = {}): Promise<InjectResult> {
   const res = await app.inject({
     method: method as "GET",
     url: url.startsWith("/api/") ? url : `/api/v1${url}`,
-    headers: token ? { authorization: `Bearer ${token}` } : {},
+    headers: { ...headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
     ...(body !== undefined ? { payload: body as object } : {}),
     ...(remoteAddress ? { remoteAddress } : {}),
   });
@@ -234,9 +234,6 @@ describe("tokens (sqlite)", () => {
     expect(first.status).toBe(200);
     const rotated = await a.inject(null, "POST", "/auth/refresh", { refresh_token: first.json.refresh_token });
     expect(rotated.status, rotated.body).toBe(200);
-    const old = await a.inject(null, "POST", "/auth/refresh", { refresh_token: first.json.refresh_token });
-    expect(old.status).toBe(401);
-    expect(old.json.code).toBe("UPDRAFT_E_TOKEN_INVALID");
 
     const access = rotated.json.access_token as string;
     expect((await a.inject(access, "GET", "/auth/me")).status).toBe(200);
@@ -256,6 +253,25 @@ describe("tokens (sqlite)", () => {
     const trigger = await a.inject(access, "POST", "/dags/a/dagRuns", {});
     expect(trigger.status).toBe(401);
     expect(await a.env.store.db.selectFrom("dag_run").select("id").execute()).toEqual([]);
+  });
+
+  it("a replayed refresh token fails and ends the session it came from", async () => {
+    const a = await setup();
+    const first = await a.inject(null, "POST", "/auth/login", { username: "user", password: TEST_PASSWORD });
+    const rotated = await a.inject(null, "POST", "/auth/refresh", { refresh_token: first.json.refresh_token });
+    expect(rotated.status, rotated.body).toBe(200);
+    const other = await a.inject(null, "POST", "/auth/login", { username: "user", password: TEST_PASSWORD });
+    expect((await a.inject(rotated.json.access_token, "GET", "/auth/me")).status).toBe(200);
+
+    const replay = await a.inject(null, "POST", "/auth/refresh", { refresh_token: first.json.refresh_token });
+    expect(replay.status).toBe(401);
+    expect(replay.json.code).toBe("UPDRAFT_E_TOKEN_INVALID");
+    // Whoever holds the newer tokens of that session is out too ...
+    expect((await a.inject(rotated.json.access_token, "GET", "/auth/me")).status).toBe(401);
+    expect((await a.inject(null, "POST", "/auth/refresh", { refresh_token: rotated.json.refresh_token })).status).toBe(401);
+    // ... while the user's other session goes on.
+    expect((await a.inject(other.json.access_token, "GET", "/auth/me")).status).toBe(200);
+    expect((await a.inject(null, "POST", "/auth/refresh", { refresh_token: other.json.refresh_token })).status).toBe(200);
   });
 });
 
@@ -467,6 +483,46 @@ describe("logins, audit and limits (sqlite)", () => {
     }
     // Another user is not locked out.
     expect((await send(a.app, null, "POST", "/auth/login", { username: "admin", password: TEST_PASSWORD }, "198.51.100.99")).status).toBe(200);
+  });
+
+  it("successful logins do not use up the per-user limit; failures do", async () => {
+    const a = await setup({ config: { loginLimitPerUser: 2 } });
+    const ok: number[] = [];
+    for (let i = 0; i < 4; i++) ok.push((await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: TEST_PASSWORD }, `198.51.100.${30 + i}`)).status);
+    expect(ok).toEqual([200, 200, 200, 200]);
+    expect((await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: "not-the-password" }, "198.51.100.40")).status).toBe(401);
+    expect((await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: TEST_PASSWORD }, "198.51.100.41")).status).toBe(200);
+    expect((await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: "not-the-password" }, "198.51.100.42")).status).toBe(401);
+    expect((await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: TEST_PASSWORD }, "198.51.100.43")).status).toBe(429);
+  });
+
+  it("requests that fail authentication are limited per address: 429 after requestLimitPerMinute, even with a valid token; other addresses unaffected", async () => {
+    const a = await setup({ config: { requestLimitPerMinute: 5 } });
+    const good = (await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: TEST_PASSWORD }, "192.0.2.1")).json.access_token as string;
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await send(a.app, `forged.${i}.token`, "GET", "/dags", undefined, "192.0.2.66")).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
+    const blocked = await send(a.app, good, "GET", "/dags", undefined, "192.0.2.66");
+    expect(blocked.status, blocked.body).toBe(429);
+    expect(blocked.json.code).toBe("UPDRAFT_E_RATE_LIMITED");
+    expect(Number(blocked.headers["retry-after"])).toBeGreaterThan(0);
+    expect((await send(a.app, null, "GET", "/dags", undefined, "192.0.2.66")).status).toBe(429);
+    expect((await send(a.app, good, "GET", "/dags", undefined, "192.0.2.67")).status).toBe(200);
+  });
+
+  it("X-Forwarded-For is believed only with trustProxy: the audit log and per-IP limits use the client's address then", async () => {
+    for (const trustProxy of [false, "127.0.0.1"]) {
+      const a = await setup({ config: { trustProxy } });
+      const res = await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: "not-the-password" }, "127.0.0.1", { "x-forwarded-for": "203.0.113.77" });
+      expect(res.status).toBe(401);
+      const row = await a.env.store.db.selectFrom("audit_log").select("source_ip").where("action", "=", "auth.login").executeTakeFirstOrThrow();
+      expect(row.source_ip, String(trustProxy)).toBe(trustProxy ? "203.0.113.77" : "127.0.0.1");
+      // A peer that is not the trusted proxy cannot choose its address.
+      const direct = await send(a.app, null, "POST", "/auth/login", { username: "viewer", password: "not-the-password" }, "198.51.100.5", { "x-forwarded-for": "203.0.113.78" });
+      expect(direct.status).toBe(401);
+      const rows = await a.env.store.db.selectFrom("audit_log").select("source_ip").where("action", "=", "auth.login").orderBy("id").execute();
+      expect(rows.map((r) => r.source_ip)).toEqual([trustProxy ? "203.0.113.77" : "127.0.0.1", "198.51.100.5"]);
+    }
   });
 
   it("login brute force from one address: after loginLimitPerIp attempts, 429 with Retry-After; another address still logs in", async () => {

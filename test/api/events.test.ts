@@ -150,18 +150,18 @@ async function trigger(a: ApiEnv, dagId: string, runId?: string): Promise<{ runI
   return { runId: res.json.dag_run_id as string, id: Number(row.id) };
 }
 
-const isRunState = (dagId: string, runId: string, state: string) => (m: Json) => m.type === "run-state" && m.dag_id === dagId && m.run_id === runId && m.state === state;
+const isRunState = (dagId: string, runId: string, state: string) => (m: Json) => m.type === "run-state" && m.dag_id === dagId && m.dag_run_id === runId && m.state === state;
 
 /** The states a client saw for a task instance, in order of arrival ("scheduled" left out: it comes and goes in one tick). */
 function tiStates(client: EventClient, dagId: string, runId: string, taskId: string): string[] {
   return client
     .of("ti-state", dagId)
-    .filter((m) => m.run_id === runId && m.task_id === taskId && m.state !== "scheduled")
+    .filter((m) => m.dag_run_id === runId && m.task_id === taskId && m.state !== "scheduled")
     .map((m) => m.state as string);
 }
 
 function runStates(client: EventClient, dagId: string, runId: string): string[] {
-  return client.of("run-state", dagId).filter((m) => m.run_id === runId).map((m) => m.state as string);
+  return client.of("run-state", dagId).filter((m) => m.dag_run_id === runId).map((m) => m.state as string);
 }
 
 function stopChild(proc: ChildProcess): Promise<void> {
@@ -322,6 +322,8 @@ describe("events: state changes and filtering (sqlite)", () => {
     const cError = await adminWs.waitFor((m) => m.type === "import-error" && m.fileloc === "c.ts", "admin: c.ts import error");
     expect(cError).toMatchObject({ dag_ids: [], message: expect.any(String) });
     expect(cError.message.length).toBeGreaterThan(0);
+    expect(cError).not.toHaveProperty("dags_folder");
+    expect(JSON.stringify(cError)).not.toContain(a.env.config.dagsFolder);
 
     a.env.writeDag("a.ts", `import { dag } from "updraft";\nexport default dag({ id: "a" }, () => { not valid either`);
     await processDags(a.env);
@@ -353,10 +355,10 @@ describe("events: log subscriptions (sqlite)", () => {
     const limitedWs = await connectAs(a, url, "limited");
     limitedWs.send({ type: "subscribe_logs", dag_id: "a", dag_run_id: "logs-a", task_id: "say", from_start: true });
     const subscribed = await limitedWs.waitFor((m) => m.type === "subscribed", "subscribed");
-    expect(subscribed).toMatchObject({ dag_id: "a", run_id: "logs-a", task_id: "say", try_number: 1 });
+    expect(subscribed).toMatchObject({ dag_id: "a", dag_run_id: "logs-a", task_id: "say", try_number: 1 });
     await limitedWs.waitFor((m) => m.type === "log", "log lines");
     const logs = limitedWs.of("log");
-    expect(logs.every((m) => m.dag_id === "a" && m.run_id === "logs-a" && m.task_id === "say" && m.try_number === 1)).toBe(true);
+    expect(logs.every((m) => m.dag_id === "a" && m.dag_run_id === "logs-a" && m.task_id === "say" && m.try_number === 1)).toBe(true);
     const lines = logs.flatMap((m) => m.lines as Json[]);
     expect(lines).toContainEqual(expect.objectContaining({ stream: "log", level: "info", message: "hello from a" }));
     expect(lines).toContainEqual(expect.objectContaining({ stream: "stdout", message: "stdout of a" }));
@@ -479,7 +481,7 @@ describe.each(CROSS)("events: from another process (%s)", (dialect) => {
     await ws.waitFor(isRunState("a", "cross", "queued"), "queued");
     // This process has written all it will; what wakes its store from now on is the child's doing.
     const afterOwnWrites = Date.now();
-    const running = await ws.waitFor((m) => m.type === "ti-state" && m.run_id === "cross" && m.state === "running", "the task running (from the child)", 40_000).catch((error: Error) => {
+    const running = await ws.waitFor((m) => m.type === "ti-state" && m.dag_run_id === "cross" && m.state === "running", "the task running (from the child)", 40_000).catch((error: Error) => {
       throw new Error(`${error.message}\nchild output:\n${output}`);
     });
     expect(running.task_id).toBe("say");

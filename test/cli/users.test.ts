@@ -49,6 +49,10 @@ async function withDb<T>(cli: CliEnv, fn: (store: Store) => Promise<T>): Promise
   }
 }
 
+function auditRows(store: Store) {
+  return store.db.selectFrom("audit_log").select(["action", "object_id", "outcome", "method", "source_ip", "username", "details"]).orderBy("id").execute();
+}
+
 interface UserJson {
   username: string;
   email: string | null;
@@ -121,6 +125,26 @@ describe("updraft users", () => {
     expect(lastAdmin.code).toBe(2);
     expect(lastAdmin.stderr).toContain("last active Admin");
     expect((await cli.json<UserJson[]>(["users", "list", "--json"])).map((u) => u.username)).toEqual(["ada"]);
+
+    // Every change is in the audit log, under the operating-system account that made it.
+    const audit = await withDb(cli, (store) => auditRows(store));
+    const seen = audit.map((r) => `${r.action} ${r.object_id} ${r.outcome}`).sort();
+    expect(seen).toEqual(
+      [
+        "users.add-role bob failure",
+        "users.add-role bob success",
+        "users.create ada success",
+        "users.create bob success",
+        "users.delete ada failure",
+        "users.delete bob success",
+        "users.remove-role bob success",
+        "users.set-password bob success",
+        "users.set-password bob success",
+      ].sort(),
+    );
+    for (const row of audit) expect([row.method, row.source_ip, row.username?.startsWith("os:")]).toEqual(["CLI", "local", true]);
+    expect(JSON.stringify(audit)).not.toContain("passphrase");
+    expect(JSON.parse(audit.find((r) => r.action === "users.add-role" && r.outcome === "failure")!.details!)).toEqual({ role: "Wizard", error: "UPDRAFT_E_ROLE_NOT_FOUND" });
   });
 
   it("never takes a password as a plain flag, and needs a role and one password source", async () => {
@@ -189,5 +213,9 @@ describe("updraft rotate-secret-key", () => {
     const oldOnly = await cli.run(["rotate-secret-key"], { env: { UPDRAFT_SECRET_KEY: `k1:${k1}` } });
     expect(oldOnly.code).toBe(1);
     expect(oldOnly.stderr).toContain("does not match this database");
+    const audit = await withDb(cli, (store) => auditRows(store));
+    expect(audit.map((r) => `${r.action} ${r.object_id} ${r.outcome}`)).toEqual(["secrets.rotate new failure", "secrets.rotate new success", "secrets.rotate new success", "secrets.rotate k1 failure"]);
+    expect(JSON.stringify(audit)).not.toContain(k1);
+    expect(JSON.stringify(audit)).not.toContain(k2);
   });
 });

@@ -9,7 +9,7 @@ import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { clearTaskInstances, markTaskInstances } from "../../src/scheduler/manual-ops.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags, runDag, startScheduler, taskStates } from "../helpers/run.js";
-import { allTries, dagRuns, triesOf } from "./support.js";
+import { allTries, dagRuns, logLines, triesOf, xcomOf } from "./support.js";
 
 let env: TestEnv | undefined;
 afterEach(async () => {
@@ -85,6 +85,38 @@ describe("crash isolation", () => {
       const [only] = await triesOf(env, run.id, taskId);
       expect(only!.error?.code, `${taskId}: ${only!.error?.message}`).toBe("UPDRAFT_E_RUNNER_MEMORY");
       expect(only!.error!.message).toContain("128 MB");
+    }
+  });
+});
+
+describe("secrets withheld from task processes", () => {
+  it("the database URL, signing key and secret key in the scheduler's environment do not reach task code or bash", async () => {
+    const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY"] as const;
+    const saved = names.map((n) => process.env[n]);
+    env = await createTestEnv({
+      dags: {
+        "peek.ts": `
+          import { bash, dag, task } from "updraft";
+          const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY", "PEEK_CONTROL"];
+          const js = task({ id: "js", run: () => names.map((n) => process.env[n] ?? null) });
+          export default dag({ id: "peek" }, () => {
+            js();
+            bash({ id: "sh", command: 'echo "[$UPDRAFT_SECRET_KEY|$UPDRAFT_JWT_SECRET|$PEEK_CONTROL]"' });
+          });
+        `,
+      },
+    });
+    for (const n of names) process.env[n] = `secret-${n}`;
+    process.env.PEEK_CONTROL = "visible";
+    try {
+      const run = await runDag(env, "peek");
+      expect(run.state).toBe("success");
+      expect(await xcomOf(env, run.id, "js")).toEqual([null, null, null, "visible"]);
+      const lines = (await logLines(env, run.tasks.sh!.id, 1)).map((l) => l.message);
+      expect(lines).toContain("[||visible]");
+    } finally {
+      names.forEach((n, i) => (saved[i] === undefined ? delete process.env[n] : (process.env[n] = saved[i])));
+      delete process.env.PEEK_CONTROL;
     }
   });
 });

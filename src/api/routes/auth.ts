@@ -3,31 +3,13 @@ import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { login, logout, refresh } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
+import { MinuteLimiter } from "../limiter.js";
 import { ERRORS, ErrorBody } from "../schemas.js";
 
 const TokenPair = Type.Object(
   { access_token: Type.String(), refresh_token: Type.String(), token_type: Type.Literal("Bearer"), expires_in: Type.Integer({ description: "seconds the access token lives" }) },
   { additionalProperties: false },
 );
-
-/** Attempts per key in a sliding minute, in this process (each API server counts its own). */
-class MinuteLimiter {
-  readonly #hits = new Map<string, number[]>();
-  constructor(readonly max: number) {}
-  /** Seconds to wait when the key is over its limit, else 0 (and the attempt counts). */
-  take(key: string): number {
-    const now = Date.now();
-    const recent = (this.#hits.get(key) ?? []).filter((t) => now - t < 60_000);
-    if (recent.length >= this.max) {
-      this.#hits.set(key, recent);
-      return Math.max(1, Math.ceil((recent[0]! + 60_000 - now) / 1000));
-    }
-    recent.push(now);
-    this.#hits.set(key, recent);
-    if (this.#hits.size > 10_000) for (const [k, v] of this.#hits) if (v.every((t) => now - t >= 60_000)) this.#hits.delete(k);
-    return 0;
-  }
-}
 
 export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }: ApiDeps): void {
   const perUser = new MinuteLimiter(config.loginLimitPerUser);
@@ -46,13 +28,19 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
     async (request, reply) => {
       const { username, password } = request.body as { username: string; password: string };
       request.auditNote = { objectType: "user", objectId: username.slice(0, 100), details: { username } };
-      const wait = perUser.take(username.toLowerCase());
+      // Failed attempts count: after too many, even the right password waits (brute force).
+      const key = username.toLowerCase();
+      const wait = perUser.peek(key);
       if (wait > 0) {
         void reply.header("retry-after", String(wait));
-        throw new UpdraftError("UPDRAFT_E_RATE_LIMITED", "too many login attempts for this user", { hint: `try again in ${wait} seconds` });
+        throw new UpdraftError("UPDRAFT_E_RATE_LIMITED", "too many failed login attempts for this user", { hint: `try again in ${wait} seconds` });
       }
-      const { tokens } = await login(store.db, auth, username, password, request.ip);
-      return tokens;
+      try {
+        return (await login(store.db, auth, username, password, request.ip)).tokens;
+      } catch (error) {
+        perUser.take(key);
+        throw error;
+      }
     },
   );
 

@@ -143,7 +143,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
   app.get(
     "/dags/:dag_id/dagRuns",
     {
-      config: { access: { dag: "read" } },
+      config: { access: { dag: "read" }, anyDag: true },
       schema: {
         tags: ["dag runs"],
         summary: 'Runs of a DAG ("~": of every DAG you may read), newest first by default',

@@ -227,7 +227,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
   app.get(
     "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances",
     {
-      config: { access: { dag: "read" } },
+      config: { access: { dag: "read" }, anyDag: true },
       schema: {
         tags: ["task instances"],
         summary: 'Task instances of a run ("~" for the DAG id or run id: of every DAG or run you may read)',

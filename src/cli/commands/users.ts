@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { auditedCli } from "../../api/audit.js";
 import type { Config } from "../../config/index.js";
 import { UpdraftError } from "../../errors/index.js";
 import { createKeyring, parseKeyring, type Keyring } from "../../security/secrets.js";
@@ -80,14 +81,17 @@ export function registerUsersCommands(program: Command): void {
       const { password, generated } = await passwordOf(opts);
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const user = await createUser(store.db, {
-          username: opts.username,
-          password,
-          roles: opts.role,
-          email: opts.email ?? null,
-          firstName: opts.firstName ?? null,
-          lastName: opts.lastName ?? null,
-        });
+        const audit = { action: "users.create", command: "updraft users create", objectType: "user", objectId: opts.username, details: { roles: opts.role } };
+        const user = await auditedCli(store.db, audit, () =>
+          createUser(store.db, {
+            username: opts.username,
+            password,
+            roles: opts.role,
+            email: opts.email ?? null,
+            firstName: opts.firstName ?? null,
+            lastName: opts.lastName ?? null,
+          }),
+        );
         process.stdout.write(`created user ${user.username} (roles: ${user.roles.join(", ")})\n`);
         if (generated) printGenerated(user.username, password);
       });
@@ -122,7 +126,8 @@ export function registerUsersCommands(program: Command): void {
     .action(async (username: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        await deleteUser(store, username);
+        const audit = { action: "users.delete", command: "updraft users delete", objectType: "user", objectId: username };
+        await auditedCli(store.db, audit, () => deleteUser(store, username));
         process.stdout.write(`user ${username} deleted\n`);
       });
     });
@@ -136,7 +141,8 @@ export function registerUsersCommands(program: Command): void {
       const { password, generated } = await passwordOf(opts);
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        await updateUser(store, username, { password });
+        const audit = { action: "users.set-password", command: "updraft users set-password", objectType: "user", objectId: username };
+        await auditedCli(store.db, audit, () => updateUser(store, username, { password }));
         process.stdout.write(`password of ${username} changed; their sessions and API tokens were revoked\n`);
         if (generated) printGenerated(username, password);
       });
@@ -148,7 +154,8 @@ export function registerUsersCommands(program: Command): void {
     .action(async (username: string, role: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const added = await addUserRole(store, username, role);
+        const audit = { action: "users.add-role", command: "updraft users add-role", objectType: "user", objectId: username, details: { role } };
+        const added = await auditedCli(store.db, audit, () => addUserRole(store, username, role));
         process.stdout.write(added ? `${username} now has the role ${role}\n` : `${username} already has the role ${role}\n`);
       });
     });
@@ -159,7 +166,8 @@ export function registerUsersCommands(program: Command): void {
     .action(async (username: string, role: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const removed = await removeUserRole(store, username, role);
+        const audit = { action: "users.remove-role", command: "updraft users remove-role", objectType: "user", objectId: username, details: { role } };
+        const removed = await auditedCli(store.db, audit, () => removeUserRole(store, username, role));
         process.stdout.write(removed ? `${username} no longer has the role ${role}; their sessions and API tokens were revoked\n` : `${username} does not have the role ${role}\n`);
       });
     });
@@ -187,8 +195,11 @@ export function registerUsersCommands(program: Command): void {
       const keyring = cliKeyring(config);
       await withRoles(config, async (store) => {
         // The keyring must read what is stored before anything is rewritten.
-        await checkKeyring(store.db, keyring);
-        const count = await rotateSecrets(store.db, keyring);
+        const audit = { action: "secrets.rotate", command: "updraft rotate-secret-key", objectType: "keyring", objectId: keyring.current.id };
+        const count = await auditedCli(store.db, audit, async () => {
+          await checkKeyring(store.db, keyring);
+          return rotateSecrets(store.db, keyring);
+        });
         process.stdout.write(`re-encrypted ${count} secret${count === 1 ? "" : "s"} with key '${keyring.current.id}'\n`);
         process.stdout.write(`once every Updraft process runs with the new keyring, the old keys can be left out of UPDRAFT_SECRET_KEY\n`);
       });
