@@ -325,7 +325,7 @@ async function benchIdle(db: Db): Promise<void> {
     await new Promise((r) => setTimeout(r, 15_000)); // startup work (DAG imports) settles; idle import workers exit after 10 s
     const pids = tree(child.pid!);
     const total = pids.reduce((sum, pid) => sum + rss(pid), 0);
-    rows.push({ workload: "standalone idle, example DAGs", db, figure: "RSS, all processes", value: total / 1024 ** 2, unit: "MB", budget: "≤ 250 MB", detail: `${pids.length} processes (standalone, warm runners, esbuild service) after 15 s` });
+    rows.push({ workload: "standalone idle, example DAGs", db, figure: "RSS, all processes", value: total / 1024 ** 2, unit: "MB", budget: "≤ 250 MB", detail: `${pids.length} processes (standalone with the API server, warm runners; esbuild's service stops when idle) after 15 s` });
   } finally {
     child.kill("SIGTERM");
     await new Promise((r) => child.once("exit", r));

@@ -45,6 +45,51 @@ const BANNER = 'import { createRequire as __updraftCreateRequire } from "node:mo
  * so stack traces point at the DAG file's own lines.
  */
 export async function bundleDagFile(file: string, dagsFolder: string, bundleDir: string): Promise<Bundle | BundleFailure> {
+  await service.enter();
+  try {
+    return await bundle(file, dagsFolder, bundleDir);
+  } finally {
+    service.leave();
+  }
+}
+
+/**
+ * esbuild's service process (~15 MB) is stopped after a few idle seconds and starts again with
+ * the next build (in ~10 ms): DAG files change rarely, and an idle standalone stays small.
+ */
+const SERVICE_IDLE_MS = 5_000;
+const service = new (class {
+  #active = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+
+  async enter(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#active++;
+    await this.#stopping;
+  }
+
+  leave(): void {
+    if (--this.#active > 0) return;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => void this.stop(), SERVICE_IDLE_MS);
+    this.#timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.#active > 0) return;
+    this.#stopping ??= esbuild.stop().finally(() => (this.#stopping = undefined));
+    await this.#stopping;
+  }
+})();
+
+/** Stops esbuild's service process now if no build is running (the next build starts it again). */
+export function stopBundleService(): Promise<void> {
+  return service.stop();
+}
+
+
+async function bundle(file: string, dagsFolder: string, bundleDir: string): Promise<Bundle | BundleFailure> {
   let result: esbuild.BuildResult<{ write: false; metafile: true }>;
   try {
     result = await esbuild.build({
