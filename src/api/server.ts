@@ -18,6 +18,7 @@ import { recordAudit } from "./audit.js";
 import type { ApiDeps } from "./deps.js";
 import { installErrorHandling } from "./errors.js";
 import { MinuteLimiter } from "./limiter.js";
+import { registerUi, uiRoot } from "./ui.js";
 import { EventHub, registerEventsRoute } from "./events.js";
 import type { RouteAccess } from "./types.js";
 import { registerRoutes } from "./routes/index.js";
@@ -30,6 +31,8 @@ export interface BuildOptions extends ApiDeps {
   https?: { key: Buffer; cert: Buffer };
   /** How long a WebSocket may stay open without authenticating (default 10 s). */
   eventsAuthTimeoutMs?: number;
+  /** The built web UI served at `/` (default: dist/ui when it is built; null: none). */
+  uiRoot?: string | null;
 }
 
 export type Api = FastifyInstance;
@@ -131,7 +134,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
 
   app.addHook("onSend", async (request, reply) => {
     void reply.header("x-content-type-options", "nosniff");
-    void reply.header("cache-control", "no-store");
+    // The UI's files say how long they keep; every API answer is fresh.
+    if (request.url.startsWith("/api/") || !reply.hasHeader("cache-control")) void reply.header("cache-control", "no-store");
     if (options.https) void reply.header("strict-transport-security", "max-age=31536000; includeSubDomains");
     return undefined;
   });
@@ -164,6 +168,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     { prefix: "/api/v1" },
   );
   app.get("/api/v1/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
+  await registerUi(app, options.uiRoot === undefined ? uiRoot() : options.uiRoot);
   return app;
 }
 
@@ -185,6 +190,8 @@ function accessOf(request: FastifyRequest): RouteAccess {
   const url = request.routeOptions.url;
   if (url === undefined) return "public";
   if (url.startsWith("/api/v1/docs")) return "public";
+  // The UI's files and pages are public; everything they show comes from the API, which is not.
+  if (!url.startsWith("/api/")) return "public";
   return request.routeOptions.config.access ?? "authenticated";
 }
 

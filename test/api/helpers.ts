@@ -50,6 +50,8 @@ export interface ApiEnvOptions {
    * created with no permissions (what a role named in a DAG's `access` usually is).
    */
   roles?: CustomRole[];
+  /** The built UI to serve (default: dist/ui when built). */
+  uiRoot?: string | null;
   /** Config overrides; login and request rate limits are raised unless given here. */
   config?: Partial<Record<keyof Config, unknown>>;
 }
@@ -120,6 +122,7 @@ export async function createApiEnv(options: ApiEnvOptions = {}): Promise<ApiEnv>
       auth: { signingKey: parseSigningKey(generateSigningKey()), accessTtlMs: 15 * 60_000, refreshTtlMs: 3_600_000 },
       // Sockets that never authenticate are closed after 2 s here (10 s in production), to keep tests short.
       eventsAuthTimeoutMs: 2_000,
+      ...(options.uiRoot !== undefined ? { uiRoot: options.uiRoot } : {}),
     });
     app = built;
     await built.ready();

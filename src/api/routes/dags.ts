@@ -67,6 +67,11 @@ const Task = Type.Object(
   { additionalProperties: false },
 );
 
+const RecentRun = Type.Object(
+  { dag_run_id: Type.String(), state: Type.String(), run_type: Type.String(), logical_date: Type.String() },
+  { additionalProperties: false },
+);
+
 const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
 
 export function dagJson(row: DagRow & { version_number?: number | null; has_errors?: number | null }) {
@@ -131,6 +136,32 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
           .as("has_errors"),
       );
 
+  /** The latest `n` runs of each DAG, newest first (one query, a window over the runs). */
+  const recentRuns = async (dagIds: string[], n: number) => {
+    const byDag = new Map<string, Array<{ dag_run_id: string; state: string; run_type: string; logical_date: string }>>();
+    if (dagIds.length === 0) return byDag;
+    const rows = await db
+      .selectFrom((eb) =>
+        eb
+          .selectFrom("dag_run")
+          .select(["dag_id", "run_id", "state", "run_type", "logical_date"])
+          .select(sql<number>`row_number() over (partition by dag_id order by logical_date desc, id desc)`.as("rn"))
+          .where("dag_id", "in", dagIds)
+          .as("r"),
+      )
+      .selectAll("r")
+      .where("r.rn", "<=", n)
+      .orderBy("r.dag_id")
+      .orderBy("r.rn")
+      .execute();
+    for (const r of rows) {
+      const list = byDag.get(r.dag_id) ?? [];
+      list.push({ dag_run_id: r.run_id, state: r.state, run_type: r.run_type, logical_date: iso(r.logical_date)! });
+      byDag.set(r.dag_id, list);
+    }
+    return byDag;
+  };
+
   const latest = async (dagId: string) => {
     const row = await dagQuery().where("d.dag_id", "=", dagId).executeTakeFirst();
     if (!row) throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`);
@@ -152,14 +183,18 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
             only_active: Type.Optional(Type.Boolean({ default: true })),
             dag_id_pattern: Type.Optional(Type.String({ maxLength: 250, description: "part of the DAG id (case-insensitive)" })),
             order_by: Type.Optional(Type.Union(Object.keys(ORDER).map((k) => Type.Literal(k)), { default: "dag_id" })),
+            recent_runs: Type.Optional(Type.Integer({ minimum: 0, maximum: 25, default: 0, description: "also give each DAG's latest runs (at most 25), newest first" })),
           },
           { additionalProperties: false },
         ),
-        response: { 200: Type.Object({ dags: Type.Array(Dag), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+        response: {
+          200: Type.Object({ dags: Type.Array(Type.Object({ ...Dag.properties, recent_runs: Type.Optional(Type.Array(RecentRun)) }, { additionalProperties: false })), total_entries: Type.Integer() }, { additionalProperties: false }),
+          ...ERRORS,
+        },
       },
     },
     async (request) => {
-      const q = request.query as { limit?: number; offset?: number; tags?: string[]; paused?: boolean; only_active?: boolean; dag_id_pattern?: string; order_by?: keyof typeof ORDER };
+      const q = request.query as { limit?: number; offset?: number; tags?: string[]; paused?: boolean; only_active?: boolean; dag_id_pattern?: string; order_by?: keyof typeof ORDER; recent_runs?: number };
       const { limit, offset } = pageOf(q);
       const readable = await readableDagIds(db, principalOf(request));
       let base = dagQuery();
@@ -169,7 +204,10 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       if (q.dag_id_pattern) base = base.where(sql<string>`lower(d.dag_id)`, "like", `%${q.dag_id_pattern.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
       let rows = await base.orderBy(sql.raw(`d.${ORDER[q.order_by ?? "dag_id"]}`)).execute();
       if (q.tags?.length) rows = rows.filter((r) => (JSON.parse(r.tags) as string[]).some((t) => q.tags!.includes(t)));
-      return { dags: rows.slice(offset, offset + limit).map(dagJson), total_entries: rows.length };
+      const page = rows.slice(offset, offset + limit).map(dagJson);
+      if (!q.recent_runs) return { dags: page, total_entries: rows.length };
+      const recent = await recentRuns(page.map((d) => d.dag_id), q.recent_runs);
+      return { dags: page.map((d) => ({ ...d, recent_runs: recent.get(d.dag_id) ?? [] })), total_entries: rows.length };
     },
   );
 
@@ -323,6 +361,110 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         tasks: structure.tasks.map(taskJson),
         edges: structure.tasks.flatMap((t) => t.upstream.map((up) => ({ source: up, target: t.taskId, data: t.dataUpstream.includes(up) }))),
         groups: structure.groups.map((g) => ({ group_id: g.groupId, parent: g.parent })),
+      };
+    },
+  );
+
+  app.get(
+    "/dags/:dag_id/grid",
+    {
+      config: { access: { dag: "read" } },
+      schema: {
+        tags: ["dags"],
+        summary: "Runs × tasks for the grid view: the latest runs and every task instance's state and try, in one answer",
+        params: DagIdParam,
+        querystring: Type.Object(
+          {
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 25, description: "runs, newest first" })),
+            before: Type.Optional(Type.String({ format: "date-time", description: "only runs with an earlier logical date (paging back)" })),
+            run_type: Type.Optional(Type.Union(["manual", "scheduled", "backfill", "test"].map((t) => Type.Literal(t)))),
+            state: Type.Optional(Type.Union(["queued", "running", "success", "failed"].map((t) => Type.Literal(t)))),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object(
+            {
+              dag_id: Type.String(),
+              version_number: Nullable(Type.Integer()),
+              tasks: Type.Array(Type.Object({ task_id: Type.String(), group: Nullable(Type.String()), kind: Type.String() }, { additionalProperties: false }), {
+                description: "in the latest version's order; tasks found only in older runs come last",
+              }),
+              groups: Type.Array(Type.Object({ group_id: Type.String(), parent: Nullable(Type.String()) }, { additionalProperties: false })),
+              runs: Type.Array(
+                Type.Object(
+                  {
+                    dag_run_id: Type.String(),
+                    state: Type.String(),
+                    run_type: Type.String(),
+                    logical_date: Type.String(),
+                    start_date: Timestamp,
+                    end_date: Timestamp,
+                    version_number: Nullable(Type.Integer()),
+                    states: Type.Array(Nullable(Type.String()), { description: "one per task, in the order of `tasks`; null: no instance" }),
+                    tries: Type.Array(Type.Integer(), { description: "try number per task (0: not tried)" }),
+                  },
+                  { additionalProperties: false },
+                ),
+                { description: "newest first" },
+              ),
+            },
+            { additionalProperties: false },
+          ),
+          ...ERRORS,
+        },
+      },
+    },
+    async (request) => {
+      const { dag_id } = request.params as { dag_id: string };
+      const q = request.query as { limit?: number; before?: string; run_type?: string; state?: string };
+      const dag = await latest(dag_id);
+      const structure = dag.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, dag.latest_version_id)).structure) as SerializedDag);
+      const runs = await db
+        .selectFrom("dag_run as r")
+        .leftJoin("dag_version as v", "v.id", "r.dag_version_id")
+        .select(["r.id", "r.run_id", "r.state", "r.run_type", "r.logical_date", "r.start_date", "r.end_date", "v.version_number"])
+        .where("r.dag_id", "=", dag_id)
+        .$if(q.before !== undefined, (b) => b.where("r.logical_date", "<", Date.parse(q.before!)))
+        .$if(q.run_type !== undefined, (b) => b.where("r.run_type", "=", q.run_type!))
+        .$if(q.state !== undefined, (b) => b.where("r.state", "=", q.state!))
+        .orderBy("r.logical_date", "desc")
+        .orderBy("r.id", "desc")
+        .limit(q.limit ?? 25)
+        .execute();
+      const tis = runs.length
+        ? await db.selectFrom("task_instance").select(["dag_run_id", "task_id", "state", "try_number"]).where("dag_run_id", "in", runs.map((r) => r.id)).execute()
+        : [];
+      const tasks: Array<{ task_id: string; group: string | null; kind: string }> = (structure?.tasks ?? []).map((t) => ({ task_id: t.taskId, group: t.group, kind: t.kind }));
+      const index = new Map(tasks.map((t, i) => [t.task_id, i]));
+      for (const ti of tis) {
+        if (!index.has(ti.task_id)) {
+          index.set(ti.task_id, tasks.length);
+          tasks.push({ task_id: ti.task_id, group: null, kind: "removed" });
+        }
+      }
+      const cells = new Map(runs.map((r) => [Number(r.id), { states: new Array<string | null>(tasks.length).fill(null), tries: new Array<number>(tasks.length).fill(0) }]));
+      for (const ti of tis) {
+        const cell = cells.get(Number(ti.dag_run_id))!;
+        const i = index.get(ti.task_id)!;
+        cell.states[i] = ti.state;
+        cell.tries[i] = ti.try_number;
+      }
+      return {
+        dag_id,
+        version_number: dag.version_number ?? null,
+        tasks,
+        groups: (structure?.groups ?? []).map((g) => ({ group_id: g.groupId, parent: g.parent })),
+        runs: runs.map((r) => ({
+          dag_run_id: r.run_id,
+          state: r.state,
+          run_type: r.run_type,
+          logical_date: iso(r.logical_date)!,
+          start_date: iso(r.start_date),
+          end_date: iso(r.end_date),
+          version_number: r.version_number ?? null,
+          ...cells.get(Number(r.id))!,
+        })),
       };
     },
   );

@@ -1,0 +1,210 @@
+/** Shapes of the REST API's answers the UI reads (see docs/API.md and /api/v1/openapi.json). */
+
+export interface Me {
+  username: string;
+  roles: string[];
+  permissions: string[];
+  via: string;
+}
+
+export interface RecentRun {
+  dag_run_id: string;
+  state: string;
+  run_type: string;
+  logical_date: string;
+}
+
+export interface Dag {
+  dag_id: string;
+  description: string | null;
+  owner: string;
+  tags: string[];
+  is_paused: boolean;
+  is_active: boolean;
+  fileloc: string;
+  schedule: unknown;
+  schedule_description: string;
+  timezone: string;
+  max_active_runs: number;
+  max_active_tasks: number;
+  latest_version: number | null;
+  next_dagrun_create_after: string | null;
+  next_dagrun_data_interval_start: string | null;
+  next_dagrun_data_interval_end: string | null;
+  has_import_errors: boolean;
+  recent_runs?: RecentRun[];
+}
+
+export interface ParamSpec {
+  type?: string | string[];
+  default?: unknown;
+  enum?: unknown[];
+  description?: string;
+  title?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  format?: string;
+  items?: ParamSpec;
+}
+
+export interface DagDetail extends Dag {
+  doc_md: string | null;
+  params: Record<string, ParamSpec>;
+  start_date: string | null;
+  end_date: string | null;
+  catchup: boolean;
+}
+
+export interface DagRun {
+  dag_id: string;
+  dag_run_id: string;
+  run_type: string;
+  state: string;
+  logical_date: string;
+  data_interval_start: string;
+  data_interval_end: string;
+  run_after: string;
+  queued_at: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  last_changed: string;
+  conf: Record<string, unknown>;
+  note: string | null;
+  dag_version: number | null;
+}
+
+export interface TaskInstance {
+  dag_id: string;
+  dag_run_id: string;
+  task_id: string;
+  logical_date: string;
+  state: string;
+  try_number: number;
+  max_tries: number;
+  operator: string;
+  pool: string;
+  pool_slots: number;
+  queue: string;
+  priority_weight: number;
+  scheduled_when: string | null;
+  queued_when: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  duration_ms: number | null;
+  next_retry_at: string | null;
+  hostname: string | null;
+  pid: number | null;
+  note: string | null;
+}
+
+export interface Try {
+  try_number: number;
+  state: string;
+  queued_when: string | null;
+  start_date: string | null;
+  end_date: string | null;
+  duration_ms: number | null;
+  hostname: string | null;
+  pid: number | null;
+  error_message: string | null;
+  error_code: string | null;
+}
+
+export interface LogLine {
+  ts: string;
+  stream: string;
+  level: string;
+  message: string;
+}
+
+export interface LogPage {
+  lines: LogLine[];
+  continuation_token: string | null;
+  finished: boolean;
+}
+
+export interface XcomEntry {
+  dag_id: string;
+  dag_run_id: string;
+  task_id: string;
+  key: string;
+  value: unknown;
+  timestamp: string;
+}
+
+export interface TaskChange {
+  dag_id: string;
+  dag_run_id: string;
+  task_id: string;
+  previous_state: string;
+  new_state: string;
+}
+
+export interface StructureTask {
+  task_id: string;
+  kind: string;
+  group: string | null;
+  upstream: string[];
+  data_upstream: string[];
+  trigger_rule: string;
+  retries: number;
+  retry_delay_ms: number;
+  retry_backoff: string;
+  execution_timeout_ms: number | null;
+  pool: string;
+  pool_slots: number;
+  priority_weight: number;
+  queue: string;
+  owner: string | null;
+  doc: string | null;
+  display: Record<string, string>;
+}
+
+export interface Structure {
+  dag_id: string;
+  version_number: number;
+  tasks: StructureTask[];
+  edges: Array<{ source: string; target: string; data: boolean }>;
+  groups: Array<{ group_id: string; parent: string | null }>;
+}
+
+export interface GridRun {
+  dag_run_id: string;
+  state: string;
+  run_type: string;
+  logical_date: string;
+  start_date: string | null;
+  end_date: string | null;
+  version_number: number | null;
+  states: Array<string | null>;
+  tries: number[];
+}
+
+export interface Grid {
+  dag_id: string;
+  version_number: number | null;
+  tasks: Array<{ task_id: string; group: string | null; kind: string }>;
+  groups: Array<{ group_id: string; parent: string | null }>;
+  runs: GridRun[];
+}
+
+export interface DagVersion {
+  version_number: number;
+  dag_id: string;
+  created_at: string;
+  hash: string;
+  bundle_hash: string;
+}
+
+export interface ImportError {
+  import_error_id: number;
+  filename: string;
+  timestamp: string;
+  code: string;
+  message: string;
+  line: number | null;
+  column: number | null;
+}

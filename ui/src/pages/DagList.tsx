@@ -1,0 +1,184 @@
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { Link, useSearchParams } from "react-router";
+import { get, patch, seg } from "../api/client";
+import type { Dag, ImportError } from "../api/types";
+import { useAuth } from "../auth";
+import { Empty, ErrorBox, Loading, Pager, StateDot, Time, formatDate } from "../components/common";
+
+const PAGE = 50;
+
+export function scheduleInWords(dag: Pick<Dag, "schedule" | "schedule_description" | "timezone">): string {
+  if (dag.schedule === null || dag.schedule === undefined) return "manual only";
+  const words = dag.schedule_description || String(JSON.stringify(dag.schedule));
+  // A cron schedule is read in the DAG's timezone (the description names it); an interval is not.
+  if (!dag.timezone || words.includes(dag.timezone) || typeof dag.schedule === "object") return words;
+  return `${words} (${dag.timezone})`;
+}
+
+export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused"> }) {
+  const { can } = useAuth();
+  const client = useQueryClient();
+  const toggle = useMutation({
+    mutationFn: () => patch<Dag>(`/dags/${seg(dag.dag_id)}`, { is_paused: !dag.is_paused }),
+    onSuccess: () => {
+      void client.invalidateQueries({ queryKey: ["dags"] });
+      void client.invalidateQueries({ queryKey: ["dag", dag.dag_id] });
+    },
+  });
+  return (
+    <button
+      className={`switch${dag.is_paused ? "" : " on"}`}
+      role="switch"
+      aria-checked={!dag.is_paused}
+      aria-label={dag.is_paused ? `Unpause ${dag.dag_id}` : `Pause ${dag.dag_id}`}
+      title={!can("dags:edit") ? "Your role may not pause or unpause DAGs" : dag.is_paused ? "Paused: click to unpause" : "Active: click to pause"}
+      disabled={!can("dags:edit") || toggle.isPending}
+      onClick={() => toggle.mutate()}
+    />
+  );
+}
+
+function ImportErrors() {
+  const [open, setOpen] = useState(false);
+  const errors = useQuery({ queryKey: ["importErrors"], queryFn: () => get<{ import_errors: ImportError[]; total_entries: number }>("/importErrors", { limit: 100 }) });
+  const list = errors.data?.import_errors ?? [];
+  if (list.length === 0) return null;
+  return (
+    <div className="banner" role="status">
+      <button className="link" onClick={() => setOpen((o) => !o)} aria-expanded={open}>
+        {list.length === 1 ? "1 DAG file failed to import" : `${list.length} DAG files failed to import`} {open ? "▴" : "▾"}
+      </button>
+      {open && (
+        <ul>
+          {list.map((e) => (
+            <li key={e.import_error_id}>
+              <strong className="mono">
+                {e.filename}
+                {e.line !== null ? `:${e.line}${e.column !== null ? `:${e.column}` : ""}` : ""}
+              </strong>{" "}
+              <span className="muted">
+                {e.code} · {formatDate(e.timestamp)}
+              </span>
+              <pre className="json" style={{ marginTop: 4 }}>
+                {e.message}
+              </pre>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function DagList() {
+  const [params, setParams] = useSearchParams();
+  const search = params.get("search") ?? "";
+  const tag = params.get("tag") ?? "";
+  const status = params.get("status") ?? "all";
+  const offset = Number(params.get("offset") ?? 0) || 0;
+  const set = (changes: Record<string, string | null>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === null || v === "") next.delete(k);
+      else next.set(k, v);
+    }
+    if (!("offset" in changes)) next.delete("offset");
+    setParams(next, { replace: true });
+  };
+  const query = { dag_id_pattern: search || undefined, tags: tag ? [tag] : undefined, paused: status === "all" ? undefined : status === "paused", limit: PAGE, offset, recent_runs: 12 };
+  const dags = useQuery({ queryKey: ["dags", query], queryFn: () => get<{ dags: Dag[]; total_entries: number }>("/dags", query), placeholderData: (previous) => previous });
+  const allTags = useQuery({
+    queryKey: ["dags", "tags"],
+    queryFn: async () => [...new Set((await get<{ dags: Dag[] }>("/dags", { limit: 1000 })).dags.flatMap((d) => d.tags))].sort(),
+    staleTime: 60_000,
+  });
+
+  return (
+    <div>
+      <div className="page-head">
+        <h1>DAGs</h1>
+        <span className="muted">{dags.data ? `${dags.data.total_entries} in all` : ""}</span>
+      </div>
+      <ImportErrors />
+      <div className="toolbar">
+        <input type="search" placeholder="Search DAGs" aria-label="Search DAGs" value={search} onChange={(e) => set({ search: e.target.value })} style={{ width: 260 }} />
+        <select aria-label="Tag" value={tag} onChange={(e) => set({ tag: e.target.value })}>
+          <option value="">All tags</option>
+          {(allTags.data ?? []).map((t) => (
+            <option key={t} value={t}>
+              {t}
+            </option>
+          ))}
+        </select>
+        <select aria-label="Status" value={status} onChange={(e) => set({ status: e.target.value })}>
+          <option value="all">Active and paused</option>
+          <option value="active">Active</option>
+          <option value="paused">Paused</option>
+        </select>
+      </div>
+      <ErrorBox error={dags.error} title="Could not load the DAGs" />
+      <div className="card">
+        {dags.isLoading ? (
+          <Loading what="DAGs" />
+        ) : dags.data?.dags.length === 0 ? (
+          <Empty>No DAG matches. DAG files go in the DAGs folder; they appear here within a second.</Empty>
+        ) : (
+          <table className="table" data-testid="dag-table">
+            <thead>
+              <tr>
+                <th style={{ width: 56 }}></th>
+                <th>DAG</th>
+                <th>Owner</th>
+                <th>Schedule</th>
+                <th>Next run</th>
+                <th>Recent runs</th>
+              </tr>
+            </thead>
+            <tbody>
+              {dags.data?.dags.map((d) => (
+                <tr key={d.dag_id} data-dag-id={d.dag_id}>
+                  <td>
+                    <PauseSwitch dag={d} />
+                  </td>
+                  <td>
+                    <Link to={`/dags/${seg(d.dag_id)}`} className="mono" style={{ fontWeight: 600 }}>
+                      {d.dag_id}
+                    </Link>
+                    {d.has_import_errors && (
+                      <span className="badge state-upstream_failed" style={{ marginLeft: 8 }} title="Its file has an import error; the last good version is shown">
+                        import error
+                      </span>
+                    )}
+                    {d.description && <div className="muted">{d.description}</div>}
+                    <div style={{ marginTop: 4 }}>
+                      {d.tags.map((t) => (
+                        <button key={t} className="tag" onClick={() => set({ tag: t })}>
+                          {t}
+                        </button>
+                      ))}
+                    </div>
+                  </td>
+                  <td>{d.owner}</td>
+                  <td>{scheduleInWords(d)}</td>
+                  <td>{d.is_paused || !d.next_dagrun_create_after ? <span className="muted">—</span> : <Time iso={d.next_dagrun_create_after} />}</td>
+                  <td>
+                    <span style={{ display: "inline-flex", gap: 3, flexDirection: "row-reverse" }}>
+                      {(d.recent_runs ?? []).map((r) => (
+                        <Link key={r.dag_run_id} to={`/dags/${seg(d.dag_id)}/grid?run=${encodeURIComponent(r.dag_run_id)}`}>
+                          <StateDot state={r.state} title={`${r.dag_run_id}: ${r.state}`} />
+                        </Link>
+                      ))}
+                    </span>
+                    {(d.recent_runs ?? []).length === 0 && <span className="muted">no runs yet</span>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        {dags.data && <Pager total={dags.data.total_entries} limit={PAGE} offset={offset} onOffset={(n) => set({ offset: String(n) })} />}
+      </div>
+    </div>
+  );
+}

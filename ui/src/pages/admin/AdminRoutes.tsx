@@ -1,0 +1,3 @@
+export function AdminRoutes() {
+  return <div className="empty">Admin pages: in progress</div>;
+}

@@ -1,0 +1,4 @@
+import type { Selection } from "./DagPage";
+export function GraphTab(_props: { dagId: string; selection: Selection }) {
+  return <div className="empty">Graph: in progress</div>;
+}

@@ -1,0 +1,198 @@
+/**
+ * Runs × tasks, coloured by state. Rows are virtualized (only the visible ones are in the page), so
+ * a DAG of thousands of tasks paints as fast as a small one. Task groups fold into one row that
+ * shows the most telling state of their members.
+ */
+import { useVirtualizer } from "@tanstack/react-virtual";
+import { useMemo, useRef, useState } from "react";
+import type { Grid, GridRun } from "../../api/types";
+import { ErrorBox, Loading, StateDot, formatDate, stateClass } from "../../components/common";
+import type { Selection } from "./DagPage";
+import "./grid.css";
+import { useGrid } from "./hooks";
+
+const ROW_HEIGHT = 24;
+
+/** The order in which a group shows its members' states: the first one present wins. */
+const GROUP_PRIORITY = ["failed", "upstream_failed", "up_for_retry", "running", "queued", "scheduled", "deferred", "up_for_reschedule", "success", "skipped", "removed"];
+
+type Row =
+  | { kind: "group"; id: string; label: string; depth: number; members: number[] }
+  | { kind: "task"; id: string; label: string; depth: number; index: number };
+
+/** Rows in task order, each group as a header followed by its members (unless folded). */
+function buildRows(grid: Grid, folded: Set<string>): Row[] {
+  const parent = new Map(grid.groups.map((g) => [g.group_id, g.parent]));
+  const chain = (group: string | null): string[] => {
+    const out: string[] = [];
+    for (let g = group; g; g = parent.get(g) ?? null) out.unshift(g);
+    return out;
+  };
+  const members = new Map<string, number[]>();
+  grid.tasks.forEach((t, i) => {
+    for (const g of chain(t.group)) members.set(g, [...(members.get(g) ?? []), i]);
+  });
+  const rows: Row[] = [];
+  const opened = new Set<string>();
+  grid.tasks.forEach((t, i) => {
+    const groups = chain(t.group);
+    let hidden = false;
+    for (const [depth, g] of groups.entries()) {
+      if (hidden) break;
+      if (!opened.has(g)) {
+        opened.add(g);
+        const short = g.includes(".") ? g.slice(g.lastIndexOf(".") + 1) : g;
+        rows.push({ kind: "group", id: g, label: short, depth, members: members.get(g) ?? [] });
+      }
+      if (folded.has(g)) hidden = true;
+    }
+    if (hidden) return;
+    const short = t.group && t.task_id.startsWith(`${t.group}.`) ? t.task_id.slice(t.group.length + 1) : t.task_id;
+    rows.push({ kind: "task", id: t.task_id, label: short, depth: groups.length, index: i });
+  });
+  return rows;
+}
+
+function groupState(run: GridRun, members: number[]): string | null {
+  const present = new Set(members.map((i) => run.states[i]).filter((s): s is string => !!s));
+  return GROUP_PRIORITY.find((s) => present.has(s)) ?? null;
+}
+
+export function GridTab({ dagId, selection }: { dagId: string; selection: Selection }) {
+  const [limit, setLimit] = useState(25);
+  const [runType, setRunType] = useState("");
+  const [runState, setRunState] = useState("");
+  const grid = useGrid(dagId, limit, { run_type: runType || undefined, state: runState || undefined });
+  const [folded, setFolded] = useState<Set<string>>(new Set());
+  const scroller = useRef<HTMLDivElement>(null);
+
+  const data = grid.data;
+  const runs = useMemo(() => (data ? [...data.runs].reverse() : []), [data]); // oldest → newest, left → right
+  const rows = useMemo(() => (data ? buildRows(data, folded) : []), [data, folded]);
+  const virtualizer = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 20 });
+
+  if (grid.isLoading) return <Loading what="the grid" />;
+  if (grid.error || !data) return <ErrorBox error={grid.error} title="Could not load the grid" />;
+
+  const toggle = (group: string) =>
+    setFolded((f) => {
+      const next = new Set(f);
+      if (next.has(group)) next.delete(group);
+      else next.add(group);
+      return next;
+    });
+  const groupIds = data.groups.map((g) => g.group_id);
+
+  return (
+    <div className="card grid-card">
+      <div className="toolbar grid-toolbar">
+        <select aria-label="Runs shown" value={limit} onChange={(e) => setLimit(Number(e.target.value))}>
+          {[10, 25, 50, 100].map((n) => (
+            <option key={n} value={n}>
+              {n} runs
+            </option>
+          ))}
+        </select>
+        <select aria-label="Run type" value={runType} onChange={(e) => setRunType(e.target.value)}>
+          <option value="">All run types</option>
+          {["manual", "scheduled", "backfill", "test"].map((t) => (
+            <option key={t}>{t}</option>
+          ))}
+        </select>
+        <select aria-label="Run state" value={runState} onChange={(e) => setRunState(e.target.value)}>
+          <option value="">All run states</option>
+          {["queued", "running", "success", "failed"].map((t) => (
+            <option key={t}>{t}</option>
+          ))}
+        </select>
+        {groupIds.length > 0 && (
+          <>
+            <button onClick={() => setFolded(new Set())}>Expand groups</button>
+            <button onClick={() => setFolded(new Set(groupIds))}>Collapse groups</button>
+          </>
+        )}
+        <span className="grow" />
+        <span className="muted">
+          {data.tasks.length} tasks × {data.runs.length} runs
+        </span>
+      </div>
+      {runs.length === 0 && <div className="empty">No runs yet. Trigger one, or unpause the DAG to let its schedule create them.</div>}
+      <div className="grid-scroll" ref={scroller} data-testid="grid">
+        <div className="grid-head" style={{ gridTemplateColumns: `var(--grid-name) repeat(${runs.length}, var(--grid-cell))` }}>
+          <div className="grid-name muted">Task</div>
+          {runs.map((r) => (
+            <button
+              key={r.dag_run_id}
+              className={`grid-run ${stateClass(r.state)}${selection.runId === r.dag_run_id && !selection.taskId ? " selected" : ""}`}
+              title={`${r.dag_run_id}\n${r.state} · ${r.run_type}\nlogical date ${formatDate(r.logical_date)}`}
+              aria-label={`run ${r.dag_run_id}: ${r.state}`}
+              data-run-id={r.dag_run_id}
+              onClick={() => selection.select(r.dag_run_id)}
+            />
+          ))}
+        </div>
+        <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
+          {virtualizer.getVirtualItems().map((item) => {
+            const row = rows[item.index]!;
+            return (
+              <div
+                key={`${row.kind}:${row.id}`}
+                className={`grid-row ${row.kind}`}
+                style={{ transform: `translateY(${item.start}px)`, gridTemplateColumns: `var(--grid-name) repeat(${runs.length}, var(--grid-cell))` }}
+                data-task-id={row.kind === "task" ? row.id : undefined}
+              >
+                <div className="grid-name" style={{ paddingLeft: 8 + row.depth * 14 }} title={row.id}>
+                  {row.kind === "group" ? (
+                    <button className="link group-toggle" onClick={() => toggle(row.id)} aria-expanded={!folded.has(row.id)}>
+                      {folded.has(row.id) ? "▸" : "▾"} {row.label}
+                    </button>
+                  ) : (
+                    <span className="mono">{row.label}</span>
+                  )}
+                </div>
+                {runs.map((r) => {
+                  if (row.kind === "group") {
+                    const state = groupState(r, row.members);
+                    return (
+                      <span key={r.dag_run_id} className="grid-cell">
+                        <span className={`cell group ${stateClass(state)}`} title={`${row.id} in ${r.dag_run_id}: ${state ?? "no status"}`} />
+                      </span>
+                    );
+                  }
+                  const state = r.states[row.index] ?? null;
+                  const tries = r.tries[row.index] ?? 0;
+                  const selected = selection.runId === r.dag_run_id && selection.taskId === row.id;
+                  return (
+                    <button
+                      key={r.dag_run_id}
+                      className={`grid-cell${selected ? " selected" : ""}`}
+                      title={`${row.id}\nrun ${r.dag_run_id}\n${state ?? "no status"}${tries > 1 ? ` · try ${tries}` : ""}`}
+                      aria-label={`${row.id} in ${r.dag_run_id}: ${state ?? "no status"}`}
+                      data-state={state ?? "none"}
+                      onClick={() => selection.select(r.dag_run_id, row.id)}
+                    >
+                      <span className={`cell ${stateClass(state)}`} />
+                    </button>
+                  );
+                })}
+              </div>
+            );
+          })}
+        </div>
+      </div>
+      <Legend />
+    </div>
+  );
+}
+
+function Legend() {
+  return (
+    <div className="grid-legend">
+      {["success", "running", "failed", "up_for_retry", "upstream_failed", "queued", "scheduled", "skipped", "none"].map((s) => (
+        <span key={s}>
+          <StateDot state={s} /> {s === "none" ? "no status" : s.replace(/_/g, " ")}
+        </span>
+      ))}
+    </div>
+  );
+}

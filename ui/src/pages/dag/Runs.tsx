@@ -1,0 +1,4 @@
+import type { Selection } from "./DagPage";
+export function RunsTab(_props: { dagId: string; selection: Selection }) {
+  return <div className="empty">Runs: in progress</div>;
+}
