@@ -57,3 +57,22 @@ export async function createPgSchema(): Promise<{ url: string; schema: string; d
     },
   };
 }
+
+export const CHROMIUM_PATH = process.env.UPDRAFT_CHROMIUM ?? "/usr/bin/chromium";
+
+/**
+ * Whether browser tests run: Debian's Chromium must be installed (never a downloaded browser)
+ * and the UI built (`npm run build`). Under UPDRAFT_REQUIRE_SERVICES=1 a missing one fails.
+ */
+export async function browserEnabled(uiIndex: string): Promise<boolean> {
+  const { existsSync } = await import("node:fs");
+  const reason = !existsSync(CHROMIUM_PATH)
+    ? `no browser at ${CHROMIUM_PATH} (apt-get install -y chromium)`
+    : !existsSync(uiIndex)
+      ? `the web UI is not built (${uiIndex} is missing; run npm run build)`
+      : null;
+  if (reason === null) return true;
+  if (REQUIRE_SERVICES) throw new Error(`${reason} (UPDRAFT_REQUIRE_SERVICES=1)`);
+  console.warn(`skipping browser tests: ${reason}`);
+  return false;
+}

@@ -208,3 +208,95 @@ export interface ImportError {
   line: number | null;
   column: number | null;
 }
+
+
+/* ---- Admin pages: connections, variables, pools, users, roles, API tokens, audit log ---- */
+
+/** A connection as the API shows it: never the password or the extra, only whether they are set. */
+export interface Connection {
+  connection_id: string;
+  conn_type: string;
+  description: string | null;
+  host: string | null;
+  schema: string | null;
+  login: string | null;
+  port: number | null;
+  password_set: boolean;
+  extra_set: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Variable {
+  key: string;
+  /** "***" for a secret variable. */
+  value: string;
+  is_secret: boolean;
+  description: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Pool {
+  name: string;
+  slots: number;
+  occupied_slots: number;
+  running_slots: number;
+  queued_slots: number;
+  open_slots: number;
+  description: string | null;
+}
+
+export interface User {
+  username: string;
+  email: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  roles: string[];
+  active: boolean;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+export interface Role {
+  name: string;
+  description: string | null;
+  permissions: string[];
+  builtin: boolean;
+  user_count: number;
+  created_at: string;
+}
+
+export interface ApiToken {
+  token_id: number;
+  name: string;
+  prefix: string;
+  username: string;
+  created_at: string;
+  expires_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+  state: "active" | "revoked" | "expired";
+}
+
+/** The answer to POST /tokens: the only time the secret is shown. */
+export interface NewApiToken extends ApiToken {
+  token: string;
+}
+
+export interface EventLog {
+  event_log_id: number;
+  when: string;
+  username: string | null;
+  action: string;
+  method: string | null;
+  path: string | null;
+  object_type: string | null;
+  object_id: string | null;
+  dag_id: string | null;
+  source_ip: string | null;
+  outcome: string;
+  status: number | null;
+  details: unknown;
+}

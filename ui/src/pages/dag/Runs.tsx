@@ -1,4 +1,169 @@
+/** The DAG's runs as a filterable, paginated list; a click opens the run in the side panel. */
+import { useState } from "react";
+import type { DagRun } from "../../api/types";
+import { ErrorBox, Loading, Pager, StateBadge, Time, durationBetween, formatDuration } from "../../components/common";
 import type { Selection } from "./DagPage";
-export function RunsTab(_props: { dagId: string; selection: Selection }) {
-  return <div className="empty">Runs: in progress</div>;
+import { useNow, useRuns, type RunFilters } from "./hooks";
+import "./tabs.css";
+
+const PAGE = 25;
+const RUN_STATES = ["queued", "running", "success", "failed"];
+const RUN_TYPES = ["scheduled", "manual", "backfill", "test"];
+
+/** A <input type="datetime-local"> value (the browser's time zone) as an ISO instant, or undefined. */
+function toIso(local: string, endOfMinute = false): string | undefined {
+  if (!local) return undefined;
+  const t = new Date(local).getTime();
+  if (Number.isNaN(t)) return undefined;
+  return new Date(t + (endOfMinute ? 59_999 : 0)).toISOString();
+}
+
+export function RunsTab({ dagId, selection }: { dagId: string; selection: Selection }) {
+  const [state, setState] = useState("");
+  const [runType, setRunType] = useState("");
+  const [from, setFrom] = useState("");
+  const [to, setTo] = useState("");
+  const [offset, setOffset] = useState(0);
+
+  const filters: RunFilters = {
+    state: state || undefined,
+    run_type: runType || undefined,
+    logical_date_gte: toIso(from),
+    logical_date_lte: toIso(to, true),
+  };
+  const runs = useRuns(dagId, filters, PAGE, offset);
+  const list = runs.data?.dag_runs ?? [];
+  const now = useNow(list.some((r) => r.state === "running" || r.state === "queued"));
+  const filtered = Boolean(state || runType || from || to);
+
+  // Every filter change starts again at the first page.
+  const change = (set: (v: string) => void) => (value: string) => {
+    set(value);
+    setOffset(0);
+  };
+
+  return (
+    <div className="card runs-card">
+      <div className="toolbar tab-toolbar runs-filters">
+        <label>
+          <span className="muted">State</span>
+          <select value={state} onChange={(e) => change(setState)(e.target.value)}>
+            <option value="">any</option>
+            {RUN_STATES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          <span className="muted">Type</span>
+          <select value={runType} onChange={(e) => change(setRunType)(e.target.value)}>
+            <option value="">any</option>
+            {RUN_TYPES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label title="Your browser's time zone">
+          <span className="muted">Logical date from</span>
+          <input type="datetime-local" value={from} onChange={(e) => change(setFrom)(e.target.value)} />
+        </label>
+        <label title="Your browser's time zone">
+          <span className="muted">to</span>
+          <input type="datetime-local" value={to} onChange={(e) => change(setTo)(e.target.value)} />
+        </label>
+        {filtered && (
+          <button
+            className="link"
+            onClick={() => {
+              setState("");
+              setRunType("");
+              setFrom("");
+              setTo("");
+              setOffset(0);
+            }}
+          >
+            Clear filters
+          </button>
+        )}
+        <span className="grow" />
+        {runs.data && (
+          <span className="muted">
+            {runs.data.total_entries === 1 ? "1 run" : `${runs.data.total_entries} runs`}
+            {runs.isFetching ? " …" : ""}
+          </span>
+        )}
+      </div>
+      <ErrorBox error={runs.error} title="Could not load the runs" />
+      {runs.isLoading ? (
+        <Loading what="the runs" />
+      ) : list.length === 0 ? (
+        <div className="empty">{filtered ? "No run matches these filters." : "No runs yet."}</div>
+      ) : (
+        <div className="table-scroll">
+          <table className="table runs-table" data-testid="runs">
+            <thead>
+              <tr>
+                <th>State</th>
+                <th>Run id</th>
+                <th>Type</th>
+                <th>Logical date</th>
+                <th className="when">Started</th>
+                <th className="when">Ended</th>
+                <th>Duration</th>
+                <th>Version</th>
+                <th>Note</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((r) => (
+                <RunRow key={r.dag_run_id} run={r} now={now} selected={selection.runId === r.dag_run_id} onSelect={() => selection.select(r.dag_run_id)} />
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {runs.data && <Pager total={runs.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
+    </div>
+  );
+}
+
+function RunRow({ run, now, selected, onSelect }: { run: DagRun; now: number; selected: boolean; onSelect(): void }) {
+  return (
+    <tr className={`clickable${selected ? " selected" : ""}`} onClick={onSelect}>
+      <td>
+        <StateBadge state={run.state} />
+      </td>
+      <td className="run-id">
+        <button
+          className="link mono"
+          title={run.dag_run_id}
+          onClick={(e) => {
+            e.stopPropagation();
+            onSelect();
+          }}
+        >
+          {run.dag_run_id}
+        </button>
+      </td>
+      <td>{run.run_type}</td>
+      <td className="nowrap">
+        <Time iso={run.logical_date} />
+      </td>
+      <td className="nowrap when">
+        <Time iso={run.start_date} />
+      </td>
+      <td className="nowrap when">
+        <Time iso={run.end_date} />
+      </td>
+      <td className="nowrap">{formatDuration(durationBetween(run.start_date, run.end_date, now))}</td>
+      <td>{run.dag_version !== null ? `v${run.dag_version}` : "—"}</td>
+      <td className="note" title={run.note ?? undefined}>
+        {run.note ?? <span className="muted">—</span>}
+      </td>
+    </tr>
+  );
 }
