@@ -44,9 +44,19 @@ async function main(): Promise<void> {
     await call("POST", "/tokens", { name: "ci-deploys", expires_in_days: 30 });
     await new Promise((r) => setTimeout(r, 6_000)); // the runs finish (bash_pipeline retries once)
 
+    // One logged-in page per theme (each login is a line in the audit log).
+    const pages = new Map<string, Awaited<ReturnType<typeof loggedInPage>>>();
+    const pageFor = async (theme: "light" | "dark") => {
+      let page = pages.get(theme);
+      if (!page) {
+        page = await loggedInPage(browser, sa.url, "admin", sa.adminPassword);
+        await page.evaluate((t) => (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem("updraft.theme", t), theme);
+        pages.set(theme, page);
+      }
+      return page;
+    };
     const shoot = async (name: string, path: string, options: { theme?: "light" | "dark"; click?: string; wait?: string } = {}) => {
-      const page = await loggedInPage(browser, sa.url, "admin", sa.adminPassword);
-      if (options.theme) await page.evaluate((t) => (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem("updraft.theme", t), options.theme);
+      const page = await pageFor(options.theme ?? "light");
       await page.goto(`${sa.url}${path}`);
       await page.waitForLoadState("networkidle");
       if (options.wait) await page.waitForSelector(options.wait);
@@ -54,7 +64,6 @@ async function main(): Promise<void> {
       await page.waitForTimeout(800);
       await page.screenshot({ path: join(OUT, `${name}.png`) });
       if (page.errors.length) throw new Error(`${name}: ${page.errors.join("; ")}`);
-      await page.context().close();
       console.log(`docs/screenshots/${name}.png`);
     };
     const loginPage = await browser.newPage({ viewport: { width: 1400, height: 900 } });

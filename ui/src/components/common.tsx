@@ -1,5 +1,6 @@
 /** Small building blocks shared by every page. Text is always rendered as text, never as HTML. */
 import { useEffect, useRef, useState, type ReactNode } from "react";
+import { createPortal } from "react-dom";
 import { ApiError } from "../api/client";
 
 export const STATES = ["success", "running", "failed", "queued", "scheduled", "up_for_retry", "upstream_failed", "skipped", "removed", "deferred", "none"] as const;
@@ -77,7 +78,8 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
     ref.current?.querySelector<HTMLElement>("input, select, textarea, button")?.focus();
     return () => window.removeEventListener("keydown", onKey);
   }, []);
-  return (
+  // In <body>, so no stacking context of the page it was opened from can cover it.
+  return createPortal(
     <div className="modal-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className={`modal${wide ? " wide" : ""}`} role="dialog" aria-modal="true" aria-label={title} ref={ref}>
         <header>
@@ -88,7 +90,8 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
         </header>
         <div className="modal-body">{children}</div>
       </div>
-    </div>
+    </div>,
+    document.body,
   );
 }
 

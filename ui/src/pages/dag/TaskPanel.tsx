@@ -240,7 +240,7 @@ function TryLog({ dagId, runId, taskId, tryNumber, running }: { dagId: string; r
   const rendered = useMemo(
     () =>
       lines.map((l, i) => (
-        <div key={i} className={`line ${l.stream} ${l.level}`}>
+        <div key={i} className={`line stream-${l.stream} level-${l.level}`}>
           <span className="ts">{l.ts.slice(11, 23)}</span>
           <span>{l.message}</span>
         </div>
