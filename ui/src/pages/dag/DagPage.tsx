@@ -1,19 +1,21 @@
-import { useState } from "react";
+import { lazy, Suspense, useState } from "react";
 import { NavLink, useNavigate, useParams, useSearchParams } from "react-router";
 import { del, seg } from "../../api/client";
 import { useAuth } from "../../auth";
 import { Confirm, ErrorBox, Loading } from "../../components/common";
 import { PauseSwitch, scheduleInWords } from "../DagList";
-import { CodeTab } from "./Code";
-import { DetailsTab } from "./Details";
-import { GanttTab } from "./Gantt";
-import { GraphTab } from "./Graph";
 import { GridTab } from "./Grid";
 import { useDag } from "./hooks";
 import { RunPanel } from "./RunPanel";
 import { RunsTab } from "./Runs";
 import { TaskPanel } from "./TaskPanel";
 import { TriggerDialog } from "./TriggerDialog";
+
+// The graph library, the Markdown renderer and the highlighter load when their tab is first opened.
+const GraphTab = lazy(() => import("./Graph").then((m) => ({ default: m.GraphTab })));
+const GanttTab = lazy(() => import("./Gantt").then((m) => ({ default: m.GanttTab })));
+const DetailsTab = lazy(() => import("./Details").then((m) => ({ default: m.DetailsTab })));
+const CodeTab = lazy(() => import("./Code").then((m) => ({ default: m.CodeTab })));
 
 const TABS = [
   ["grid", "Grid"],
@@ -94,12 +96,14 @@ export function DagPage() {
       </nav>
       <div className="split">
         <div className="main">
-          {current === "grid" && <GridTab dagId={d.dag_id} selection={selection} />}
-          {current === "graph" && <GraphTab dagId={d.dag_id} selection={selection} />}
-          {current === "gantt" && <GanttTab dagId={d.dag_id} selection={selection} />}
-          {current === "runs" && <RunsTab dagId={d.dag_id} selection={selection} />}
-          {current === "details" && <DetailsTab dag={d} />}
-          {current === "code" && <CodeTab dagId={d.dag_id} selection={selection} />}
+          <Suspense fallback={<Loading />}>
+            {current === "grid" && <GridTab dagId={d.dag_id} selection={selection} />}
+            {current === "graph" && <GraphTab dagId={d.dag_id} selection={selection} />}
+            {current === "gantt" && <GanttTab dagId={d.dag_id} selection={selection} />}
+            {current === "runs" && <RunsTab dagId={d.dag_id} selection={selection} />}
+            {current === "details" && <DetailsTab dag={d} />}
+            {current === "code" && <CodeTab dagId={d.dag_id} selection={selection} />}
+          </Suspense>
         </div>
         {current !== "details" && current !== "code" && selection.runId && (
           <aside className="card side-panel" data-testid="side-panel">
