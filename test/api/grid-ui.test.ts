@@ -94,6 +94,34 @@ describe.each(DIALECTS)("grid and recent runs (%s)", (dialect) => {
   });
 });
 
+describe("what the caller may do with each DAG (sqlite)", () => {
+  it("my_access follows the roles and the DAG's access list, on the list and on one DAG", async () => {
+    const dags = { ...DAGS, "teamed.ts": DAGS["other.ts"].replace('id: "other"', 'id: "teamed", access: { "team-e": ["edit"] }') };
+    api = await createApiEnv({
+      dags,
+      users: [
+        { username: "admin", roles: ["Admin"] },
+        { username: "viewer", roles: ["Viewer"] },
+        { username: "user", roles: ["User"] },
+        { username: "e", roles: ["team-e"] },
+      ],
+    });
+    const of = async (username: string) => {
+      const res = await api!.inject(await api!.login(username), "GET", "/dags");
+      expect(res.status, res.body).toBe(200);
+      return Object.fromEntries(res.json.dags.map((d: { dag_id: string; my_access: unknown }) => [d.dag_id, d.my_access]));
+    };
+    const all = { edit: true, trigger: true, delete: true };
+    const none = { edit: false, trigger: false, delete: false };
+    expect(await of("admin")).toEqual({ grouped: all, other: all, teamed: all });
+    expect(await of("viewer")).toEqual({ grouped: none, other: none, teamed: none });
+    expect(await of("user")).toEqual({ grouped: { ...all, delete: false }, other: { ...all, delete: false }, teamed: { ...all, delete: false } });
+    expect(await of("e")).toEqual({ teamed: { edit: true, trigger: true, delete: false } });
+    const one = await api.inject(await api.login("e"), "GET", "/dags/teamed");
+    expect(one.json.my_access).toEqual({ edit: true, trigger: true, delete: false });
+  });
+});
+
 describe("the web UI (sqlite)", () => {
   function fakeBuild(): string {
     dir = mkdtempSync(join(tmpdir(), "updraft-ui-"));

@@ -5,7 +5,8 @@ import type { SerializedDag } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { getDagVersion, setPaused } from "../../store/dags.js";
 import type { DagRow } from "../../store/schema.js";
-import { principalOf, readableDagIds } from "../access.js";
+import { parseAccess, principalOf, readableDagIds } from "../access.js";
+import { canDag, type Principal } from "../../security/rbac.js";
 import type { ApiDeps } from "../deps.js";
 import { DagIdParam, ERRORS, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
 
@@ -28,6 +29,10 @@ const Dag = Type.Object(
     next_dagrun_data_interval_start: Timestamp,
     next_dagrun_data_interval_end: Timestamp,
     has_import_errors: Type.Boolean(),
+    my_access: Type.Object(
+      { edit: Type.Boolean(), trigger: Type.Boolean(), delete: Type.Boolean() },
+      { additionalProperties: false, description: "what the caller may do with this DAG (pause; trigger, clear and mark; delete), by role and the DAG's access list" },
+    ),
   },
   { additionalProperties: false },
 );
@@ -74,7 +79,8 @@ const RecentRun = Type.Object(
 
 const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
 
-export function dagJson(row: DagRow & { version_number?: number | null; has_errors?: number | null }) {
+export function dagJson(row: DagRow & { version_number?: number | null; has_errors?: number | null }, principal: Principal) {
+  const access = parseAccess(row.access);
   return {
     dag_id: row.dag_id,
     description: row.description,
@@ -93,6 +99,7 @@ export function dagJson(row: DagRow & { version_number?: number | null; has_erro
     next_dagrun_data_interval_start: iso(row.next_dagrun_interval_start),
     next_dagrun_data_interval_end: iso(row.next_dagrun_interval_end),
     has_import_errors: (row.has_errors ?? 0) > 0,
+    my_access: { edit: canDag(principal, access, "edit"), trigger: canDag(principal, access, "trigger"), delete: canDag(principal, access, "delete") },
   };
 }
 
@@ -204,7 +211,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       if (q.dag_id_pattern) base = base.where(sql<string>`lower(d.dag_id)`, "like", `%${q.dag_id_pattern.toLowerCase().replace(/[%_\\]/g, (c) => `\\${c}`)}%`);
       let rows = await base.orderBy(sql.raw(`d.${ORDER[q.order_by ?? "dag_id"]}`)).execute();
       if (q.tags?.length) rows = rows.filter((r) => (JSON.parse(r.tags) as string[]).some((t) => q.tags!.includes(t)));
-      const page = rows.slice(offset, offset + limit).map(dagJson);
+      const principal = principalOf(request);
+      const page = rows.slice(offset, offset + limit).map((r) => dagJson(r, principal));
       if (!q.recent_runs) return { dags: page, total_entries: rows.length };
       const recent = await recentRuns(page.map((d) => d.dag_id), q.recent_runs);
       return { dags: page.map((d) => ({ ...d, recent_runs: recent.get(d.dag_id) ?? [] })), total_entries: rows.length };
@@ -221,7 +229,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       const row = await latest((request.params as { dag_id: string }).dag_id);
       const structure = row.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, row.latest_version_id)).structure) as SerializedDag);
       return {
-        ...dagJson(row),
+        ...dagJson(row, principalOf(request)),
         doc_md: structure?.docMd ?? null,
         params: structure?.params ?? {},
         start_date: iso(structure?.startDate),
@@ -248,7 +256,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       const { is_paused } = request.body as { is_paused: boolean };
       request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id, details: { is_paused } };
       await setPaused(store, dag_id, is_paused);
-      return dagJson(await latest(dag_id));
+      return dagJson(await latest(dag_id), principalOf(request));
     },
   );
 

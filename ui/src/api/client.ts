@@ -80,37 +80,75 @@ export async function login(username: string, password: string): Promise<void> {
 }
 
 export async function logout(): Promise<void> {
-  const current = tokens;
-  setTokens(null);
+  let current = tokens;
   if (!current) return;
-  await fetch(`${API}/auth/logout`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${current.access_token}` },
-    body: JSON.stringify({ refresh_token: current.refresh_token }),
-  }).catch(() => undefined);
+  const send = (t: Tokens) =>
+    fetch(`${API}/auth/logout`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${t.access_token}` },
+      body: JSON.stringify({ refresh_token: t.refresh_token }),
+    });
+  try {
+    // An expired access token is renewed first, so the session really ends on the server.
+    if ((await send(current)).status === 401 && (await refreshSession()) === "ok" && tokens) {
+      current = tokens;
+      await send(current);
+    }
+  } catch {
+    // offline: the tokens are forgotten here anyway
+  }
+  setTokens(null);
 }
 
-let refreshing: Promise<boolean> | null = null;
+export type RefreshResult = "ok" | "rejected" | "offline";
 
-/** Exchanges the refresh token once for everyone waiting; false: the session is over. */
-export function refreshSession(): Promise<boolean> {
-  refreshing ??= (async () => {
-    const current = tokens;
-    if (!current) return false;
-    try {
-      const res = await fetch(`${API}/auth/refresh`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: current.refresh_token }) });
-      if (!res.ok) {
-        if (res.status === 401) setTokens(null);
-        return false;
-      }
-      setTokens((await res.json()) as Tokens);
-      return true;
-    } catch {
-      return false;
-    } finally {
-      refreshing = null;
+let refreshing: Promise<RefreshResult> | null = null;
+
+/** Reads the session another tab may have stored meanwhile. */
+function storedTokens(): Tokens | null {
+  try {
+    const text = localStorage.getItem(STORAGE_KEY);
+    return text ? (JSON.parse(text) as Tokens) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Exchanges the refresh token once for every request waiting, and once across the browser's tabs:
+ * a refresh token is good for one use (a second use ends the session), so the tabs take turns under
+ * a lock and a tab that finds a newer token stored uses it. "rejected": the session is over;
+ * "offline": the server could not be reached, the session may still be good.
+ */
+export function refreshSession(): Promise<RefreshResult> {
+  if (!tokens) return Promise.resolve("rejected");
+  const spent = tokens.refresh_token;
+  const run = async (): Promise<RefreshResult> => {
+    const latest = storedTokens();
+    if (!latest) {
+      setTokens(null);
+      return "rejected";
     }
-  })();
+    if (latest.refresh_token !== spent) {
+      setTokens(latest);
+      return "ok";
+    }
+    try {
+      const res = await fetch(`${API}/auth/refresh`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: latest.refresh_token }) });
+      if (res.status === 401) {
+        setTokens(null);
+        return "rejected";
+      }
+      if (!res.ok) return "offline";
+      setTokens((await res.json()) as Tokens);
+      return "ok";
+    } catch {
+      return "offline";
+    }
+  };
+  refreshing ??= (navigator.locks ? navigator.locks.request("updraft-refresh", run) : run()).finally(() => {
+    refreshing = null;
+  });
   return refreshing;
 }
 
@@ -141,8 +179,14 @@ export async function api<T>(method: string, path: string, options: { query?: Qu
       },
       body: options.body !== undefined ? JSON.stringify(options.body) : undefined,
     });
+  const sentWith = tokens?.access_token;
   let res = await send();
-  if (res.status === 401 && tokens && (await refreshSession())) res = await send();
+  if (res.status === 401 && tokens) {
+    // Another request (or tab) may have renewed the token meanwhile; else renew it now.
+    const renewed = tokens.access_token !== sentWith ? "ok" : await refreshSession();
+    if (renewed === "offline") throw new ApiError(0, "UPDRAFT_E_OFFLINE", "the server could not be reached", "check the connection; the page retries");
+    if (renewed === "ok") res = await send();
+  }
   if (res.status === 401) {
     const error = await errorOf(res);
     if (tokens) setTokens(null);

@@ -37,6 +37,8 @@ class LiveConnection {
   #statusListeners = new Set<(s: LiveStatus) => void>();
   #logSubs = new Map<string, { sub: LogSub; count: number }>();
   #retry = 0;
+  /** How many times the socket was authenticated: above 1, events may have been missed meanwhile. */
+  connections = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #wanted = false;
   status: LiveStatus = "closed";
@@ -76,6 +78,7 @@ class LiveConnection {
       }
       if (event.type === "hello") {
         this.#retry = 0;
+        this.connections++;
         this.#setStatus("open");
         for (const { sub } of this.#logSubs.values()) socket.send(JSON.stringify({ type: "subscribe_logs", ...sub }));
       }
@@ -90,8 +93,8 @@ class LiveConnection {
         const delay = Math.min(10_000, 250 * 2 ** this.#retry++);
         this.#timer = setTimeout(() => this.#open(), delay);
       };
-      // 4401: the token expired or was revoked; a fresh one may fix it.
-      if (close.code === 4401) void refreshSession().then((ok) => ok && reconnect());
+      // 4401: the token expired or was revoked; a fresh one may fix it. Offline: try again later.
+      if (close.code === 4401) void refreshSession().then((result) => result !== "rejected" && reconnect());
       else reconnect();
     };
   }

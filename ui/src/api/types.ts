@@ -32,6 +32,8 @@ export interface Dag {
   next_dagrun_data_interval_start: string | null;
   next_dagrun_data_interval_end: string | null;
   has_import_errors: boolean;
+  /** What the signed-in user may do with this DAG (their roles and the DAG's access list). */
+  my_access: { edit: boolean; trigger: boolean; delete: boolean };
   recent_runs?: RecentRun[];
 }
 

@@ -13,7 +13,7 @@ function staleKeys(e: LiveEvent): unknown[][] {
       return [["grid", dag], ["tis", dag, e.dag_run_id], ["ti", dag, e.dag_run_id, e.task_id], ["tries", dag, e.dag_run_id, e.task_id], ["xcom", dag, e.dag_run_id, e.task_id]];
     case "dag-version":
     case "dag-updated":
-      return [["dags"], ["dag", dag], ["structure", dag], ["grid", dag], ["versions", dag]];
+      return [["dags"], ["dagTags"], ["dag", dag], ["structure", dag], ["grid", dag], ["versions", dag]];
     case "import-error":
       return [["importErrors"], ["dags"]];
     default:
@@ -34,6 +34,8 @@ export function useLiveInvalidation(): void {
       for (const queryKey of keys) void c.invalidateQueries({ queryKey });
     };
     const off = live.on((e) => {
+      // Back after a disconnection: what happened meanwhile was not sent, so everything is re-read.
+      if (e.type === "hello" && live.connections > 1) void client.invalidateQueries();
       for (const key of staleKeys(e)) {
         while (key.length > 0 && key[key.length - 1] === undefined) key.pop();
         pending.set(JSON.stringify(key), key);

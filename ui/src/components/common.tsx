@@ -147,7 +147,7 @@ export function JsonView({ value }: { value: unknown }) {
 }
 
 export function Pager({ total, limit, offset, onOffset }: { total: number; limit: number; offset: number; onOffset(n: number): void }) {
-  if (total <= limit) return null;
+  if (total <= limit && offset === 0) return null;
   return (
     <div className="pager">
       <button disabled={offset === 0} onClick={() => onOffset(Math.max(0, offset - limit))}>

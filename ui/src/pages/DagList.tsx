@@ -3,7 +3,6 @@ import { useState } from "react";
 import { Link, useSearchParams } from "react-router";
 import { get, patch, seg } from "../api/client";
 import type { Dag, ImportError } from "../api/types";
-import { useAuth } from "../auth";
 import { Empty, ErrorBox, Loading, Pager, StateDot, Time, formatDate } from "../components/common";
 
 const PAGE = 50;
@@ -16,8 +15,7 @@ export function scheduleInWords(dag: Pick<Dag, "schedule" | "schedule_descriptio
   return `${words} (${dag.timezone})`;
 }
 
-export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused"> }) {
-  const { can } = useAuth();
+export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused" | "my_access"> }) {
   const client = useQueryClient();
   const toggle = useMutation({
     mutationFn: () => patch<Dag>(`/dags/${seg(dag.dag_id)}`, { is_paused: !dag.is_paused }),
@@ -32,8 +30,8 @@ export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused"> })
       role="switch"
       aria-checked={!dag.is_paused}
       aria-label={dag.is_paused ? `Unpause ${dag.dag_id}` : `Pause ${dag.dag_id}`}
-      title={!can("dags:edit") ? "Your role may not pause or unpause DAGs" : dag.is_paused ? "Paused: click to unpause" : "Active: click to pause"}
-      disabled={!can("dags:edit") || toggle.isPending}
+      title={!dag.my_access.edit ? "Your role may not pause or unpause this DAG" : dag.is_paused ? "Paused: click to unpause" : "Active: click to pause"}
+      disabled={!dag.my_access.edit || toggle.isPending}
       onClick={() => toggle.mutate()}
     />
   );
@@ -89,7 +87,7 @@ export function DagList() {
   const query = { dag_id_pattern: search || undefined, tags: tag ? [tag] : undefined, paused: status === "all" ? undefined : status === "paused", limit: PAGE, offset, recent_runs: 12 };
   const dags = useQuery({ queryKey: ["dags", query], queryFn: () => get<{ dags: Dag[]; total_entries: number }>("/dags", query), placeholderData: (previous) => previous });
   const allTags = useQuery({
-    queryKey: ["dags", "tags"],
+    queryKey: ["dagTags"],
     queryFn: async () => [...new Set((await get<{ dags: Dag[] }>("/dags", { limit: 1000 })).dags.flatMap((d) => d.tags))].sort(),
     staleTime: 60_000,
   });

@@ -3,6 +3,17 @@ import { useNavigate, useSearchParams } from "react-router";
 import { login } from "../api/client";
 import { ErrorBox } from "../components/common";
 
+/** Only a page of this site: never an address someone put in the link. */
+function safeNext(next: string | null): string {
+  if (!next) return "/dags";
+  try {
+    const url = new URL(next, location.origin);
+    return url.origin === location.origin ? `${url.pathname}${url.search}` : "/dags";
+  } catch {
+    return "/dags";
+  }
+}
+
 export function Login() {
   const [username, setUsername] = useState("");
   const [password, setPassword] = useState("");
@@ -18,8 +29,7 @@ export function Login() {
     setError(null);
     try {
       await login(username, password);
-      // Only a path of this site: never an address someone put in the link.
-      navigate(next && next.startsWith("/") && !next.startsWith("//") ? next : "/dags", { replace: true });
+      navigate(safeNext(next), { replace: true });
     } catch (err) {
       setError(err);
     } finally {

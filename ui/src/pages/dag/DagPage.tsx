@@ -1,7 +1,6 @@
 import { lazy, Suspense, useState } from "react";
 import { NavLink, useNavigate, useParams, useSearchParams } from "react-router";
 import { del, seg } from "../../api/client";
-import { useAuth } from "../../auth";
 import { Confirm, ErrorBox, Loading } from "../../components/common";
 import { PauseSwitch, scheduleInWords } from "../DagList";
 import { GridTab } from "./Grid";
@@ -38,7 +37,6 @@ export interface Selection {
 export function DagPage() {
   const { dagId = "", tab = "grid" } = useParams();
   const [params, setParams] = useSearchParams();
-  const { can } = useAuth();
   const navigate = useNavigate();
   const dag = useDag(dagId);
   const [trigger, setTrigger] = useState(false);
@@ -58,7 +56,7 @@ export function DagPage() {
   };
 
   if (dag.isLoading) return <Loading what="the DAG" />;
-  if (dag.error || !dag.data) return <ErrorBox error={dag.error ?? new Error("no such DAG")} title={`Could not load DAG ${dagId}`} />;
+  if (!dag.data) return <ErrorBox error={dag.error ?? new Error("no such DAG")} title={`Could not load DAG ${dagId}`} />;
   const d = dag.data;
   const current = (TABS.find(([key]) => key === tab)?.[0] ?? "grid") as Tab;
   const keep = params.toString() ? `?${params.toString()}` : "";
@@ -75,12 +73,12 @@ export function DagPage() {
         ))}
         <span className="muted">{scheduleInWords(d)}</span>
         <span className="grow" />
-        {can("runs:trigger") && (
+        {d.my_access.trigger && (
           <button className="primary" onClick={() => setTrigger(true)} data-testid="trigger">
             ▶ Trigger
           </button>
         )}
-        {can("dags:delete") && (
+        {d.my_access.delete && (
           <button className="danger" onClick={() => setDeleting(true)}>
             Delete
           </button>
@@ -107,7 +105,11 @@ export function DagPage() {
         </div>
         {current !== "details" && current !== "code" && selection.runId && (
           <aside className="card side-panel" data-testid="side-panel">
-            {selection.taskId ? <TaskPanel dagId={d.dag_id} selection={selection} /> : <RunPanel dagId={d.dag_id} selection={selection} />}
+            {selection.taskId ? (
+              <TaskPanel key={`${selection.runId}/${selection.taskId}`} dagId={d.dag_id} selection={selection} />
+            ) : (
+              <RunPanel key={selection.runId} dagId={d.dag_id} selection={selection} />
+            )}
           </aside>
         )}
       </div>

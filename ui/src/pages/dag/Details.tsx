@@ -13,7 +13,8 @@ import "./tabs.css";
 /** Only http(s) and relative URLs survive; anything else (javascript:, data:, mailto:, …) is dropped. */
 function safeUrl(url: string): string {
   const kept = defaultUrlTransform(url);
-  if (!kept) return "";
+  // "//host/…" (and "\\host") leave the site while looking relative.
+  if (!kept || /^[\\/]{2}/.test(kept)) return "";
   const colon = kept.indexOf(":");
   const firstDelimiter = Math.min(...["/", "?", "#"].map((c) => (kept.includes(c) ? kept.indexOf(c) : Infinity)));
   if (colon === -1 || colon > firstDelimiter) return kept;

@@ -20,7 +20,17 @@ type Row =
   | { kind: "group"; id: string; label: string; depth: number; members: number[] }
   | { kind: "task"; id: string; label: string; depth: number; index: number };
 
-/** Rows in task order, each group as a header followed by its members (unless folded). */
+interface GroupNode {
+  id: string;
+  children: Array<GroupNode | number>;
+  members: number[];
+}
+
+/**
+ * Rows in task order with each group as a header directly followed by all its members (unless
+ * folded). Task order is topological, so a group's members need not be next to each other there:
+ * a group is placed where its first member comes, and gathers the rest under it.
+ */
 function buildRows(grid: Grid, folded: Set<string>): Row[] {
   const parent = new Map(grid.groups.map((g) => [g.group_id, g.parent]));
   const chain = (group: string | null): string[] => {
@@ -28,28 +38,37 @@ function buildRows(grid: Grid, folded: Set<string>): Row[] {
     for (let g = group; g; g = parent.get(g) ?? null) out.unshift(g);
     return out;
   };
-  const members = new Map<string, number[]>();
+  const root: GroupNode = { id: "", children: [], members: [] };
+  const nodes = new Map<string, GroupNode>();
   grid.tasks.forEach((t, i) => {
-    for (const g of chain(t.group)) members.set(g, [...(members.get(g) ?? []), i]);
+    let at = root;
+    for (const g of chain(t.group)) {
+      let node = nodes.get(g);
+      if (!node) {
+        node = { id: g, children: [], members: [] };
+        nodes.set(g, node);
+        at.children.push(node);
+      }
+      node.members.push(i);
+      at = node;
+    }
+    at.children.push(i);
   });
   const rows: Row[] = [];
-  const opened = new Set<string>();
-  grid.tasks.forEach((t, i) => {
-    const groups = chain(t.group);
-    let hidden = false;
-    for (const [depth, g] of groups.entries()) {
-      if (hidden) break;
-      if (!opened.has(g)) {
-        opened.add(g);
-        const short = g.includes(".") ? g.slice(g.lastIndexOf(".") + 1) : g;
-        rows.push({ kind: "group", id: g, label: short, depth, members: members.get(g) ?? [] });
+  const emit = (node: GroupNode, depth: number) => {
+    for (const child of node.children) {
+      if (typeof child === "number") {
+        const t = grid.tasks[child]!;
+        const short = t.group && t.task_id.startsWith(`${t.group}.`) ? t.task_id.slice(t.group.length + 1) : t.task_id;
+        rows.push({ kind: "task", id: t.task_id, label: short, depth, index: child });
+      } else {
+        const label = child.id.includes(".") ? child.id.slice(child.id.lastIndexOf(".") + 1) : child.id;
+        rows.push({ kind: "group", id: child.id, label, depth, members: child.members });
+        if (!folded.has(child.id)) emit(child, depth + 1);
       }
-      if (folded.has(g)) hidden = true;
     }
-    if (hidden) return;
-    const short = t.group && t.task_id.startsWith(`${t.group}.`) ? t.task_id.slice(t.group.length + 1) : t.task_id;
-    rows.push({ kind: "task", id: t.task_id, label: short, depth: groups.length, index: i });
-  });
+  };
+  emit(root, 0);
   return rows;
 }
 
@@ -72,7 +91,7 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
   const virtualizer = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 20 });
 
   if (grid.isLoading) return <Loading what="the grid" />;
-  if (grid.error || !data) return <ErrorBox error={grid.error} title="Could not load the grid" />;
+  if (!data) return <ErrorBox error={grid.error} title="Could not load the grid" />;
 
   const toggle = (group: string) =>
     setFolded((f) => {

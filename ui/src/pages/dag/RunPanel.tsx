@@ -6,7 +6,7 @@ import { useAuth } from "../../auth";
 import { Confirm, ErrorBox, JsonView, Loading, StateBadge, StateDot, Time, durationBetween, formatDuration } from "../../components/common";
 import { ChangeDialog, type ChangeRequest } from "./changes";
 import type { Selection } from "./DagPage";
-import { runPath, useRun, useRunTis } from "./hooks";
+import { runPath, useDag, useRun, useRunTis } from "./hooks";
 
 const FINISHED = new Set(["success", "failed", "skipped", "upstream_failed", "removed"]);
 
@@ -15,6 +15,7 @@ export function RunPanel({ dagId, selection }: { dagId: string; selection: Selec
   const run = useRun(dagId, runId);
   const tis = useRunTis(dagId, runId);
   const { can } = useAuth();
+  const mayChange = useDag(dagId).data?.my_access.trigger ?? false;
   const [action, setAction] = useState<ChangeRequest | null>(null);
   const [deleting, setDeleting] = useState(false);
   const path = runPath(dagId, runId);
@@ -49,7 +50,7 @@ export function RunPanel({ dagId, selection }: { dagId: string; selection: Selec
   });
 
   if (run.isLoading) return <Loading what="the run" />;
-  if (run.error || !run.data) return <ErrorBox error={run.error} title="Could not load the run" />;
+  if (!run.data) return <ErrorBox error={run.error} title="Could not load the run" />;
   const r = run.data;
   const counts = new Map<string, number>();
   for (const t of tis.data?.task_instances ?? []) counts.set(t.state, (counts.get(t.state) ?? 0) + 1);
@@ -96,7 +97,7 @@ export function RunPanel({ dagId, selection }: { dagId: string; selection: Selec
             </>
           )}
         </dl>
-        {can("runs:trigger") && (
+        {mayChange && (
           <div className="toolbar" style={{ marginTop: 12, marginBottom: 0 }}>
             <button onClick={() => setAction(clear(false))} data-testid="clear-run">
               Clear run

@@ -4,17 +4,16 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { get, patch, post, seg } from "../../api/client";
 import { live } from "../../api/live";
 import type { LogLine, LogPage, TaskChange, TaskInstance, Try, XcomEntry } from "../../api/types";
-import { useAuth } from "../../auth";
 import { ErrorBox, JsonView, Loading, StateBadge, Time, durationBetween, formatDuration } from "../../components/common";
 import { ChangeDialog, type ChangeRequest } from "./changes";
 import type { Selection } from "./DagPage";
-import { tiPath } from "./hooks";
+import { tiPath, useDag } from "./hooks";
 
 export function TaskPanel({ dagId, selection }: { dagId: string; selection: Selection }) {
   const runId = selection.runId!;
   const taskId = selection.taskId!;
   const path = tiPath(dagId, runId, taskId);
-  const { can } = useAuth();
+  const mayChange = useDag(dagId).data?.my_access.trigger ?? false;
   const ti = useQuery({ queryKey: ["ti", dagId, runId, taskId], queryFn: () => get<TaskInstance>(path) });
   const tries = useQuery({ queryKey: ["tries", dagId, runId, taskId], queryFn: () => get<{ task_instance_tries: Try[] }>(`${path}/tries`) });
   const xcom = useQuery({ queryKey: ["xcom", dagId, runId, taskId], queryFn: () => get<{ xcom_entries: XcomEntry[] }>(`${path}/xcomEntries`) });
@@ -97,7 +96,7 @@ export function TaskPanel({ dagId, selection }: { dagId: string; selection: Sele
               {ti.data.pool} ({ti.data.pool_slots} slot{ti.data.pool_slots === 1 ? "" : "s"}), priority {ti.data.priority_weight}
             </dd>
           </dl>
-          {can("runs:trigger") && (
+          {mayChange && (
             <div className="ti-actions" style={{ marginTop: 12 }}>
               <div className="toolbar" style={{ marginBottom: 8 }}>
                 <label style={{ display: "flex", gap: 6, alignItems: "center" }}>
@@ -198,6 +197,9 @@ function TryLog({ dagId, runId, taskId, tryNumber, running }: { dagId: string; r
   useEffect(() => {
     if (!running) return;
     const off = live.on((e) => {
+      // The server answers a subscription (also the one re-sent after a reconnect) with "subscribed"
+      // and then every line from the start: what was shown before is replaced, not added to.
+      if (e.type === "subscribed" && e.dag_id === dagId && e.dag_run_id === runId && e.task_id === taskId) setLines([]);
       if (e.type === "log" && e.dag_id === dagId && e.dag_run_id === runId && e.task_id === taskId && e.try_number === tryNumber && e.lines) {
         const more = e.lines;
         setLines((old) => [...old, ...more]);

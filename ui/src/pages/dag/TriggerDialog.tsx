@@ -23,7 +23,8 @@ const nullable = (spec: ParamSpec) => Array.isArray(spec.type) && spec.type.incl
 /** The text a field starts with. */
 function initialText(spec: ParamSpec): string {
   const kind = kindOf(spec);
-  if (spec.default === undefined || spec.default === null) return "";
+  if (spec.default === undefined) return "";
+  if (spec.default === null) return kind === "json" || kind === "enum" ? "null" : "";
   if (kind === "json" || kind === "enum") return JSON.stringify(spec.default);
   return String(spec.default);
 }
@@ -31,6 +32,8 @@ function initialText(spec: ParamSpec): string {
 /** A field's value, or the message that says what is wrong with it. */
 function parseField(spec: ParamSpec, text: string): { value?: unknown; error?: string; omit?: boolean } {
   const kind = kindOf(spec);
+  // Left empty where the default is null: the param is left out of the conf, so the default applies.
+  if (text === "" && spec.default === null) return { omit: true };
   if (text === "" && kind !== "string" && kind !== "boolean") {
     if (spec.default === undefined) return { omit: true };
     return nullable(spec) ? { value: null } : { error: "a value is needed" };
