@@ -198,6 +198,57 @@ describe.runIf(ENABLED)("web UI in Chromium against standalone", () => {
   });
 });
 
+describe.runIf(ENABLED)("sessions across tabs", () => {
+  let short: Standalone | undefined;
+  let tabsBrowser: Browser | undefined;
+  afterAll(async () => {
+    await tabsBrowser?.close();
+    await short?.stop();
+  });
+
+  it("two tabs of one browser stay logged in while their access tokens expire and live events make both refetch at once", async () => {
+    // Access tokens of one second (plus the server's 5 s clock tolerance): they expire during the test.
+    short = await startStandalone({ examples: false, extraDags: { "flaky_demo.ts": FLAKY }, env: { UPDRAFT_ACCESS_TOKEN_TTL: "1s" } });
+    const token = async () => (await short!.api<{ access_token: string }>("POST", "/auth/login", { username: "admin", password: short!.adminPassword })).json.access_token;
+    await eventually(async () => expect((await short!.api("GET", "/dags/flaky_demo", undefined, await token())).status).toBe(200));
+    expect((await short.api("PATCH", "/dags/flaky_demo", { is_paused: false }, await token())).status).toBe(200);
+
+    tabsBrowser = await launchBrowser();
+    const first = await loggedInPage(tabsBrowser, short.url, "admin", short.adminPassword);
+    const second = await first.context().newPage();
+    const trace: string[] = [];
+    for (const [name, page] of [["first", first], ["second", second]] as const) {
+      page.on("response", (r) => r.url().includes("/api/") && trace.push(`${Date.now() % 100000} ${name} ${r.status()} ${r.request().method()} ${r.url().replace(short!.url, "")}`));
+      page.on("websocket", (ws) => {
+        trace.push(`${Date.now() % 100000} ${name} ws open`);
+        ws.on("close", () => trace.push(`${Date.now() % 100000} ${name} ws close`));
+      });
+    }
+    await first.goto(`${short.url}/dags/flaky_demo/grid`);
+    await second.goto(`${short.url}/dags/flaky_demo/grid`);
+    for (const page of [first, second]) await page.getByTestId("grid").waitFor();
+
+    for (let round = 1; round <= 2; round++) {
+      await new Promise((r) => setTimeout(r, 7_000));
+      // A new run: both tabs get its events and refetch with expired tokens at the same moment.
+      expect((await short.api("POST", "/dags/flaky_demo/dagRuns", { dag_run_id: `tabs-${round}` }, await token())).status).toBe(200);
+      for (const page of [first, second]) {
+        try {
+          await expect.poll(() => page.locator(`[data-testid=grid] [data-run-id="tabs-${round}"]`).count(), { timeout: 20_000 }).toBe(1);
+        } catch (error) {
+          throw new Error(`round ${round}: ${page.url()}\n${trace.join("\n")}`, { cause: error });
+        }
+        expect(new URL(page.url()).pathname).toBe("/dags/flaky_demo/grid");
+      }
+    }
+    // The session survived: the server still takes the tabs' stored refresh token.
+    const stored = await first.evaluate(() => (globalThis as unknown as { localStorage: { getItem(k: string): string | null } }).localStorage.getItem("updraft.session"));
+    const refreshed = await short.api("POST", "/auth/refresh", { refresh_token: (JSON.parse(stored!) as { refresh_token: string }).refresh_token });
+    expect(refreshed.status).toBe(200);
+    expect([...first.errors]).toEqual([]);
+  }, 90_000);
+});
+
 async function eventually(check: () => Promise<void>, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

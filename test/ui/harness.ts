@@ -24,7 +24,7 @@ export interface Standalone {
 }
 
 /** Starts `updraft standalone` on the example DAGs plus `extraDags`, and waits for its URL. */
-export async function startStandalone(options: { extraDags?: Record<string, string>; examples?: boolean } = {}): Promise<Standalone> {
+export async function startStandalone(options: { extraDags?: Record<string, string>; examples?: boolean; env?: Record<string, string> } = {}): Promise<Standalone> {
   const home = mkdtempSync(join(tmpdir(), "updraft-ui-home-"));
   const dagsFolder = join(home, "dags");
   mkdirSync(dagsFolder);
@@ -36,7 +36,7 @@ export async function startStandalone(options: { extraDags?: Record<string, stri
 
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("UPDRAFT_")) env[k] = v;
-  Object.assign(env, { UPDRAFT_HOME: home, UPDRAFT_LOG_FORMAT: "json", UPDRAFT_LOG_LEVEL: "info", UPDRAFT_DAG_RESCAN_INTERVAL: "500ms" });
+  Object.assign(env, { UPDRAFT_HOME: home, UPDRAFT_LOG_FORMAT: "json", UPDRAFT_LOG_LEVEL: "info", UPDRAFT_DAG_RESCAN_INTERVAL: "500ms" }, options.env);
   const child: ChildProcess = spawn(process.execPath, [join(REPO_ROOT, "bin", "updraft.js"), "standalone", "--dags-folder", dagsFolder, "--port", "0"], { env, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const url = await new Promise<string>((resolve, reject) => {

@@ -33,12 +33,50 @@ let tokens: Tokens | null = (() => {
   }
 })();
 
-function setTokens(next: Tokens | null): void {
+function setTokens(next: Tokens | null): Promise<void> {
   const was = tokens !== null;
   tokens = next;
   if (next) localStorage.setItem(STORAGE_KEY, JSON.stringify(next));
   else localStorage.removeItem(STORAGE_KEY);
   if (was !== (next !== null)) for (const l of listeners) l(next !== null);
+  return writeShared(next);
+}
+
+/**
+ * The session as every tab sees it at once. localStorage reaches other tabs' processes a moment
+ * later (Chromium caches it per process), which is enough for a second tab to spend a refresh
+ * token already spent; IndexedDB transactions are consistent across tabs, so the refresh reads
+ * and writes the tokens there, under a lock.
+ */
+function sharedStore<T>(mode: IDBTransactionMode, operate: (store: IDBObjectStore) => IDBRequest): Promise<T | undefined> {
+  return new Promise((resolve) => {
+    if (typeof indexedDB === "undefined") return resolve(undefined);
+    const open = indexedDB.open("updraft", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("session");
+    open.onerror = () => resolve(undefined);
+    open.onsuccess = () => {
+      const db = open.result;
+      const tx = db.transaction("session", mode);
+      const request = operate(tx.objectStore("session"));
+      tx.oncomplete = () => {
+        db.close();
+        resolve(request.result as T);
+      };
+      tx.onerror = tx.onabort = () => {
+        db.close();
+        resolve(undefined);
+      };
+    };
+  });
+}
+
+async function writeShared(next: Tokens | null): Promise<void> {
+  await sharedStore("readwrite", (store) => store.put(next, "tokens"));
+}
+
+/** undefined: nothing shared yet (or no IndexedDB); null: signed out. */
+function readShared(): Promise<Tokens | null | undefined> {
+  return sharedStore<Tokens | null>("readonly", (store) => store.get("tokens"));
 }
 
 // Another tab logged in or out.
@@ -76,7 +114,7 @@ async function errorOf(res: Response): Promise<ApiError> {
 export async function login(username: string, password: string): Promise<void> {
   const res = await fetch(`${API}/auth/login`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ username, password }) });
   if (!res.ok) throw await errorOf(res);
-  setTokens((await res.json()) as Tokens);
+  await setTokens((await res.json()) as Tokens);
 }
 
 export async function logout(): Promise<void> {
@@ -97,7 +135,7 @@ export async function logout(): Promise<void> {
   } catch {
     // offline: the tokens are forgotten here anyway
   }
-  setTokens(null);
+  await setTokens(null);
 }
 
 export type RefreshResult = "ok" | "rejected" | "offline";
@@ -124,23 +162,25 @@ export function refreshSession(): Promise<RefreshResult> {
   if (!tokens) return Promise.resolve("rejected");
   const spent = tokens.refresh_token;
   const run = async (): Promise<RefreshResult> => {
-    const latest = storedTokens();
+    const shared = await readShared();
+    const latest = shared === undefined ? (storedTokens() ?? tokens) : shared;
     if (!latest) {
-      setTokens(null);
+      void setTokens(null);
       return "rejected";
     }
     if (latest.refresh_token !== spent) {
-      setTokens(latest);
+      void setTokens(latest);
       return "ok";
     }
     try {
       const res = await fetch(`${API}/auth/refresh`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ refresh_token: latest.refresh_token }) });
       if (res.status === 401) {
-        setTokens(null);
+        await setTokens(null);
         return "rejected";
       }
       if (!res.ok) return "offline";
-      setTokens((await res.json()) as Tokens);
+      // Stored for every tab before the lock is released.
+      await setTokens((await res.json()) as Tokens);
       return "ok";
     } catch {
       return "offline";
@@ -189,7 +229,7 @@ export async function api<T>(method: string, path: string, options: { query?: Qu
   }
   if (res.status === 401) {
     const error = await errorOf(res);
-    if (tokens) setTokens(null);
+    if (tokens) await setTokens(null);
     throw error;
   }
   if (!res.ok) throw await errorOf(res);

@@ -33,7 +33,15 @@ export function useRun(dagId: string, runId: string | null) {
 export function useRunTis(dagId: string, runId: string | null) {
   return useQuery({
     queryKey: ["tis", dagId, runId],
-    queryFn: () => get<{ task_instances: TaskInstance[]; total_entries: number }>(`${runPath(dagId, runId!)}/taskInstances`, { limit: 1000 }),
+    // Every task instance of the run, page by page (a page holds at most 1,000).
+    queryFn: async () => {
+      const all: TaskInstance[] = [];
+      for (;;) {
+        const page = await get<{ task_instances: TaskInstance[]; total_entries: number }>(`${runPath(dagId, runId!)}/taskInstances`, { limit: 1000, offset: all.length });
+        all.push(...page.task_instances);
+        if (page.task_instances.length === 0 || all.length >= page.total_entries) return { task_instances: all, total_entries: page.total_entries };
+      }
+    },
     enabled: runId !== null,
   });
 }
