@@ -271,6 +271,31 @@ describe("DAG runs API, SQLite only", () => {
     expect((await a.inject(admin, "GET", "/dags/alpha/dagRuns")).json.total_entries).toBe(1);
   });
 
+  it("marks a run: a dry run by default lists the task instances that change with it, then the same for real", async () => {
+    const a = await setup(dialect);
+    const admin = await a.login("admin");
+    await trigger(a, "alpha", { dag_run_id: "m1" });
+    await setTi(a, "alpha", "m1", "extract", { state: "success", try_number: 1 });
+    await setTi(a, "alpha", "m1", "transform", { state: "running", try_number: 1 });
+
+    const dry = await a.inject(admin, "POST", "/dags/alpha/dagRuns/m1/mark", { state: "failed" });
+    expect(dry.status, dry.body).toBe(200);
+    expect(dry.json.dry_run).toBe(true);
+    const changes = (dry.json.task_instances as Array<{ task_id: string; previous_state: string; new_state: string }>).map((t) => `${t.task_id}:${t.previous_state}>${t.new_state}`);
+    expect(changes.sort()).toEqual(["load:none>skipped", "transform:running>failed"].sort());
+    expect(await tiStates(a, "alpha", "m1")).toEqual({ extract: "success", transform: "running", load: "none" });
+    expect((await a.inject(admin, "GET", "/dags/alpha/dagRuns/m1")).json.state).not.toBe("failed");
+
+    const real = await a.inject(admin, "POST", "/dags/alpha/dagRuns/m1/mark", { state: "failed", dry_run: false });
+    expect(real.status, real.body).toBe(200);
+    expect(real.json).toMatchObject({ dry_run: false, total_entries: 2 });
+    expect(await tiStates(a, "alpha", "m1")).toEqual({ extract: "success", transform: "failed", load: "skipped" });
+    expect((await a.inject(admin, "GET", "/dags/alpha/dagRuns/m1")).json.state).toBe("failed");
+
+    expect((await a.inject(admin, "POST", "/dags/alpha/dagRuns/m1/mark", { state: "queued" })).status).toBe(400);
+    expect((await a.inject(await a.login("viewer"), "POST", "/dags/alpha/dagRuns/m1/mark", { state: "success" })).status).toBe(403);
+  });
+
   it("clears a run: a dry run by default, only the failed ones on request", async () => {
     const a = await setup(dialect);
     const admin = await a.login("admin");

@@ -3,9 +3,10 @@
  * logging in, triggering from the form and watching the run live, a failing task's log, clearing
  * it and watching the retry, what a Viewer may not do, and DAG-supplied text that must stay text.
  */
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { browserEnabled } from "../helpers/services.js";
+import { eventually } from "../api/helpers.js";
 import { launchBrowser, loggedInPage, startStandalone, UI_INDEX, type Standalone } from "./harness.js";
 
 const ENABLED = await browserEnabled(UI_INDEX);
@@ -51,7 +52,7 @@ describe.runIf(ENABLED)("web UI in Chromium against standalone", () => {
     await eventually(async () => {
       const res = await sa.api<{ dags: Array<{ dag_id: string }> }>("GET", "/dags?limit=100", undefined, token);
       expect(res.json.dags.map((d) => d.dag_id)).toEqual(expect.arrayContaining(["orders_etl", "flaky_demo", "hostile_demo"]));
-    });
+    }, 30_000);
   }, 60_000);
 
   afterAll(async () => {
@@ -98,7 +99,7 @@ describe.runIf(ENABLED)("web UI in Chromium against standalone", () => {
     expect((await sa.api("PATCH", "/dags/flaky_demo", { is_paused: false }, token)).status).toBe(200);
     const run = await sa.api<{ dag_run_id: string }>("POST", "/dags/flaky_demo/dagRuns", { dag_run_id: "flaky-1" }, token);
     expect(run.status).toBe(200);
-    await eventually(async () => expect((await sa.api<{ state: string }>("GET", "/dags/flaky_demo/dagRuns/flaky-1", undefined, token)).json.state).toBe("failed"));
+    await eventually(async () => expect((await sa.api<{ state: string }>("GET", "/dags/flaky_demo/dagRuns/flaky-1", undefined, token)).json.state).toBe("failed"), 30_000);
 
     const page = await loggedInPage(browser, sa.url, "admin", sa.adminPassword);
     await page.goto(`${sa.url}/dags/flaky_demo/grid?run=flaky-1&task=wobbly`);
@@ -157,7 +158,7 @@ describe.runIf(ENABLED)("web UI in Chromium against standalone", () => {
     expect([refused.status, refused.json.code]).toEqual([400, "UPDRAFT_E_INVALID_ID"]);
     const run = await sa.api<{ dag_run_id: string }>("POST", "/dags/hostile_demo/dagRuns", { dag_run_id: "hostile-1" }, token);
     expect(run.status, JSON.stringify(run.json)).toBe(200);
-    await eventually(async () => expect((await sa.api<{ state: string }>("GET", "/dags/hostile_demo/dagRuns/hostile-1", undefined, token)).json.state).toBe("success"));
+    await eventually(async () => expect((await sa.api<{ state: string }>("GET", "/dags/hostile_demo/dagRuns/hostile-1", undefined, token)).json.state).toBe("success"), 30_000);
 
     const page = await loggedInPage(browser, sa.url, "admin", sa.adminPassword);
     const dialogs: string[] = [];
@@ -210,7 +211,7 @@ describe.runIf(ENABLED)("sessions across tabs", () => {
     // Access tokens of one second (plus the server's 5 s clock tolerance): they expire during the test.
     short = await startStandalone({ examples: false, extraDags: { "flaky_demo.ts": FLAKY }, env: { UPDRAFT_ACCESS_TOKEN_TTL: "1s" } });
     const token = async () => (await short!.api<{ access_token: string }>("POST", "/auth/login", { username: "admin", password: short!.adminPassword })).json.access_token;
-    await eventually(async () => expect((await short!.api("GET", "/dags/flaky_demo", undefined, await token())).status).toBe(200));
+    await eventually(async () => expect((await short!.api("GET", "/dags/flaky_demo", undefined, await token())).status).toBe(200), 30_000);
     expect((await short.api("PATCH", "/dags/flaky_demo", { is_paused: false }, await token())).status).toBe(200);
 
     tabsBrowser = await launchBrowser();
@@ -248,18 +249,3 @@ describe.runIf(ENABLED)("sessions across tabs", () => {
     expect([...first.errors]).toEqual([]);
   }, 90_000);
 });
-
-async function eventually(check: () => Promise<void>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-}
-
-export type { Page };

@@ -308,4 +308,32 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       return changeList(run, affected.map((a) => ({ taskId: a.taskId, previous: a.state, state: "none" })), dryRun);
     },
   );
+
+  app.post(
+    "/dags/:dag_id/dagRuns/:dag_run_id/mark",
+    {
+      config: { access: { dag: "trigger" }, audit: "dag_run.mark" },
+      schema: {
+        tags: ["dag runs"],
+        summary: "Mark a run success or failed with the task instances that change with it (a dry run, the default, only says which)",
+        params: RunParams,
+        body: Type.Object(
+          {
+            state: Type.Union([Type.Literal("success"), Type.Literal("failed")]),
+            dry_run: Type.Optional(Type.Boolean({ default: true, description: "only say what would change (the default)" })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 200: ChangeList, ...ERRORS },
+      },
+    },
+    async (request) => {
+      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
+      const body = request.body as { state: "success" | "failed"; dry_run?: boolean };
+      const dryRun = body.dry_run ?? true;
+      request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, dry_run: dryRun } };
+      const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
+      return changeList(run, await setDagRunState(store, run, body.state, { dryRun }), dryRun);
+    },
+  );
 }

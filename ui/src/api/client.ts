@@ -24,14 +24,7 @@ const STORAGE_KEY = "updraft.session";
 type SessionListener = (signedIn: boolean) => void;
 const listeners = new Set<SessionListener>();
 
-let tokens: Tokens | null = (() => {
-  try {
-    const text = localStorage.getItem(STORAGE_KEY);
-    return text ? (JSON.parse(text) as Tokens) : null;
-  } catch {
-    return null;
-  }
-})();
+let tokens: Tokens | null = storedTokens();
 
 function setTokens(next: Tokens | null): Promise<void> {
   const was = tokens !== null;

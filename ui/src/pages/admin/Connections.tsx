@@ -1,31 +1,14 @@
 /** Connections: how tasks reach other systems. The password and the extra are write-only. */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useState, type ReactNode } from "react";
-import { del, get, patch, post, seg } from "../../api/client";
+import { useState, type ReactNode } from "react";
+import { del, patch, post, seg } from "../../api/client";
 import type { Connection } from "../../api/types";
-import { useAuth } from "../../auth";
-import { Confirm, Empty, ErrorBox, Loading, Pager } from "../../components/common";
-import { AdminHead, Dash, Field, FormModal, SetMark, changedFields, orNull } from "./shared";
+import { Confirm } from "../../components/common";
+import { AdminHead, ListCard, useAdminList, Dash, Field, FormModal, SetMark, changedFields, orNull } from "./shared";
 
-const PAGE = 100;
-const KEY = ["admin", "connections"];
 
 export function Connections() {
-  const { can } = useAuth();
-  const client = useQueryClient();
-  const [offset, setOffset] = useState(0);
-  const [editing, setEditing] = useState<Connection | "new" | null>(null);
-  const [deleting, setDeleting] = useState<Connection | null>(null);
-  // Stable, so an open modal keeps its focus when the list refreshes.
-  const closeEditor = useCallback(() => setEditing(null), []);
-  const closeDelete = useCallback(() => setDeleting(null), []);
-  const list = useQuery({
-    queryKey: [...KEY, offset],
-    queryFn: () => get<{ connections: Connection[]; total_entries: number }>("/connections", { limit: PAGE, offset }),
-    placeholderData: (previous) => previous,
-  });
-  const writable = can("connections:write");
-  const refresh = () => client.invalidateQueries({ queryKey: KEY });
+  const page = useAdminList<Connection, "connections">({ key: "connections", path: "/connections", field: "connections", writePermission: "connections:write" });
+  const { list, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable, refresh } = page;
 
   return (
     <div>
@@ -36,63 +19,55 @@ export function Connections() {
           </button>
         )}
       </AdminHead>
-      <ErrorBox error={list.error} title="Could not load the connections" />
-      <div className="card">
-        {list.isLoading ? (
-          <Loading what="connections" />
-        ) : list.data?.connections.length === 0 ? (
-          <Empty>No connections yet. A connection holds the host, login and secrets a task needs to reach another system.</Empty>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="connections-table">
-              <thead>
-                <tr>
-                  <th>Connection id</th>
-                  <th>Type</th>
-                  <th>Host</th>
-                  <th>Port</th>
-                  <th>Login</th>
-                  <th>Schema</th>
-                  <th>Password</th>
-                  <th>Extra</th>
-                  <th>Description</th>
-                  {writable && <th className="row-actions-head"></th>}
+      <ListCard state={page} noun="connections" empty={<>No connections yet. A connection holds the host, login and secrets a task needs to reach another system.</>}>
+        <div className="table-scroll">
+          <table className="table" data-testid="connections-table">
+            <thead>
+              <tr>
+                <th>Connection id</th>
+                <th>Type</th>
+                <th>Host</th>
+                <th>Port</th>
+                <th>Login</th>
+                <th>Schema</th>
+                <th>Password</th>
+                <th>Extra</th>
+                <th>Description</th>
+                {writable && <th className="row-actions-head"></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {page.items?.map((c) => (
+                <tr key={c.connection_id}>
+                  <td className="mono strong">{c.connection_id}</td>
+                  <td>
+                    <span className="tag static">{c.conn_type}</span>
+                  </td>
+                  <td className="wrap">{c.host === null ? <Dash /> : <span className="mono">{c.host}</span>}</td>
+                  <td>{c.port === null ? <Dash /> : <span className="mono">{c.port}</span>}</td>
+                  <td>{c.login ?? <Dash />}</td>
+                  <td>{c.schema ?? <Dash />}</td>
+                  <td>
+                    <SetMark set={c.password_set} />
+                  </td>
+                  <td>
+                    <SetMark set={c.extra_set} />
+                  </td>
+                  <td className="muted wrap">{c.description ?? ""}</td>
+                  {writable && (
+                    <td className="row-actions">
+                      <button onClick={() => setEditing(c)}>Edit</button>
+                      <button className="danger-outline" onClick={() => setDeleting(c)}>
+                        Delete
+                      </button>
+                    </td>
+                  )}
                 </tr>
-              </thead>
-              <tbody>
-                {list.data?.connections.map((c) => (
-                  <tr key={c.connection_id}>
-                    <td className="mono strong">{c.connection_id}</td>
-                    <td>
-                      <span className="tag static">{c.conn_type}</span>
-                    </td>
-                    <td className="wrap">{c.host === null ? <Dash /> : <span className="mono">{c.host}</span>}</td>
-                    <td>{c.port === null ? <Dash /> : <span className="mono">{c.port}</span>}</td>
-                    <td>{c.login ?? <Dash />}</td>
-                    <td>{c.schema ?? <Dash />}</td>
-                    <td>
-                      <SetMark set={c.password_set} />
-                    </td>
-                    <td>
-                      <SetMark set={c.extra_set} />
-                    </td>
-                    <td className="muted wrap">{c.description ?? ""}</td>
-                    {writable && (
-                      <td className="row-actions">
-                        <button onClick={() => setEditing(c)}>Edit</button>
-                        <button className="danger-outline" onClick={() => setDeleting(c)}>
-                          Delete
-                        </button>
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
-      </div>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </ListCard>
       {editing && <ConnectionForm connection={editing === "new" ? null : editing} onClose={closeEditor} onSaved={refresh} />}
       {deleting && (
         <Confirm

@@ -1,34 +1,16 @@
 /** Pools: how many task-instance slots run at once, and how they are used right now. */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useState } from "react";
-import { del, get, patch, post, seg } from "../../api/client";
+import { useState } from "react";
+import { del, patch, post, seg } from "../../api/client";
 import type { Pool } from "../../api/types";
-import { useAuth } from "../../auth";
-import { Confirm, Empty, ErrorBox, Loading, Pager } from "../../components/common";
-import { AdminHead, Field, FormModal, orNull } from "./shared";
+import { Confirm } from "../../components/common";
+import { AdminHead, ListCard, useAdminList, Field, FormModal, orNull } from "./shared";
 
-const PAGE = 100;
-const KEY = ["admin", "pools"];
 const DEFAULT_POOL = "default_pool";
 
 export function Pools() {
-  const { can } = useAuth();
-  const client = useQueryClient();
-  const [offset, setOffset] = useState(0);
-  const [editing, setEditing] = useState<Pool | "new" | null>(null);
-  const [deleting, setDeleting] = useState<Pool | null>(null);
-  // Stable, so an open modal keeps its focus when the list refreshes.
-  const closeEditor = useCallback(() => setEditing(null), []);
-  const closeDelete = useCallback(() => setDeleting(null), []);
-  const list = useQuery({
-    queryKey: [...KEY, offset],
-    queryFn: () => get<{ pools: Pool[]; total_entries: number }>("/pools", { limit: PAGE, offset }),
-    placeholderData: (previous) => previous,
-    // Slot usage changes as tasks run, and no live event names pools.
-    refetchInterval: 5000,
-  });
-  const writable = can("pools:write");
-  const refresh = () => client.invalidateQueries({ queryKey: KEY });
+  // Slot usage changes as tasks run, and no live event names pools.
+  const page = useAdminList<Pool, "pools">({ key: "pools", path: "/pools", field: "pools", writePermission: "pools:write", refetchInterval: 5000 });
+  const { list, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable, refresh } = page;
 
   return (
     <div>
@@ -39,63 +21,55 @@ export function Pools() {
           </button>
         )}
       </AdminHead>
-      <ErrorBox error={list.error} title="Could not load the pools" />
-      <div className="card">
-        {list.isLoading ? (
-          <Loading what="pools" />
-        ) : list.data?.pools.length === 0 ? (
-          <Empty>No pools.</Empty>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="pools-table">
-              <thead>
-                <tr>
-                  <th>Pool</th>
-                  <th className="num">Slots</th>
-                  <th>Usage</th>
-                  <th className="num">Occupied</th>
-                  <th className="num">Running</th>
-                  <th className="num">Queued</th>
-                  <th className="num">Open</th>
-                  <th>Description</th>
-                  {writable && <th className="row-actions-head"></th>}
-                </tr>
-              </thead>
-              <tbody>
-                {list.data?.pools.map((p) => (
-                  <tr key={p.name}>
-                    <td className="mono strong">{p.name}</td>
-                    <td className="num">{p.slots}</td>
-                    <td>
-                      <SlotBar pool={p} />
+      <ListCard state={page} noun="pools" empty={<>No pools.</>}>
+        <div className="table-scroll">
+          <table className="table" data-testid="pools-table">
+            <thead>
+              <tr>
+                <th>Pool</th>
+                <th className="num">Slots</th>
+                <th>Usage</th>
+                <th className="num">Occupied</th>
+                <th className="num">Running</th>
+                <th className="num">Queued</th>
+                <th className="num">Open</th>
+                <th>Description</th>
+                {writable && <th className="row-actions-head"></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {page.items?.map((p) => (
+                <tr key={p.name}>
+                  <td className="mono strong">{p.name}</td>
+                  <td className="num">{p.slots}</td>
+                  <td>
+                    <SlotBar pool={p} />
+                  </td>
+                  <td className="num">{p.occupied_slots}</td>
+                  <td className="num">{p.running_slots}</td>
+                  <td className="num">{p.queued_slots}</td>
+                  <td className="num">{p.open_slots}</td>
+                  <td className="muted wrap">{p.description ?? ""}</td>
+                  {writable && (
+                    <td className="row-actions">
+                      <button onClick={() => setEditing(p)}>Edit</button>
+                      {p.name === DEFAULT_POOL ? (
+                        <button className="danger-outline" disabled title="default_pool cannot be deleted; change its slots instead">
+                          Delete
+                        </button>
+                      ) : (
+                        <button className="danger-outline" onClick={() => setDeleting(p)}>
+                          Delete
+                        </button>
+                      )}
                     </td>
-                    <td className="num">{p.occupied_slots}</td>
-                    <td className="num">{p.running_slots}</td>
-                    <td className="num">{p.queued_slots}</td>
-                    <td className="num">{p.open_slots}</td>
-                    <td className="muted wrap">{p.description ?? ""}</td>
-                    {writable && (
-                      <td className="row-actions">
-                        <button onClick={() => setEditing(p)}>Edit</button>
-                        {p.name === DEFAULT_POOL ? (
-                          <button className="danger-outline" disabled title="default_pool cannot be deleted; change its slots instead">
-                            Delete
-                          </button>
-                        ) : (
-                          <button className="danger-outline" onClick={() => setDeleting(p)}>
-                            Delete
-                          </button>
-                        )}
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
-      </div>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </ListCard>
       {editing && <PoolForm pool={editing === "new" ? null : editing} onClose={closeEditor} onSaved={refresh} />}
       {deleting && (
         <Confirm

@@ -1,14 +1,12 @@
 /** Roles: named sets of permissions. The built-in ones are read-only; custom ones can be changed. */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useState } from "react";
-import { del, get, patch, post, seg } from "../../api/client";
+import { useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
+import { del, patch, post, seg } from "../../api/client";
 import type { Role } from "../../api/types";
 import { useAuth } from "../../auth";
-import { Confirm, Empty, ErrorBox, Loading, Pager } from "../../components/common";
-import { AdminHead, Field, FormModal, orNull } from "./shared";
+import { Confirm } from "../../components/common";
+import { AdminHead, ListCard, useAdminList, Field, FormModal, orNull } from "./shared";
 
-const PAGE = 100;
-const KEY = ["admin", "roles"];
 
 /** Every permission, grouped as the server defines them (src/security/rbac.ts). */
 const PERMISSION_GROUPS: Array<{ area: string; permissions: Array<{ name: string; what: string }> }> = [
@@ -49,25 +47,10 @@ const PERMISSION_GROUPS: Array<{ area: string; permissions: Array<{ name: string
 const ALL_PERMISSIONS = PERMISSION_GROUPS.flatMap((g) => g.permissions.map((p) => p.name));
 
 export function Roles() {
-  const { can } = useAuth();
+  // A role's change can change what the signed-in user may do.
   const client = useQueryClient();
-  const [offset, setOffset] = useState(0);
-  const [editing, setEditing] = useState<Role | "new" | null>(null);
-  const [deleting, setDeleting] = useState<Role | null>(null);
-  // Stable, so an open modal keeps its focus when the list refreshes.
-  const closeEditor = useCallback(() => setEditing(null), []);
-  const closeDelete = useCallback(() => setDeleting(null), []);
-  const list = useQuery({
-    queryKey: [...KEY, offset],
-    queryFn: () => get<{ roles: Role[]; total_entries: number }>("/roles", { limit: PAGE, offset }),
-    placeholderData: (previous) => previous,
-  });
-  const writable = can("roles:write");
-  const refresh = async () => {
-    await client.invalidateQueries({ queryKey: KEY });
-    // A role's change can change what the signed-in user may do.
-    await client.invalidateQueries({ queryKey: ["me"] });
-  };
+  const page = useAdminList<Role, "roles">({ key: "roles", path: "/roles", field: "roles", writePermission: "roles:write", alsoRefresh: [["me"]] });
+  const { list, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable, refresh } = page;
 
   return (
     <div>
@@ -78,58 +61,50 @@ export function Roles() {
           </button>
         )}
       </AdminHead>
-      <ErrorBox error={list.error} title="Could not load the roles" />
-      <div className="card">
-        {list.isLoading ? (
-          <Loading what="roles" />
-        ) : list.data?.roles.length === 0 ? (
-          <Empty>No roles.</Empty>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="roles-table">
-              <thead>
-                <tr>
-                  <th>Role</th>
-                  <th>Permissions</th>
-                  <th className="num">Users</th>
-                  {writable && <th className="row-actions-head"></th>}
+      <ListCard state={page} noun="roles" empty={<>No roles.</>}>
+        <div className="table-scroll">
+          <table className="table" data-testid="roles-table">
+            <thead>
+              <tr>
+                <th>Role</th>
+                <th>Permissions</th>
+                <th className="num">Users</th>
+                {writable && <th className="row-actions-head"></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {page.items?.map((r) => (
+                <tr key={r.name}>
+                  <td className="role-name">
+                    <strong>{r.name}</strong> {r.builtin && <span className="badge state-none">built-in</span>}
+                    {r.description && <div className="muted">{r.description}</div>}
+                  </td>
+                  <td>
+                    <PermissionList permissions={r.permissions} />
+                  </td>
+                  <td className="num">{r.user_count}</td>
+                  {writable && (
+                    <td className="row-actions">
+                      {r.builtin ? (
+                        <span className="muted" title="Built-in roles cannot be changed; make a custom role instead">
+                          read-only
+                        </span>
+                      ) : (
+                        <>
+                          <button onClick={() => setEditing(r)}>Edit</button>
+                          <button className="danger-outline" onClick={() => setDeleting(r)}>
+                            Delete
+                          </button>
+                        </>
+                      )}
+                    </td>
+                  )}
                 </tr>
-              </thead>
-              <tbody>
-                {list.data?.roles.map((r) => (
-                  <tr key={r.name}>
-                    <td className="role-name">
-                      <strong>{r.name}</strong> {r.builtin && <span className="badge state-none">built-in</span>}
-                      {r.description && <div className="muted">{r.description}</div>}
-                    </td>
-                    <td>
-                      <PermissionList permissions={r.permissions} />
-                    </td>
-                    <td className="num">{r.user_count}</td>
-                    {writable && (
-                      <td className="row-actions">
-                        {r.builtin ? (
-                          <span className="muted" title="Built-in roles cannot be changed; make a custom role instead">
-                            read-only
-                          </span>
-                        ) : (
-                          <>
-                            <button onClick={() => setEditing(r)}>Edit</button>
-                            <button className="danger-outline" onClick={() => setDeleting(r)}>
-                              Delete
-                            </button>
-                          </>
-                        )}
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
-      </div>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </ListCard>
       {editing && <RoleForm role={editing === "new" ? null : editing} onClose={closeEditor} onSaved={refresh} />}
       {deleting && (
         <Confirm

@@ -1,36 +1,19 @@
 /** Users: who may log in, with which roles. Passwords are set here but never shown. */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useState } from "react";
+import { useQuery } from "@tanstack/react-query";
+import { useState } from "react";
 import { del, get, patch, post, seg } from "../../api/client";
 import type { Role, User } from "../../api/types";
 import { useAuth } from "../../auth";
-import { Confirm, Empty, ErrorBox, Loading, Pager, Time } from "../../components/common";
-import { AdminHead, Dash, Field, FormModal, orNull } from "./shared";
+import { Confirm, Loading, Time } from "../../components/common";
+import { AdminHead, ListCard, useAdminList, Dash, Field, FormModal, orNull } from "./shared";
 
-const PAGE = 100;
-const KEY = ["admin", "users"];
 const MIN_PASSWORD = 10;
 
 export function Users() {
-  const { can, me } = useAuth();
-  const client = useQueryClient();
-  const [offset, setOffset] = useState(0);
-  const [editing, setEditing] = useState<User | "new" | null>(null);
-  const [deleting, setDeleting] = useState<User | null>(null);
-  // Stable, so an open modal keeps its focus when the list refreshes.
-  const closeEditor = useCallback(() => setEditing(null), []);
-  const closeDelete = useCallback(() => setDeleting(null), []);
-  const list = useQuery({
-    queryKey: [...KEY, offset],
-    queryFn: () => get<{ users: User[]; total_entries: number }>("/users", { limit: PAGE, offset }),
-    placeholderData: (previous) => previous,
-  });
-  const writable = can("users:write");
-  const refresh = async () => {
-    await client.invalidateQueries({ queryKey: KEY });
-    // Role user counts change with users.
-    await client.invalidateQueries({ queryKey: ["admin", "roles"] });
-  };
+  const { me } = useAuth();
+  // Role user counts change with users.
+  const page = useAdminList<User, "users">({ key: "users", path: "/users", field: "users", writePermission: "users:write", alsoRefresh: [["admin", "roles"]] });
+  const { list, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable, refresh } = page;
 
   return (
     <div>
@@ -41,67 +24,59 @@ export function Users() {
           </button>
         )}
       </AdminHead>
-      <ErrorBox error={list.error} title="Could not load the users" />
-      <div className="card">
-        {list.isLoading ? (
-          <Loading what="users" />
-        ) : list.data?.users.length === 0 ? (
-          <Empty>No users.</Empty>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="users-table">
-              <thead>
-                <tr>
-                  <th>Username</th>
-                  <th>Name</th>
-                  <th>Email</th>
-                  <th>Roles</th>
-                  <th>Status</th>
-                  <th>Last login</th>
-                  {writable && <th className="row-actions-head"></th>}
-                </tr>
-              </thead>
-              <tbody>
-                {list.data?.users.map((u) => {
-                  const self = u.username === me?.username;
-                  return (
-                    <tr key={u.username} className={u.active ? undefined : "inactive"}>
-                      <td className="mono strong">
-                        {u.username}
-                        {self && <span className="muted"> (you)</span>}
-                      </td>
-                      <td>{fullName(u) ?? <Dash />}</td>
-                      <td className="wrap">{u.email ?? <Dash />}</td>
-                      <td>
-                        {u.roles.length === 0 ? (
-                          <span className="muted">no role</span>
-                        ) : (
-                          u.roles.map((r) => (
-                            <span key={r} className="tag static">
-                              {r}
-                            </span>
-                          ))
-                        )}
-                      </td>
-                      <td>{u.active ? <span className="badge state-success">active</span> : <span className="badge state-none">inactive</span>}</td>
-                      <td>{u.last_login_at ? <Time iso={u.last_login_at} /> : <span className="muted">never</span>}</td>
-                      {writable && (
-                        <td className="row-actions">
-                          <button onClick={() => setEditing(u)}>Edit</button>
-                          <button className="danger-outline" onClick={() => setDeleting(u)} disabled={self} title={self ? "You cannot delete your own user" : undefined}>
-                            Delete
-                          </button>
-                        </td>
+      <ListCard state={page} noun="users" empty={<>No users.</>}>
+        <div className="table-scroll">
+          <table className="table" data-testid="users-table">
+            <thead>
+              <tr>
+                <th>Username</th>
+                <th>Name</th>
+                <th>Email</th>
+                <th>Roles</th>
+                <th>Status</th>
+                <th>Last login</th>
+                {writable && <th className="row-actions-head"></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {page.items?.map((u) => {
+                const self = u.username === me?.username;
+                return (
+                  <tr key={u.username} className={u.active ? undefined : "inactive"}>
+                    <td className="mono strong">
+                      {u.username}
+                      {self && <span className="muted"> (you)</span>}
+                    </td>
+                    <td>{fullName(u) ?? <Dash />}</td>
+                    <td className="wrap">{u.email ?? <Dash />}</td>
+                    <td>
+                      {u.roles.length === 0 ? (
+                        <span className="muted">no role</span>
+                      ) : (
+                        u.roles.map((r) => (
+                          <span key={r} className="tag static">
+                            {r}
+                          </span>
+                        ))
                       )}
-                    </tr>
-                  );
-                })}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
-      </div>
+                    </td>
+                    <td>{u.active ? <span className="badge state-success">active</span> : <span className="badge state-none">inactive</span>}</td>
+                    <td>{u.last_login_at ? <Time iso={u.last_login_at} /> : <span className="muted">never</span>}</td>
+                    {writable && (
+                      <td className="row-actions">
+                        <button onClick={() => setEditing(u)}>Edit</button>
+                        <button className="danger-outline" onClick={() => setDeleting(u)} disabled={self} title={self ? "You cannot delete your own user" : undefined}>
+                          Delete
+                        </button>
+                      </td>
+                    )}
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+        </div>
+      </ListCard>
       {editing && <UserForm user={editing === "new" ? null : editing} self={editing !== "new" && editing.username === me?.username} onClose={closeEditor} onSaved={refresh} />}
       {deleting && (
         <Confirm

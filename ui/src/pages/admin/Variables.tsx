@@ -1,35 +1,18 @@
 /** Variables: key/value settings tasks read. Secret values are write-only and come back as "***". */
-import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { useCallback, useState } from "react";
-import { del, get, patch, post, seg } from "../../api/client";
+import { useState } from "react";
+import { del, patch, post, seg } from "../../api/client";
 import type { Variable } from "../../api/types";
-import { useAuth } from "../../auth";
-import { Confirm, Empty, ErrorBox, Loading, Pager } from "../../components/common";
-import { AdminHead, Field, FormModal, orNull } from "./shared";
+import { Confirm } from "../../components/common";
+import { AdminHead, ListCard, useAdminList, Field, FormModal, orNull } from "./shared";
 
-const PAGE = 100;
-const KEY = ["admin", "variables"];
 
 /** Key parts that make a variable secret whatever is_secret says (as the server decides). */
 const SENSITIVE_PARTS = ["password", "passwd", "secret", "token", "api_key", "apikey", "private_key", "passphrase", "credential", "authorization", "keyfile_dict", "service_account"];
 const secretByKey = (key: string) => SENSITIVE_PARTS.some((part) => key.toLowerCase().includes(part));
 
 export function Variables() {
-  const { can } = useAuth();
-  const client = useQueryClient();
-  const [offset, setOffset] = useState(0);
-  const [editing, setEditing] = useState<Variable | "new" | null>(null);
-  const [deleting, setDeleting] = useState<Variable | null>(null);
-  // Stable, so an open modal keeps its focus when the list refreshes.
-  const closeEditor = useCallback(() => setEditing(null), []);
-  const closeDelete = useCallback(() => setDeleting(null), []);
-  const list = useQuery({
-    queryKey: [...KEY, offset],
-    queryFn: () => get<{ variables: Variable[]; total_entries: number }>("/variables", { limit: PAGE, offset }),
-    placeholderData: (previous) => previous,
-  });
-  const writable = can("variables:write");
-  const refresh = () => client.invalidateQueries({ queryKey: KEY });
+  const page = useAdminList<Variable, "variables">({ key: "variables", path: "/variables", field: "variables", writePermission: "variables:write" });
+  const { list, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable, refresh } = page;
 
   return (
     <div>
@@ -40,47 +23,39 @@ export function Variables() {
           </button>
         )}
       </AdminHead>
-      <ErrorBox error={list.error} title="Could not load the variables" />
-      <div className="card">
-        {list.isLoading ? (
-          <Loading what="variables" />
-        ) : list.data?.variables.length === 0 ? (
-          <Empty>No variables yet. Variables hold settings that tasks read at run time.</Empty>
-        ) : (
-          <div className="table-scroll">
-            <table className="table" data-testid="variables-table">
-              <thead>
-                <tr>
-                  <th>Key</th>
-                  <th>Value</th>
-                  <th>Secret</th>
-                  <th>Description</th>
-                  {writable && <th className="row-actions-head"></th>}
+      <ListCard state={page} noun="variables" empty={<>No variables yet. Variables hold settings that tasks read at run time.</>}>
+        <div className="table-scroll">
+          <table className="table" data-testid="variables-table">
+            <thead>
+              <tr>
+                <th>Key</th>
+                <th>Value</th>
+                <th>Secret</th>
+                <th>Description</th>
+                {writable && <th className="row-actions-head"></th>}
+              </tr>
+            </thead>
+            <tbody>
+              {page.items?.map((v) => (
+                <tr key={v.key}>
+                  <td className="mono strong">{v.key}</td>
+                  <td className="value-cell">{v.is_secret ? <span className="muted mono" title="Secret values are write-only">***</span> : <span className="mono clamp" title={v.value}>{v.value}</span>}</td>
+                  <td>{v.is_secret ? <span className="tag static">secret</span> : <span className="muted">—</span>}</td>
+                  <td className="muted wrap">{v.description ?? ""}</td>
+                  {writable && (
+                    <td className="row-actions">
+                      <button onClick={() => setEditing(v)}>Edit</button>
+                      <button className="danger-outline" onClick={() => setDeleting(v)}>
+                        Delete
+                      </button>
+                    </td>
+                  )}
                 </tr>
-              </thead>
-              <tbody>
-                {list.data?.variables.map((v) => (
-                  <tr key={v.key}>
-                    <td className="mono strong">{v.key}</td>
-                    <td className="value-cell">{v.is_secret ? <span className="muted mono" title="Secret values are write-only">***</span> : <span className="mono clamp" title={v.value}>{v.value}</span>}</td>
-                    <td>{v.is_secret ? <span className="tag static">secret</span> : <span className="muted">—</span>}</td>
-                    <td className="muted wrap">{v.description ?? ""}</td>
-                    {writable && (
-                      <td className="row-actions">
-                        <button onClick={() => setEditing(v)}>Edit</button>
-                        <button className="danger-outline" onClick={() => setDeleting(v)}>
-                          Delete
-                        </button>
-                      </td>
-                    )}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
-      </div>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      </ListCard>
       {editing && <VariableForm variable={editing === "new" ? null : editing} onClose={closeEditor} onSaved={refresh} />}
       {deleting && (
         <Confirm

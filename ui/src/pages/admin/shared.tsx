@@ -1,7 +1,9 @@
 /** Pieces every admin page uses: the permission gate, the page head, form modals and fields. */
-import { useState, type FormEvent, type ReactNode } from "react";
+import { useQuery, useQueryClient, type UseQueryResult } from "@tanstack/react-query";
+import { useCallback, useState, type FormEvent, type ReactNode } from "react";
+import { get } from "../../api/client";
 import { useAuth } from "../../auth";
-import { ErrorBox, Loading, Modal } from "../../components/common";
+import { Empty, ErrorBox, Loading, Modal, Pager } from "../../components/common";
 
 /** Shows the page only to a role with `permission`; the page's API calls are not made otherwise. */
 export function Gate({ permission, children }: { permission: string | null; children: ReactNode }) {
@@ -17,6 +19,58 @@ export function NotAllowed({ permission }: { permission: string }) {
     <div className="empty" role="status">
       Your role does not allow this: it needs the permission <code>{permission}</code>.
     </div>
+  );
+}
+
+const PAGE = 100;
+
+/**
+ * The state of a paged admin list: its query (under ["admin", key]), the row being edited or
+ * deleted, and a refresh of the list and of the queries in `alsoRefresh`.
+ */
+export function useAdminList<T, F extends string>(options: { key: string; path: string; field: F; writePermission: string; alsoRefresh?: unknown[][]; refetchInterval?: number }) {
+  const { can } = useAuth();
+  const client = useQueryClient();
+  const [offset, setOffset] = useState(0);
+  const [editing, setEditing] = useState<T | "new" | null>(null);
+  const [deleting, setDeleting] = useState<T | null>(null);
+  // Stable, so an open modal keeps its focus when the list refreshes.
+  const closeEditor = useCallback(() => setEditing(null), []);
+  const closeDelete = useCallback(() => setDeleting(null), []);
+  const key = ["admin", options.key];
+  const list = useQuery({
+    queryKey: [...key, offset],
+    queryFn: () => get<Record<F, T[]> & { total_entries: number }>(options.path, { limit: PAGE, offset }),
+    placeholderData: (previous) => previous,
+    refetchInterval: options.refetchInterval,
+  });
+  const refresh = async () => {
+    for (const queryKey of [key, ...(options.alsoRefresh ?? [])]) await client.invalidateQueries({ queryKey });
+  };
+  return { list, items: list.data?.[options.field], offset, setOffset, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable: can(options.writePermission), refresh };
+}
+
+/** The card of an admin list: loading, empty, the rows (`children`), and the pager. */
+export function ListCard({
+  state,
+  noun,
+  empty,
+  children,
+}: {
+  state: { list: UseQueryResult<{ total_entries: number }>; items: unknown[] | undefined; offset: number; setOffset(n: number): void };
+  noun: string;
+  empty: ReactNode;
+  children: ReactNode;
+}) {
+  const { list, items, offset, setOffset } = state;
+  return (
+    <>
+      <ErrorBox error={list.error} title={`Could not load the ${noun}`} />
+      <div className="card">
+        {list.isLoading ? <Loading what={noun} /> : items?.length === 0 ? <Empty>{empty}</Empty> : children}
+        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
+      </div>
+    </>
   );
 }
 

@@ -1,14 +1,12 @@
 /** One run: its dates, conf and note, its task instances' states, and what may be done with it. */
 import { useState } from "react";
-import { del, patch, post } from "../../api/client";
+import { del, post } from "../../api/client";
 import type { TaskChange } from "../../api/types";
 import { useAuth } from "../../auth";
 import { Confirm, ErrorBox, JsonView, Loading, StateBadge, StateDot, Time, durationBetween, formatDuration } from "../../components/common";
 import { ChangeDialog, type ChangeRequest } from "./changes";
 import type { Selection } from "./DagPage";
 import { runPath, useDag, useRun, useRunTis } from "./hooks";
-
-const FINISHED = new Set(["success", "failed", "skipped", "upstream_failed", "removed"]);
 
 export function RunPanel({ dagId, selection }: { dagId: string; selection: Selection }) {
   const runId = selection.runId!;
@@ -34,19 +32,7 @@ export function RunPanel({ dagId, selection }: { dagId: string; selection: Selec
       state === "success"
         ? "Every task instance not yet successful or skipped is marked success, and so is the run."
         : "Running task instances are marked failed, those still waiting skipped, and the run failed.",
-    // The API marks a run without a dry run; the preview applies the same rule to what is loaded.
-    run: async (dryRun) => {
-      if (!dryRun) return patch(path, { state });
-      const changes: TaskChange[] = [];
-      for (const t of tis.data?.task_instances ?? []) {
-        let next: string | null = null;
-        if (state === "success") next = t.state === "success" || t.state === "skipped" ? null : "success";
-        else if (t.state === "running") next = "failed";
-        else if (!FINISHED.has(t.state)) next = "skipped";
-        if (next) changes.push({ dag_id: dagId, dag_run_id: runId, task_id: t.task_id, previous_state: t.state, new_state: next });
-      }
-      return { task_instances: changes };
-    },
+    run: (dryRun) => post<{ task_instances: TaskChange[] }>(`${path}/mark`, { state, dry_run: dryRun }),
   });
 
   if (run.isLoading) return <Loading what="the run" />;
