@@ -9,6 +9,7 @@ import { verifyPassword } from "../security/password.js";
 import type { Principal } from "../security/rbac.js";
 import { API_TOKEN_PREFIX, hashToken, issueAccessToken, newOpaqueToken, REFRESH_PREFIX, verifyAccessToken } from "../security/tokens.js";
 import type { Database } from "../store/schema.js";
+import { isStorageFull } from "../store/storage.js";
 import { findUser, permissionsOf, rolesOf } from "../store/users.js";
 
 export interface AuthSettings {
@@ -48,7 +49,10 @@ export async function authenticate(db: Kysely<Database>, settings: AuthSettings,
   if (token.startsWith(API_TOKEN_PREFIX)) {
     const row = await db.selectFrom("api_token").select(["id", "user_id", "expires_at", "revoked_at"]).where("token_hash", "=", hashToken(token)).executeTakeFirst();
     if (!row || row.revoked_at !== null || row.expires_at <= now) throw new UpdraftError("UPDRAFT_E_TOKEN_INVALID", "the API token is not valid, revoked or expired");
-    await db.updateTable("api_token").set({ last_used_at: now }).where("id", "=", row.id).execute();
+    // Best effort: a token stays usable for reads while the database cannot store (a full disk).
+    await db.updateTable("api_token").set({ last_used_at: now }).where("id", "=", row.id).execute().catch((error: unknown) => {
+      if (!isStorageFull(error)) throw error;
+    });
     return principalOf(db, row.user_id, "api_token");
   }
   const claims = await verifyAccessToken(settings.signingKey, token);

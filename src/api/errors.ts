@@ -1,6 +1,7 @@
 /** Every error the API returns is JSON: a stable code, a message, the HTTP status, maybe a hint. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { isUpdraftError } from "../errors/index.js";
+import type { StorageState } from "../store/storage.js";
 import type { Logger } from "../util/logger.js";
 
 export interface ApiErrorBody {
@@ -11,11 +12,14 @@ export interface ApiErrorBody {
   details?: unknown;
 }
 
-export function installErrorHandling(app: FastifyInstance, log: Logger): void {
+export function installErrorHandling(app: FastifyInstance, log: Logger, storage: StorageState): void {
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     void reply.code(404).send({ code: "UPDRAFT_E_NOT_FOUND", message: `no route ${request.method} ${request.url.split("?")[0]!.slice(0, 200)}`, status: 404 } satisfies ApiErrorBody);
   });
   app.setErrorHandler((error: FastifyError, request, reply) => {
+    // A full disk under the database is a passing outside condition: 503 with the reason.
+    const full = storage.note(error) ? storage.error() : null;
+    if (full) return reply.code(503).send({ code: full.code, message: full.message, status: 503, hint: full.hint! } satisfies ApiErrorBody);
     if (isUpdraftError(error)) {
       const body: ApiErrorBody = { code: error.code, message: error.message, status: error.status, ...(error.hint ? { hint: error.hint } : {}) };
       if (error.details !== undefined && error.status < 500) body.details = error.details;

@@ -56,7 +56,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
 
   app.decorateRequest("principal", null);
   app.decorateRequest("auditNote", null as never);
-  installErrorHandling(app, log);
+  installErrorHandling(app, log, store.storage);
 
   // 1. Who is calling (before the body is even parsed, so strangers learn nothing from errors).
   // Requests that fail authentication are limited per address (they are not counted by the
@@ -121,6 +121,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     if (hasNonFinite(request.params) || hasNonFinite(request.query)) {
       throw new UpdraftError("UPDRAFT_E_VALIDATION", "a number in the request is out of range", { hint: "use a finite number" });
     }
+    // While the database's disk is full a change cannot be stored: refused before any of it is tried.
+    if (store.storage.full && MUTATING.has(request.method)) throw store.storage.error();
   });
 
   // 3. Every change (and every refusal of one) goes to the audit log.
@@ -128,7 +130,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     const action = request.routeOptions.config.audit;
     if (!action && !MUTATING.has(request.method)) return;
     await recordAudit(store.db, request, reply.statusCode, action ?? `${request.method} ${request.routeOptions.url ?? "unknown"}`).catch((error: unknown) => {
-      log.error({ err: error }, "could not write the audit log");
+      if (!store.storage.note(error)) log.error({ err: error }, "could not write the audit log");
     });
   });
 

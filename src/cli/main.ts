@@ -1,7 +1,7 @@
 /** The `updraft` command. */
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
-import { isUpdraftError, errorMessage } from "../errors/index.js";
+import { isUpdraftError, isStorageFull, errorMessage, UpdraftError } from "../errors/index.js";
 import { CliUsageError } from "./context.js";
 import { registerConfigCommands } from "./commands/config.js";
 import { registerDagsCommands } from "./commands/dags.js";
@@ -40,7 +40,12 @@ export function buildProgram(): Command {
 export async function main(argv: string[]): Promise<void> {
   try {
     await buildProgram().parseAsync(argv);
-  } catch (error) {
+  } catch (thrown) {
+    const error = !isUpdraftError(thrown) && isStorageFull(thrown)
+      ? new UpdraftError("UPDRAFT_E_STORAGE_FULL", `the change could not be stored: the disk is full (${errorMessage(thrown)})`, {
+          hint: "free space on the disk of UPDRAFT_HOME (or of the database server), then run the command again",
+        })
+      : thrown;
     if (error instanceof CommanderError) {
       process.exitCode = error.exitCode === 0 ? 0 : 2;
       return;
@@ -60,5 +65,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = 1;
   }
 }
+
+// Output that cannot be written (a closed pipe, a full disk) must not end a long-running process
+// with an unhandled stream error; a one-shot command just loses the rest of its output.
+for (const stream of [process.stdout, process.stderr]) stream.on("error", () => {});
 
 await main(process.argv);

@@ -1,10 +1,15 @@
 /** Finds DAG files: source files that mention both "updraft" and "dag", like Airflow's safe mode. */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
 import { join, relative, sep } from "node:path";
 
 const EXTENSIONS = /\.(ts|mts|cts|js|mjs|cjs)$/;
 const SKIP_FILE = /(\.d\.[mc]?ts|\.(test|spec)\.[mc]?[jt]s)$/;
 const IGNORE_FILE = ".updraftignore";
+
+/** The largest DAG file the processor imports; a larger one is an import error. */
+export const MAX_DAG_FILE_BYTES = 5 * 1024 * 1024;
+/** How much of a file over the limit is read to tell whether it is meant as a DAG file. */
+const HEAD_BYTES = 1024 * 1024;
 
 /**
  * Relative paths ("/" separated) of the DAG files under `folder`. A `.updraftignore` file holds
@@ -34,13 +39,23 @@ export function discoverDagFiles(folder: string): string[] {
   return found.sort();
 }
 
+/** Whether the file mentions both words; of a file over the size limit only its head is read. */
 function mightHoldDags(file: string): boolean {
   try {
-    if (statSync(file).size > 5 * 1024 * 1024) return false;
-    const text = readFileSync(file, "utf8").toLowerCase();
+    const text = (statSync(file).size > MAX_DAG_FILE_BYTES ? readHead(file, HEAD_BYTES) : readFileSync(file, "utf8")).toLowerCase();
     return text.includes("updraft") && text.includes("dag");
   } catch {
     return false;
+  }
+}
+
+function readHead(file: string, bytes: number): string {
+  const fd = openSync(file, "r");
+  try {
+    const buffer = Buffer.alloc(bytes);
+    return buffer.toString("utf8", 0, readSync(fd, buffer, 0, bytes, 0));
+  } finally {
+    closeSync(fd);
   }
 }
 

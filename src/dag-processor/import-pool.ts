@@ -4,7 +4,7 @@
  * is killed and replaced, and the file gets an import error.
  */
 import type { ChildProcess } from "node:child_process";
-import { childEntry, forkChild } from "../util/child.js";
+import { childEntry, forkChild, killGroup } from "../util/child.js";
 import type { SerializedDag } from "../dag/model.js";
 import type { ImportFailure, ImportRequest, ImportResponse } from "./import-protocol.js";
 
@@ -42,7 +42,9 @@ export class ImportPool {
   }
 
   #spawn(): Worker {
+    // Its own process group: what a DAG file starts while it is imported goes with the worker.
     const child = forkChild(childEntry(import.meta.url, "import-worker-main"), {
+      detached: true,
       stdio: ["ignore", "ignore", "pipe", "ipc"],
       execArgv: [`--max-old-space-size=${this.#memoryMb}`],
     });
@@ -61,7 +63,10 @@ export class ImportPool {
       child.once("exit", (code) => reject(new Error(`the import worker exited before it was ready (code ${code}): ${worker.stderr.trim()}`)));
     });
     worker.ready.catch(() => {});
-    child.once("exit", () => this.#workers.delete(worker));
+    child.once("exit", () => {
+      this.#workers.delete(worker);
+      killGroup(child); // what the DAG file started does not outlive the worker
+    });
     this.#workers.add(worker);
     return worker;
   }
@@ -85,7 +90,7 @@ export class ImportPool {
 
   #release(worker: Worker, healthy: boolean): void {
     if (!healthy || worker.imports >= RECYCLE_AFTER || this.#closed) {
-      worker.child.kill("SIGKILL");
+      killGroup(worker.child);
       this.#workers.delete(worker);
       const next = this.#waiting.shift();
       if (next && !this.#closed) {
@@ -104,7 +109,7 @@ export class ImportPool {
     worker.idleTimer = setTimeout(() => {
       if (worker.busy) return;
       this.#workers.delete(worker);
-      worker.child.kill("SIGKILL");
+      killGroup(worker.child);
     }, IDLE_MS);
     worker.idleTimer.unref();
   }
@@ -151,7 +156,7 @@ export class ImportPool {
     this.#closed = true;
     for (const w of this.#workers) {
       if (w.idleTimer) clearTimeout(w.idleTimer);
-      w.child.kill("SIGKILL");
+      killGroup(w.child);
     }
     this.#workers.clear();
   }

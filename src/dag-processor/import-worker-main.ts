@@ -59,5 +59,12 @@ process.on("message", (request: ImportRequest) => {
     (error: unknown) => process.send!({ type: "result", id: request.id, dags: [], errors: [failure(error, request.dagsFolder)] }),
   );
 });
-process.on("disconnect", () => process.exit(0));
+// The DAG processor is gone: take down this process group (what DAG files started included).
+process.on("disconnect", () => {
+  try {
+    process.kill(-process.pid, "SIGKILL");
+  } catch {
+    process.exit(0);
+  }
+});
 process.send!({ type: "ready" });

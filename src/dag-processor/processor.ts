@@ -5,7 +5,7 @@
  * and its DAGs stored as a new version when their content hash changed.
  */
 import { watch, type FSWatcher } from "node:fs";
-import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -13,11 +13,13 @@ import type { Config } from "../config/index.js";
 import { validateDag } from "../dag/validate.js";
 import { errorMessage } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
+import { isStorageFull } from "../store/storage.js";
 import { forgetMissingFiles, recordFileResult, type FileReport } from "../store/dags.js";
 import { heartbeatJob, registerJob, stopJob } from "../store/jobs.js";
 import type { Logger } from "../util/logger.js";
+import { ensurePrivateDir, writePrivateFileAtomic } from "../util/private-files.js";
 import { bundleDagFile, isBundleFailure } from "./bundle.js";
-import { discoverDagFiles } from "./discover.js";
+import { discoverDagFiles, MAX_DAG_FILE_BYTES } from "./discover.js";
 import { ImportPool } from "./import-pool.js";
 
 interface FileState {
@@ -61,6 +63,8 @@ export class DagProcessor {
   #changes = 0;
   #jobId: number | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
+  #unsubscribeStorage: (() => void) | null = null;
+  #diskFullLoggedAt = -Infinity;
 
   constructor(options: { store: Store; config: Config; log: Logger; onEvent?: (event: ProcessorEvent) => void }) {
     this.#store = options.store;
@@ -82,8 +86,12 @@ export class DagProcessor {
   /** Scans once, then keeps watching the folder until stop(). */
   async start(): Promise<ScanSummary> {
     this.#jobId = await registerJob(this.#store.db, "dag_processor");
-    this.#heartbeat = setInterval(() => void heartbeatJob(this.#store.db, this.#jobId!).catch(() => {}), this.#config.heartbeatIntervalMs);
+    this.#heartbeat = setInterval(() => void heartbeatJob(this.#store.db, this.#jobId!).catch((e: unknown) => this.#store.storage.note(e)), this.#config.heartbeatIntervalMs);
     this.#heartbeat.unref();
+    // Scans pause while the database's disk is full and go on once it can write again.
+    this.#unsubscribeStorage = this.#store.storage.onChange((full) => {
+      if (!full && !this.#stopped) void this.scan().catch(() => {});
+    });
     const summary = await this.scan();
     this.#startWatching();
     this.#timer = setInterval(() => void this.scan().catch((e: unknown) => this.#log.error({ err: e }, "DAG folder scan failed")), this.#config.dagRescanIntervalMs);
@@ -128,6 +136,7 @@ export class DagProcessor {
   }
 
   async #scanOnce(): Promise<ScanSummary> {
+    if (this.#store.storage.full) return { files: 0, processed: 0, errors: 0 };
     if (!this.#watcher && !this.#stopped && this.#timer) this.#startWatching();
     const files = discoverDagFiles(this.dagsFolder);
     const existing = new Set(files);
@@ -181,15 +190,26 @@ export class DagProcessor {
     const changes = this.#changes;
     const before = await this.#mtimes([abs]);
     let source: string;
+    let size: number;
     try {
-      source = await readFile(abs, "utf8");
+      size = (await stat(abs)).size;
+      source = size > MAX_DAG_FILE_BYTES ? "" : await readFile(abs, "utf8");
     } catch (error) {
       this.#log.debug({ fileloc, err: error }, "DAG file vanished while being read");
       return true;
     }
     const base = { dagsFolder: this.dagsFolder, fileloc, source, existingFiles: existing, pausedAtCreation: this.#config.dagsArePausedAtCreation, now };
     try {
-      await mkdir(this.#bundleDir, { recursive: true });
+      if (size > MAX_DAG_FILE_BYTES) {
+        const message = `${fileloc} is ${(size / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_DAG_FILE_BYTES / 1024 / 1024} MiB a DAG file may be; move data out of it (read it at run time) or split the file`;
+        const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { code: "UPDRAFT_E_DAG_FILE_TOO_LARGE", message, line: null, column: null, location: null, stack: null } });
+        this.#store.eventsAppended();
+        this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true, changes, recordedAt: now });
+        this.#log.warn({ fileloc, bytes: size }, "DAG file is too large");
+        this.#onEvent({ fileloc, report, error: message });
+        return false;
+      }
+      await ensurePrivateDir(this.#bundleDir);
       const bundle = await bundleDagFile(abs, this.dagsFolder, this.#bundleDir);
       if (isBundleFailure(bundle)) {
         const location = bundle.file ? `${bundle.file}:${bundle.line}:${bundle.column}` : null;
@@ -210,7 +230,7 @@ export class DagProcessor {
         return true;
       }
       const bundlePath = join(this.#bundleDir, `${bundle.hash}.mjs`);
-      if (!existsSync(bundlePath)) await writeFile(bundlePath, bundle.code);
+      if (!existsSync(bundlePath)) await writePrivateFileAtomic(bundlePath, bundle.code);
       const outcome = await this.#pool.importFile(bundlePath, fileloc, this.dagsFolder);
       // The worker ran author code: check what it sent as if it came from outside.
       outcome.dags = outcome.dags.filter((dag) => {
@@ -243,13 +263,19 @@ export class DagProcessor {
     } catch (error) {
       // A store failure: leave the file due again so the next scan retries it.
       this.#files.delete(fileloc);
-      this.#log.error({ fileloc, err: error }, `processing the DAG file failed: ${errorMessage(error)}`);
+      if (!isStorageFull(error)) this.#log.error({ fileloc, err: error }, `processing the DAG file failed: ${errorMessage(error)}`);
+      else if (!this.#store.storage.full && Date.now() - this.#diskFullLoggedAt > 60_000) {
+        // The bundle cache's disk (the database's disk reports itself).
+        this.#diskFullLoggedAt = Date.now();
+        this.#log.error({ fileloc, bundleDir: this.#bundleDir }, `the DAG file cannot be processed: the disk is full (${errorMessage(error)}); it is tried again on every scan`);
+      }
       return false;
     }
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#unsubscribeStorage?.();
     if (this.#timer) clearInterval(this.#timer);
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#watcher?.close();

@@ -29,6 +29,7 @@ export const ERROR_CODES = {
   UPDRAFT_E_IMPORT_FAILED: 422,
   UPDRAFT_E_IMPORT_TIMEOUT: 422,
   UPDRAFT_E_BUNDLE_FAILED: 422,
+  UPDRAFT_E_DAG_FILE_TOO_LARGE: 422,
   // lookups
   UPDRAFT_E_DAG_NOT_FOUND: 404,
   UPDRAFT_E_DAG_RUN_NOT_FOUND: 404,
@@ -75,6 +76,7 @@ export const ERROR_CODES = {
   UPDRAFT_E_TOKEN_NOT_FOUND: 404,
   // store
   UPDRAFT_E_DATABASE: 503,
+  UPDRAFT_E_STORAGE_FULL: 503,
   UPDRAFT_E_DATABASE_URL: 400,
   UPDRAFT_E_MIGRATION: 500,
   UPDRAFT_E_INTERNAL: 500,
@@ -133,4 +135,16 @@ export function errorMessage(error: unknown): string {
   } catch {
     return String(error);
   }
+}
+
+/**
+ * A full disk: SQLite's SQLITE_FULL, the OS's ENOSPC/EDQUOT, PostgreSQL's disk_full (53100), or
+ * Updraft's own UPDRAFT_E_STORAGE_FULL, also as the cause of another error.
+ */
+export function isStorageFull(error: unknown): boolean {
+  for (let e: unknown = error, depth = 0; e !== null && typeof e === "object" && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT" || code === "53100" || code === "UPDRAFT_E_STORAGE_FULL") return true;
+  }
+  return false;
 }

@@ -5,13 +5,13 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { errorMessage } from "../errors/index.js";
+import { errorMessage, isStorageFull } from "../errors/index.js";
 import type { FromRunner, LogLine, ToRunner, TryError, TryResult } from "../runner/protocol.js";
-import { childEntry, forkChild } from "../util/child.js";
+import { childEntry, forkChild, killGroup } from "../util/child.js";
 import { formatDuration } from "../util/duration.js";
+import { ensurePrivateDir, writePrivateFileAtomic } from "../util/private-files.js";
 import type { Logger } from "../util/logger.js";
 import type { TryPayload } from "../runner/protocol.js";
 import type { DispatchItem, Executor, ExecutorCallbacks } from "./types.js";
@@ -61,6 +61,9 @@ export class LocalExecutor implements Executor {
   readonly #writtenBundles = new Set<string>();
   #callbacks: ExecutorCallbacks | null = null;
   #monitor: NodeJS.Timeout | null = null;
+  /** Set while the bundle cache's disk is full: the queue waits for it. */
+  #diskFullRetry: NodeJS.Timeout | null = null;
+  #bundleDiskFull = false;
   #stopping = false;
 
   constructor(options: LocalExecutorOptions) {
@@ -69,7 +72,7 @@ export class LocalExecutor implements Executor {
 
   async start(callbacks: ExecutorCallbacks): Promise<void> {
     this.#callbacks = callbacks;
-    await mkdir(this.#options.bundleDir, { recursive: true });
+    await ensurePrivateDir(this.#options.bundleDir);
     for (let i = 0; i < Math.min(this.#options.warmRunners, this.#options.maxRunners); i++) this.#spawn();
     this.#monitor = setInterval(() => this.#checkRunners(), 500);
     this.#monitor.unref();
@@ -90,7 +93,7 @@ export class LocalExecutor implements Executor {
 
   #draining = false;
   async #drain(): Promise<void> {
-    if (this.#draining) return;
+    if (this.#draining || this.#diskFullRetry) return;
     this.#draining = true;
     try {
       while (this.#queue.length > 0 && !this.#stopping) {
@@ -101,6 +104,18 @@ export class LocalExecutor implements Executor {
         try {
           payload = { ...item, bundlePath: await this.#ensureBundle(item.bundleHash) };
         } catch (error) {
+          if (isStorageFull(error)) {
+            // The try has not started: it waits in the queue for space (a retry would be lost on it).
+            this.#queue.unshift(item);
+            if (!this.#bundleDiskFull) this.#options.log.error({ bundleDir: this.#options.bundleDir }, `a DAG bundle cannot be written, the disk is full (${errorMessage(error)}); queued tries wait, trying again every second`);
+            this.#bundleDiskFull = true;
+            this.#diskFullRetry = setTimeout(() => {
+              this.#diskFullRetry = null;
+              void this.#drain();
+            }, 1_000);
+            this.#diskFullRetry.unref();
+            return;
+          }
           this.#callbacks!.finished(item.tryId, {
             outcome: "failed",
             error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
@@ -151,9 +166,9 @@ export class LocalExecutor implements Executor {
     if (this.#writtenBundles.has(hash)) return path;
     if (!existsSync(path)) {
       const code = await this.#callbacks!.loadBundle(hash);
-      const tmp = `${path}.${process.pid}.tmp`;
-      await writeFile(tmp, code);
-      await rename(tmp, path);
+      await writePrivateFileAtomic(path, code);
+      if (this.#bundleDiskFull) this.#options.log.info("DAG bundles can be written again");
+      this.#bundleDiskFull = false;
     }
     this.#writtenBundles.add(hash);
     return path;
@@ -188,7 +203,11 @@ export class LocalExecutor implements Executor {
   }
 
   #send(runner: Runner, message: ToRunner): void {
-    if (runner.child.connected) runner.child.send(message);
+    try {
+      if (runner.child.connected) runner.child.send(message);
+    } catch {
+      // The channel closed meanwhile: the runner's exit is handled by its exit event.
+    }
   }
 
   #onMessage(runner: Runner, message: FromRunner): void {
@@ -295,16 +314,12 @@ export class LocalExecutor implements Executor {
 
   #killRunner(runner: Runner): void {
     runner.doomed = true;
-    if (runner.child.exitCode !== null || runner.child.signalCode !== null) return;
-    try {
-      process.kill(-runner.pid, "SIGKILL"); // the whole group: bash and anything it started
-    } catch {
-      runner.child.kill("SIGKILL");
-    }
+    killGroup(runner.child); // the whole group: bash and anything it started
   }
 
   #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
     this.#runners.delete(runner);
+    killGroup(runner.child); // what its task started does not outlive it
     if (runner.tryId !== null) {
       const active = this.#tries.get(runner.tryId);
       if (active && !active.ended) {
@@ -349,6 +364,7 @@ export class LocalExecutor implements Executor {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#monitor) clearInterval(this.#monitor);
+    if (this.#diskFullRetry) clearTimeout(this.#diskFullRetry);
     const exits = [...this.#runners].map((r) => new Promise<void>((resolve) => {
       if (r.child.exitCode !== null || r.child.signalCode !== null) resolve();
       else r.child.once("exit", () => resolve());

@@ -11,8 +11,8 @@ import { openStore, type Store } from "../store/connect.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../util/logger.js";
 
-export async function openConfiguredStore(config: Config, options: { migrate?: boolean } = {}): Promise<Store> {
-  const store = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous });
+export async function openConfiguredStore(config: Config, options: { migrate?: boolean; log?: Logger } = {}): Promise<Store> {
+  const store = await openStore({ url: config.databaseUrl, sqliteSynchronous: config.sqliteSynchronous, ...(options.log ? { log: options.log } : {}) });
   if (options.migrate) {
     try {
       await migrate(store);

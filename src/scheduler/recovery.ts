@@ -1,9 +1,13 @@
 /**
- * Tries whose scheduler is gone. A job (a scheduler process) that stops heartbeating is dead:
- * its queued tries go back to scheduled (they never started) and its running tries are zombies,
- * failed (and retried if retries remain), as in Airflow. A scheduler that stops cleanly hands its
- * running tries back the same way, without using up a retry.
+ * Tries whose scheduler is gone. A job (a scheduler process) that stops heartbeating, or whose
+ * process on this host is gone, is dead: its queued tries go back to scheduled (they never
+ * started). Its running tries are zombies, failed (and retried if retries remain), as in Airflow,
+ * because their runner may still be running somewhere. Where the runner is certainly dead, the
+ * try is handed back without using up a retry, as a scheduler that stops cleanly hands back its
+ * own: a runner of this host whose process is gone (runners die with the executor that started
+ * them), or that is still there and is killed here first.
  */
+import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import type { Kysely } from "kysely";
 import type { Database } from "../store/schema.js";
@@ -12,13 +16,46 @@ import { retryDelayMs } from "./retries.js";
 
 const HOST = hostname();
 
+/** Whether a process runs (a zombie, dead and not yet reaped, does not). */
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(")") + 2));
+  } catch {
+    return true; // no /proc: trust kill(0)
+  }
+}
+
+/**
+ * Whether the runner of a try on `host` with `pid` is certainly not running: it is on this host
+ * and its process is gone, or it was a runner (left behind, busy in a synchronous loop when its
+ * executor died) and its process group is killed now.
+ */
+function runnerGone(host: string | null, pid: number | null): boolean {
+  if (host !== HOST || pid === process.pid) return false;
+  if (pid === null || !pidAlive(pid)) return true;
+  let command: string;
+  try {
+    command = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return false; // cannot tell what the process is
+  }
+  if (!/runner-main\.[jt]s/.test(command)) return true; // the pid was reused by another process
+  try {
+    process.kill(-pid, "SIGKILL");
+  } catch {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }
 
 /** Marks jobs dead that stopped heartbeating, or whose process on this host is gone. */
@@ -71,9 +108,12 @@ export async function handBackTries(
         .execute();
       continue;
     }
+    const interrupted = options.interrupted || runnerGone(ti.hostname, ti.pid);
     const message = options.interrupted
       ? "the try was interrupted: the scheduler running it stopped; it runs again without using up a retry"
-      : "the try's scheduler stopped heartbeating (a zombie); the try counts as failed";
+      : interrupted
+        ? "the try was interrupted: its scheduler and runner died (the process is gone); it runs again without using up a retry"
+        : "the try's scheduler stopped heartbeating (a zombie); the try counts as failed";
     await trx
       .insertInto("task_try")
       .values({
@@ -90,14 +130,14 @@ export async function handBackTries(
         duration_ms: ti.start_date === null ? null : now - ti.start_date,
         hostname: ti.hostname,
         pid: ti.pid,
-        error: JSON.stringify({ message, code: options.interrupted ? "UPDRAFT_E_TRY_INTERRUPTED" : "UPDRAFT_E_ZOMBIE", stack: null, retryable: true }),
+        error: JSON.stringify({ message, code: interrupted ? "UPDRAFT_E_TRY_INTERRUPTED" : "UPDRAFT_E_ZOMBIE", stack: null, retryable: true }),
       })
       .execute();
     await trx
       .insertInto("task_log")
       .values({ ti_id: ti.id, try_number: ti.try_number, ts: now, stream: "log", level: "error", message })
       .execute();
-    if (options.interrupted) {
+    if (interrupted) {
       await trx
         .updateTable("task_instance")
         .set({ state: "scheduled", max_tries: ti.max_tries + 1, try_id: null, job_id: null, scheduled_at: now, end_date: null, updated_at: now })

@@ -59,6 +59,9 @@ const STARTED_COALESCE_MS = 3;
 /** How many ended tries the scheduler still takes log lines for. */
 const ENDED_KEPT = 1_000;
 
+/** Task log lines kept while they cannot be stored (a full disk); beyond this, new ones are dropped. */
+const MAX_PENDING_LOG_LINES = 100_000;
+
 /** What one tick gathers as it goes. */
 interface Tick {
   now: number;
@@ -84,6 +87,8 @@ export class Scheduler {
   readonly #ended = new Map<string, InflightTry>();
   readonly #warnedPools = new Set<string>();
   #pending: Pending = emptyPending();
+  #pendingLogLines = 0;
+  #droppedLogLines = 0;
   #jobId = 0;
   #wantRuns = true;
   #wantBackstop = true;
@@ -127,12 +132,21 @@ export class Scheduler {
     await this.#executor.start({
       started: (tryId, info) => this.#report(() => this.#pending.started.set(tryId, info), STARTED_COALESCE_MS),
       finished: (tryId, result) => this.#report(() => this.#pending.finished.set(tryId, result)),
-      log: (tryId, lines) => this.#report(() => this.#pending.logs.push([tryId, lines])),
+      log: (tryId, lines) => this.#report(() => this.#keepLogs(tryId, lines)),
       xcomPush: (tryId, key, value) => this.#report(() => this.#pending.pushes.push([tryId, key, value])),
       pullXcom: (tryId, taskId, key) => this.#pullXcom(tryId, taskId, key),
       loadBundle: (hash) => getBundleCode(this.#store.db, hash),
     });
-    this.#unsubscribe = this.#store.onChange(() => this.requestPass());
+    const unsubscribeChanges = this.#store.onChange(() => this.requestPass());
+    // While the disk under the database is full no tick runs (it could store nothing); the
+    // reports wait in memory and the work resumes once the store can write again.
+    const unsubscribeStorage = this.#store.storage.onChange((full) => {
+      if (!full) this.requestPass();
+    });
+    this.#unsubscribe = () => {
+      unsubscribeChanges();
+      unsubscribeStorage();
+    };
     const poll = setInterval(() => this.requestPass(), this.#config.schedulerPollIntervalMs);
     const heartbeat = setInterval(() => void this.#heartbeat(), this.#config.heartbeatIntervalMs);
     poll.unref();
@@ -153,8 +167,17 @@ export class Scheduler {
     this.#queueTick(delayMs);
   }
 
+  #keepLogs(tryId: string, lines: LogLine[]): void {
+    if (this.#pendingLogLines + lines.length > MAX_PENDING_LOG_LINES) {
+      this.#droppedLogLines += lines.length;
+      return;
+    }
+    this.#pendingLogLines += lines.length;
+    this.#pending.logs.push([tryId, lines]);
+  }
+
   #queueTick(delayMs = 0): void {
-    if (this.#tickQueued || this.#stopping) return;
+    if (this.#tickQueued || this.#stopping || this.#store.storage.full) return;
     if (delayMs > 0) {
       this.#delayedTick ??= setTimeout(() => {
         this.#delayedTick = null;
@@ -186,6 +209,7 @@ export class Scheduler {
   async #tick(): Promise<void> {
     const pending = this.#pending;
     this.#pending = emptyPending();
+    this.#pendingLogLines = 0;
     const wantRuns = this.#wantRuns;
     const wantBackstop = this.#wantBackstop;
     this.#wantRuns = false;
@@ -196,7 +220,7 @@ export class Scheduler {
       dispatched = await this.#store.transaction(async (trx) => {
         const ctx: SqlContext = { db: trx, dialect: this.#store.dialect };
         await this.#applyReports(ctx, tick, pending);
-        if (wantBackstop) await this.#backstop(ctx, tick);
+        if (wantBackstop) await this.#backstop(ctx, tick, pending);
         if (wantRuns) await this.#startRuns(ctx, tick);
         if (wantRuns || (this.#nextRetryAt !== null && this.#nextRetryAt <= tick.now)) {
           this.#nextRetryAt = (await promoteDueRetries(trx, this.#onlyRuns, tick.now)).nextAt;
@@ -210,6 +234,14 @@ export class Scheduler {
       this.#failures = 0;
     } catch (error) {
       this.#dispatchable = null;
+      this.#wantRuns ||= wantRuns;
+      this.#wantBackstop ||= wantBackstop;
+      // A full disk: nothing was written, and what the tries reported is kept (results first)
+      // until the store can write again, which wakes the scheduler; the store said so once.
+      if (this.#store.storage.full) {
+        this.#restore(pending);
+        return;
+      }
       // Nothing was written: keep the reports for the next tick, and back off a little. Log
       // lines are the only free text in a tick; if ticks keep failing, they go first.
       if (this.#failures >= 2 && pending.logs.length > 0) {
@@ -217,13 +249,15 @@ export class Scheduler {
         pending.logs = [];
       }
       this.#restore(pending);
-      this.#wantRuns ||= wantRuns;
-      this.#wantBackstop ||= wantBackstop;
       this.#failures++;
       const delay = Math.min(5_000, 50 * 2 ** Math.min(this.#failures, 7));
       this.#log.error({ err: error, retryInMs: delay }, `scheduler tick failed: ${errorMessage(error)}`);
       setTimeout(() => this.#queueTick(), delay).unref();
       return;
+    }
+    if (this.#droppedLogLines > 0) {
+      this.#log.warn({ lines: this.#droppedLogLines }, "task log lines were dropped while the database could not store them");
+      this.#droppedLogLines = 0;
     }
 
     for (const tryId of pending.finished.keys()) {
@@ -286,7 +320,7 @@ export class Scheduler {
    * The backstop: dead schedulers' tries handed back, tries changed elsewhere stopped, pools and
    * dispatchable runs read again, and every running run evaluated in full.
    */
-  async #backstop(ctx: SqlContext, tick: Tick): Promise<void> {
+  async #backstop(ctx: SqlContext, tick: Tick, pending: Pending): Promise<void> {
     const trx = ctx.db;
     if (tick.now - this.#lastReap >= Math.min(this.#config.heartbeatIntervalMs, this.#config.zombieThresholdMs)) {
       this.#lastReap = tick.now;
@@ -296,7 +330,7 @@ export class Scheduler {
       this.#noteEnded(tick, handed.ended);
       if (handed.nextRetryAt !== null) this.#noteRetry(handed.nextRetryAt);
       for (const run of handed.runs) this.#seed(tick, run);
-      await this.#killStaleTries(trx);
+      await this.#killStaleTries(trx, pending);
     }
     this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
     this.#dispatchable = null;
@@ -404,6 +438,7 @@ export class Scheduler {
     for (const [k, v] of old.finished) if (!now.finished.has(k)) now.finished.set(k, v);
     now.logs.unshift(...old.logs);
     now.pushes.unshift(...old.pushes);
+    this.#pendingLogLines = now.logs.reduce((n, [, lines]) => n + lines.length, 0);
   }
 
   #noteRetry(at: number): void {
@@ -429,10 +464,11 @@ export class Scheduler {
     return (await this.#cache.version(trx, versionId)).graph.dag;
   }
 
-  /** Tries whose task instance was marked or cleared elsewhere are stopped. */
-  async #killStaleTries(trx: Parameters<typeof getBundleCode>[0]): Promise<void> {
-    if (this.#inflight.size === 0) return;
-    const byTi = new Map([...this.#inflight.values()].map((t) => [t.tiId, t]));
+  /** Tries whose task instance was marked or cleared elsewhere are stopped (not those that just ended). */
+  async #killStaleTries(trx: Parameters<typeof getBundleCode>[0], pending: Pending): Promise<void> {
+    const live = [...this.#inflight.values()].filter((t) => !pending.finished.has(t.tryId));
+    if (live.length === 0) return;
+    const byTi = new Map(live.map((t) => [t.tiId, t]));
     const rows = await trx.selectFrom("task_instance").select(["id", "try_id", "state"]).where("id", "in", [...byTi.keys()]).execute();
     for (const row of rows) {
       const t = byTi.get(row.id)!;
@@ -476,7 +512,7 @@ export class Scheduler {
         this.#jobId = await this.#registerJob();
       }
     } catch (error) {
-      this.#log.warn({ err: error }, "heartbeat failed");
+      if (!this.#store.storage.note(error)) this.#log.warn({ err: error }, "heartbeat failed");
     }
   }
 

@@ -2,15 +2,17 @@
  * Opens the metadata database: SQLite through better-sqlite3 (the embedded default) or
  * PostgreSQL through pg, both behind Kysely. See docs/ARCHITECTURE.md, "Store".
  */
-import { chmodSync, existsSync, mkdirSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from "kysely";
 import pg from "pg";
 import { UpdraftError } from "../errors/index.js";
 import { redactUrl } from "../util/redact.js";
+import type { Logger } from "../util/logger.js";
 import { bindPgClient } from "./sql.js";
 import type { Database } from "./schema.js";
+import { StorageState } from "./storage.js";
 
 export type Dialect = "sqlite" | "postgres";
 
@@ -21,6 +23,8 @@ export interface StoreOptions {
   sqliteSynchronous?: "NORMAL" | "FULL";
   /** Largest number of PostgreSQL connections this process opens. */
   poolSize?: number;
+  /** Where the store reports a full disk and the errors of its own timers. */
+  log?: Logger;
 }
 
 export interface ParsedUrl {
@@ -77,7 +81,27 @@ export interface Store {
   onEvents(listener: () => void): () => void;
   /** Calls `listener` when another process reports a change; returns the unsubscribe function. */
   onChange(listener: () => void): () => void;
+  /**
+   * Whether the disk under the database is full (noticed on a failed write, cleared by a probe
+   * write that succeeds); transactions note their errors here themselves.
+   */
+  readonly storage: StorageState;
   close(): Promise<void>;
+}
+
+function freeBytesAt(dir: string): number | null {
+  try {
+    const s = statfsSync(dir);
+    return s.bavail * s.bsize;
+  } catch {
+    return null;
+  }
+}
+
+/** The probe of StorageState: one small real write. */
+async function probeWrite(db: Kysely<Database>): Promise<void> {
+  const value = String(Date.now());
+  await db.insertInto("updraft_meta").values({ key: "storage_probe", value }).onConflict((oc) => oc.column("key").doUpdateSet({ value })).execute();
 }
 
 export async function openStore(options: StoreOptions): Promise<Store> {
@@ -126,11 +150,33 @@ function openSqlite(file: string, options: StoreOptions): Store {
   };
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
 
+  const storage = new StorageState({
+    probe: () => probeWrite(db),
+    // The probe alone would pass while a few pages are free and the next tick fails again.
+    ...(file === ":memory:" ? {} : { freeBytes: () => freeBytesAt(dirname(file)), minFreeBytes: 1024 * 1024 }),
+    where: `the SQLite database ${file}`,
+    log: options.log ?? null,
+  });
   const listeners = new Set<() => void>();
   const eventListeners = new Set<() => void>();
   let dataVersion = raw.pragma("data_version", { simple: true }) as number;
+  // The timers below run beside everything else: an error of theirs (a full disk, an I/O error)
+  // is reported, never thrown out of the timer, which would end the process.
+  // A failure that repeats is logged once a minute.
+  const guarded = (what: string, fn: () => void) => {
+    let loggedAt = -Infinity;
+    return () => {
+      try {
+        fn();
+      } catch (error) {
+        if (storage.note(error) || Date.now() - loggedAt < 60_000) return;
+        loggedAt = Date.now();
+        options.log?.warn({ err: error }, `SQLite ${what} failed`);
+      }
+    };
+  };
   // Another process's commit changes data_version; it may carry state changes and events.
-  const poll = setInterval(() => {
+  const poll = setInterval(guarded("change poll", () => {
     if ((listeners.size === 0 && eventListeners.size === 0) || !raw.open) return;
     const now = raw.pragma("data_version", { simple: true }) as number;
     if (now !== dataVersion) {
@@ -138,15 +184,15 @@ function openSqlite(file: string, options: StoreOptions): Store {
       for (const l of listeners) l();
       for (const l of eventListeners) l();
     }
-  }, 10);
+  }), 10);
   poll.unref();
   let ticks = 0;
-  const checkpoint = setInterval(() => {
+  const checkpoint = setInterval(guarded("WAL checkpoint", () => {
     if (!raw.open || raw.inTransaction) return;
     raw.pragma("wal_checkpoint(PASSIVE)");
     // Keeps the planner's statistics fresh as tables grow (cheap when nothing changed).
     if (++ticks % 120 === 0) raw.pragma("optimize");
-  }, 5_000);
+  }), 5_000);
   checkpoint.unref();
 
   return {
@@ -161,6 +207,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
       eventListeners.add(listener);
       return () => eventListeners.delete(listener);
     },
+    storage,
     transaction: (fn) =>
       db.connection().execute(async (conn) => {
         await sql`begin immediate`.execute(conn);
@@ -169,6 +216,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
           await sql`commit`.execute(conn);
           return result;
         } catch (error) {
+          storage.note(error);
           if (raw.inTransaction) await sql`rollback`.execute(conn);
           throw error;
         }
@@ -185,6 +233,7 @@ function openSqlite(file: string, options: StoreOptions): Store {
     async close() {
       clearInterval(poll);
       clearInterval(checkpoint);
+      storage.close();
       await db.destroy();
     },
   };
@@ -245,6 +294,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     });
   }
   const db = new Kysely<Database>({ dialect: new SchemaScopedPostgresDialect({ pool }, parsed.schema ?? "public") });
+  const storage = new StorageState({ probe: () => probeWrite(db), where: `the PostgreSQL server ${redactUrl(parsed.target)}`, log: options.log ?? null });
 
   // Two channels: state changes (schedulers wake up) and appended events (API servers tail them),
   // so that a scheduler's own ticks do not wake every scheduler.
@@ -287,6 +337,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     schema: parsed.schema ?? "public",
     eventChannel,
     eventsAppended: () => {},
+    storage,
     onEvents(listener) {
       eventListeners.add(listener);
       listen();
@@ -301,6 +352,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
         await client.query("commit");
         return result;
       } catch (error) {
+        storage.note(error);
         await client.query("rollback").catch(() => {
           broken = true;
         });
@@ -318,6 +370,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
       return () => listeners.delete(listener);
     },
     async close() {
+      storage.close();
       if (listenClient) {
         const client = await listenClient.catch(() => null);
         client?.release(true);

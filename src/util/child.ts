@@ -28,3 +28,17 @@ export function forkChild(entry: string, options: ForkOptions & { execArgv?: str
   if (entry.endsWith(".ts")) execArgv.unshift(`--import=${import.meta.resolve("tsx")}`);
   return fork(entry, [], { ...options, env: childEnv(options.env), execArgv, serialization: "json" });
 }
+
+/**
+ * SIGKILL to a child started with `detached: true` and everything in its process group (what
+ * DAG code started: bash, its children), also once the child itself has exited: Linux does not
+ * hand out a process id again while a group of that id has members, so the group is still its.
+ */
+export function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, "SIGKILL");
+  } catch {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }
+}

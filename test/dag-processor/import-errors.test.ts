@@ -2,9 +2,12 @@
  * A DAG file that fails becomes an import error with file, line and message, and the other DAGs
  * of the folder keep working. The store side of this runs on both dialects in lifecycle.test.ts.
  */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags } from "../helpers/run.js";
+import { processAlive, waitFor } from "../scheduler/support.js";
 import { dagRows, goodDag, importErrors, lineOf, newProcessor } from "./helpers.js";
 
 let env: TestEnv | undefined;
@@ -176,5 +179,41 @@ describe("import errors", () => {
     const source = 'import { dag } from "updraft";\nprocess.exit(3);\nexport default dag({ id: "exits" }, () => {});\n';
     const { error } = await processWithBroken("exits.ts", source);
     expect(error.message).toMatch(/ended the import process/);
+  });
+
+  it("a process a DAG file starts at import dies with its import worker (a timeout, a clean stop)", async () => {
+    // Each file starts a long sleep at import, notes its pid, then hangs (timed out) or returns.
+    const starter = (name: string, hang: boolean) => `
+      import { spawn } from "node:child_process";
+      import { writeFileSync } from "node:fs";
+      import { dag } from "updraft";
+      const child = spawn("sleep", ["300"], { stdio: "ignore" });
+      writeFileSync(${JSON.stringify("PIDS")} + "/${name}.pid", String(child.pid));
+      ${hang ? "while (true) {}" : ""}
+      export default dag({ id: "${name}" }, () => {});
+    `;
+    env = await createTestEnv({ config: { importTimeoutMs: "2s" } });
+    const pids = env.home;
+    env.writeDag("hangs.ts", starter("hangs", true).replace('"PIDS"', JSON.stringify(pids)));
+    env.writeDag("returns.ts", starter("returns", false).replace('"PIDS"', JSON.stringify(pids)));
+    const processor = newProcessor(env);
+    const pidOf = (name: string) => Number(readFileSync(join(pids, `${name}.pid`), "utf8"));
+    try {
+      await processor.scan();
+      expect((await importErrors(env))["hangs.ts"]?.code).toBe("UPDRAFT_E_IMPORT_TIMEOUT");
+      await waitFor("the timed-out import's sleep to be killed", () => !processAlive(pidOf("hangs")), 20_000);
+      expect(processAlive(pidOf("returns"))).toBe(true);
+    } finally {
+      await processor.stop();
+    }
+    await waitFor("the other sleep to die with the stopped processor's workers", () => !processAlive(pidOf("returns")), 20_000);
+  });
+
+  it("a file over the size limit is an import error that names the limit", async () => {
+    const big = goodDag("too_big", `// ${"x".repeat(5 * 1024 * 1024)}`);
+    const { error, dags } = await processWithBroken("big.ts", big);
+    expect(error.code).toBe("UPDRAFT_E_DAG_FILE_TOO_LARGE");
+    expect(error.message).toMatch(/5 MiB/);
+    expect(dags.too_big).toBeUndefined();
   });
 });

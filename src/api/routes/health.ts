@@ -25,6 +25,14 @@ export function registerHealthRoutes(app: FastifyInstance, { store, config }: Ap
       let database: { status: "healthy" | "unhealthy"; latest_heartbeat: null; detail: string | null } = { status: "healthy", latest_heartbeat: null, detail: null };
       try {
         await sql`select 1`.execute(store.db);
+        const full = store.storage.full;
+        if (full) {
+          database = {
+            status: "unhealthy",
+            latest_heartbeat: null,
+            detail: `the metadata database cannot store changes since ${new Date(full.since).toISOString()}: its disk is full (${full.message}); new work is paused and resumes by itself once space is freed`,
+          };
+        }
       } catch {
         database = { status: "unhealthy", latest_heartbeat: null, detail: "the metadata database does not answer" };
       }

@@ -33,7 +33,7 @@ export function registerServerCommands(program: Command): void {
       const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: true });
-      const store = await openConfiguredStore(config, { migrate: true });
+      const store = await openConfiguredStore(config, { migrate: true, log });
       const admin = await ensureStandaloneAdmin(store, config);
       // The port first: a port in use fails the start before anything else runs.
       const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
@@ -67,7 +67,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       const log = createLogger(config.logLevel);
-      const store = await openConfiguredStore(config, { migrate: true });
+      const store = await openConfiguredStore(config, { migrate: true, log });
       const scheduler = createScheduler(store, config, log);
       await scheduler.start();
       log.info({ database: redactUrl(config.databaseUrl), job: scheduler.jobId }, "scheduler running");
@@ -87,7 +87,7 @@ export function registerServerCommands(program: Command): void {
       const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: false });
-      const store = await openConfiguredStore(config, { migrate: true });
+      const store = await openConfiguredStore(config, { migrate: true, log });
       const api = await startApi({ store, config, log, keys, configSources: sources });
       log.info({ url: api.url, database: redactUrl(config.databaseUrl) }, `API server running at ${api.url}`);
       await onShutdown(log, async () => {
@@ -102,7 +102,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       const log = createLogger(config.logLevel);
-      const store = await openConfiguredStore(config, { migrate: true });
+      const store = await openConfiguredStore(config, { migrate: true, log });
       const processor = createProcessor(store, config, log);
       const summary = await processor.start();
       log.info({ dagsFolder: config.dagsFolder, ...summary }, "DAG processor running");
