@@ -8,6 +8,8 @@ import { UpdraftError } from "../errors/index.js";
 import { verifyPassword } from "../security/password.js";
 import type { Principal } from "../security/rbac.js";
 import { API_TOKEN_PREFIX, hashToken, issueAccessToken, newOpaqueToken, REFRESH_PREFIX, verifyAccessToken } from "../security/tokens.js";
+import type { Store } from "../store/connect.js";
+import { appendAuthChanged } from "../store/events.js";
 import type { Database } from "../store/schema.js";
 import { isStorageFull } from "../store/storage.js";
 import { findUser, permissionsOf, rolesOf } from "../store/users.js";
@@ -99,7 +101,8 @@ async function openSession(db: Kysely<Database>, settings: AuthSettings, userId:
  * working. Presenting the token a session already replaced means it was copied (the
  * rightful client holds the newer one), so the whole session is revoked.
  */
-export async function refresh(db: Kysely<Database>, settings: AuthSettings, refreshToken: string): Promise<{ tokens: TokenPair; userId: number }> {
+export async function refresh(store: Store, settings: AuthSettings, refreshToken: string): Promise<{ tokens: TokenPair; userId: number }> {
+  const db = store.db;
   const now = Date.now();
   const invalid = () => new UpdraftError("UPDRAFT_E_TOKEN_INVALID", "the refresh token is not valid, revoked or expired", { hint: "log in again" });
   if (!refreshToken.startsWith(REFRESH_PREFIX)) throw invalid();
@@ -111,7 +114,11 @@ export async function refresh(db: Kysely<Database>, settings: AuthSettings, refr
     .where("s.refresh_hash", "=", hash)
     .executeTakeFirst();
   if (!session) {
-    await db.updateTable("auth_session").set({ revoked_at: now }).where("prev_refresh_hash", "=", hash).where("revoked_at", "is", null).execute();
+    // A spent refresh token used again: its session ends, and so do the sockets it opened.
+    await store.transaction(async (trx) => {
+      const ended = await trx.updateTable("auth_session").set({ revoked_at: now }).where("prev_refresh_hash", "=", hash).where("revoked_at", "is", null).returning("user_id").execute();
+      await appendAuthChanged(trx, store, ended.map((r) => Number(r.user_id)));
+    });
     throw invalid();
   }
   if (session.revoked_at !== null || session.expires_at <= now || session.active !== 1) throw invalid();
@@ -130,15 +137,21 @@ export async function refresh(db: Kysely<Database>, settings: AuthSettings, refr
   };
 }
 
-/** Ends the session an access token or refresh token belongs to. */
-export async function logout(db: Kysely<Database>, settings: AuthSettings, header: string | undefined, refreshToken: string | undefined): Promise<void> {
+/** Ends the session an access token or refresh token belongs to; its live sockets close. */
+export async function logout(store: Store, settings: AuthSettings, header: string | undefined, refreshToken: string | undefined): Promise<void> {
   const now = Date.now();
-  if (refreshToken) {
-    await db.updateTable("auth_session").set({ revoked_at: now }).where("refresh_hash", "=", hashToken(refreshToken)).execute();
-  }
   const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-  if (match && !match[1]!.startsWith(API_TOKEN_PREFIX) && !match[1]!.startsWith(REFRESH_PREFIX)) {
-    const claims = await verifyAccessToken(settings.signingKey, match[1]!);
-    await db.updateTable("auth_session").set({ revoked_at: now }).where("id", "=", claims.sessionId).where("user_id", "=", claims.userId).execute();
-  }
+  const claims = match && !match[1]!.startsWith(API_TOKEN_PREFIX) && !match[1]!.startsWith(REFRESH_PREFIX) ? await verifyAccessToken(settings.signingKey, match[1]!) : null;
+  await store.transaction(async (trx) => {
+    const users: number[] = [];
+    if (refreshToken) {
+      const row = await trx.updateTable("auth_session").set({ revoked_at: now }).where("refresh_hash", "=", hashToken(refreshToken)).returning("user_id").executeTakeFirst();
+      if (row) users.push(Number(row.user_id));
+    }
+    if (claims) {
+      await trx.updateTable("auth_session").set({ revoked_at: now }).where("id", "=", claims.sessionId).where("user_id", "=", claims.userId).execute();
+      users.push(claims.userId);
+    }
+    await appendAuthChanged(trx, store, users);
+  });
 }

@@ -42,6 +42,8 @@ interface Client {
   principal: Principal;
   token: string;
   logs: Map<string, LogSubscription>;
+  /** Authenticates the socket's token again: the principal it holds now, or the socket is closed. */
+  recheck: () => Promise<void>;
 }
 
 export class EventHub {
@@ -111,8 +113,15 @@ export class EventHub {
       const events = rows.map((r) => ({ ts: new Date(r.ts).toISOString(), ...(JSON.parse(r.payload) as StoredEvent) }));
       for (const e of events) if (e.kind === "dag-version" || e.kind === "dag-updated") this.#access.delete(e.dag_id);
       await this.#loadAccess(events.flatMap((e) => ("dag_id" in e ? [e.dag_id] : e.kind === "import-error" ? e.dag_ids : [])));
-      for (const client of this.#clients) {
-        for (const e of events) if (this.#mayRead(client.principal, e)) this.#send(client, clientMessage(e));
+      // In order: a revocation takes effect before anything that follows it reaches the socket.
+      let from = 0;
+      for (let i = 0; i <= events.length; i++) {
+        const e = events[i];
+        if (e !== undefined && e.kind !== "auth-changed") continue;
+        const batch = events.slice(from, i);
+        for (const client of this.#clients) for (const b of batch) if (this.#mayRead(client.principal, b)) this.#send(client, clientMessage(b));
+        if (e) await this.#recheck(e.user_ids);
+        from = i + 1;
       }
       if (rows.length < 1_000) break;
     }
@@ -180,7 +189,14 @@ export class EventHub {
     for (const id of missing) this.#access.set(id, parseAccess(rows.find((r) => r.dag_id === id)?.access ?? null));
   }
 
+  /** The sockets of these users authenticate again now (tokens revoked, roles changed). */
+  async #recheck(userIds: number[]): Promise<void> {
+    const users = new Set(userIds);
+    await Promise.all([...this.#clients].filter((c) => users.has(c.principal.userId)).map((c) => c.recheck()));
+  }
+
   #mayRead(principal: Principal, e: StoredEvent): boolean {
+    if (e.kind === "auth-changed") return false;
     if (e.kind === "import-error") return readsAllDags(principal) || e.dag_ids.some((id) => canDag(principal, this.#access.get(id) ?? null, "read"));
     return canDag(principal, this.#access.get(e.dag_id) ?? null, "read");
   }
@@ -212,17 +228,22 @@ export class EventHub {
       if (client || closed) return;
       const principal = await authenticate(this.#store.db, auth, `Bearer ${token}`);
       if (closed) return;
-      client = { socket, principal, token, logs: new Map() };
-      this.#clients.add(client);
-      socket.send(JSON.stringify({ type: "hello", username: principal.username }));
-      reauth = setInterval(() => {
+      // Its token is checked again when its user's tokens or roles change (an auth-changed
+      // event, at once) and every REAUTH_MS (an access token that expired).
+      const recheck = () =>
         authenticate(this.#store.db, auth, `Bearer ${token}`).then(
           (p) => {
             if (client) client.principal = p;
           },
-          (error: unknown) => fail(4401, error),
+          (error: unknown) => {
+            if (client) this.#clients.delete(client);
+            fail(4401, error);
+          },
         );
-      }, REAUTH_MS);
+      client = { socket, principal, token, logs: new Map(), recheck };
+      this.#clients.add(client);
+      socket.send(JSON.stringify({ type: "hello", username: principal.username }));
+      reauth = setInterval(() => void recheck(), REAUTH_MS);
       reauth.unref();
     };
     const enqueue = (work: () => Promise<void>, onError: (error: unknown) => void) => {

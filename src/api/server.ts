@@ -12,6 +12,7 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { UpdraftError } from "../errors/index.js";
 import { can, type Permission } from "../security/rbac.js";
+import { checkJsonDepth } from "../util/json-depth.js";
 import { authenticate } from "./auth.js";
 import { authorizeDag } from "./access.js";
 import { recordAudit } from "./audit.js";
@@ -88,7 +89,10 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
 
   // NUL characters never mean anything in Updraft's names and texts, and PostgreSQL cannot store
   // them: refused up front, before any lookup can trip over them.
+  // Likewise JSON nested deeper than anything Updraft stores: refused before any recursive
+  // validation or cloning of it could overflow the stack.
   app.addHook("preValidation", async (request) => {
+    checkJsonDepth(request.body, "the request body");
     if (hasNul(request.params) || hasNul(request.query) || hasNul(request.body)) {
       throw new UpdraftError("UPDRAFT_E_VALIDATION", "the request contains a NUL character (U+0000)", { hint: "remove it" });
     }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { loadConfig, type Config, type ConfigKey, type LoadedConfig } from "../config/index.js";
 import { openConfiguredStore } from "../runtime/index.js";
 import type { Store } from "../store/connect.js";
+import { checkJsonDepth } from "../util/json-depth.js";
 
 export interface GlobalOptions {
   home?: string;
@@ -65,6 +66,7 @@ export function parseJsonOption(value: string, flag: string): Record<string, unk
   if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
     throw new CliUsageError(`${flag} must be a JSON object`, `${flag} '{"key": "value"}'`);
   }
+  checkJsonDepth(parsed, flag);
   return parsed as Record<string, unknown>;
 }
 

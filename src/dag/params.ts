@@ -4,10 +4,15 @@
  * declared params are validated against their spec.
  */
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import formatsModule, { type FormatsPlugin } from "ajv-formats";
 import { UpdraftError } from "../errors/index.js";
 import type { ParamSpec } from "../sdk/types.js";
+import { checkJsonDepth } from "../util/json-depth.js";
 
 const ajv = new Ajv({ allErrors: true, strict: false });
+// Airflow checks `format` (date, date-time, time, email, uri, …) as JSON Schema says; so does Updraft.
+// ajv-formats is CommonJS: its function is the module's default export under ESM.
+(formatsModule as unknown as { default: FormatsPlugin }).default(ajv);
 const PARAM_KEYS = new Set(["type", "default", "enum", "description", "title", "minimum", "maximum", "minLength", "maxLength", "pattern", "format", "items"]);
 const TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"]);
 
@@ -38,11 +43,20 @@ function validatorFor(params: Record<string, ParamSpec>): ValidateFunction {
   return validate;
 }
 
+const FORMAT_EXAMPLES: Record<string, string> = {
+  date: "2026-03-01",
+  "date-time": "2026-03-01T03:00:00Z",
+  time: "03:00:00Z",
+  email: "ada@example.com",
+  uri: "https://example.com/path",
+};
+
 function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
   return (errors ?? []).map((e) => {
     const name = e.instancePath.replace(/^\//, "").replace(/\//g, ".");
     if (e.keyword === "required") return `param '${(e.params as { missingProperty: string }).missingProperty}' is required (it has no default)`;
     if (e.keyword === "enum") return `param '${name}' must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(", ")}`;
+    if (e.keyword === "format") return `param '${name}' must be a ${(e.params as { format: string }).format}${FORMAT_EXAMPLES[(e.params as { format: string }).format] ? ` such as ${FORMAT_EXAMPLES[(e.params as { format: string }).format]}` : ""}`;
     return `param '${name}' ${e.message ?? "is not valid"}`;
   });
 }
@@ -54,6 +68,15 @@ export function checkParamSpecs(params: Record<string, ParamSpec>, scheduled: bo
     if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
       problems.push(`param '${name}' must be an object such as { type: "string", default: "eu" }`);
       continue;
+    }
+    try {
+      checkJsonDepth(spec, `param '${name}'`);
+    } catch (error) {
+      problems.push((error as Error).message);
+      continue;
+    }
+    if (spec.format !== undefined && (typeof spec.format !== "string" || !ajv.formats[spec.format])) {
+      problems.push(`param '${name}' has unknown format ${JSON.stringify(spec.format)}; known: ${Object.keys(ajv.formats).join(", ")}`);
     }
     for (const key of Object.keys(spec)) if (!PARAM_KEYS.has(key)) problems.push(`param '${name}' has unknown key '${key}'`);
     const types = spec.type === undefined ? [] : Array.isArray(spec.type) ? spec.type : [spec.type];
@@ -76,6 +99,7 @@ export function checkParamSpecs(params: Record<string, ParamSpec>, scheduled: bo
 
 /** The params a run sees: the defaults with the conf laid over them; throws UPDRAFT_E_PARAMS_INVALID. */
 export function resolveParams(params: Record<string, ParamSpec>, conf: Record<string, unknown>): Record<string, unknown> {
+  checkJsonDepth(conf, "the run's conf");
   const resolved: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(params)) if (spec.default !== undefined) resolved[name] = structuredClone(spec.default);
   Object.assign(resolved, structuredClone(conf));

@@ -8,7 +8,7 @@ import { restoreTimetable } from "../timetable/index.js";
 import { type SerializedDag, SERIALIZED_FORMAT } from "./model.js";
 import { checkParamSpecs } from "./params.js";
 
-const DAG_ID_RE = /^[A-Za-z0-9_.-]{1,250}$/;
+const DAG_ID_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
 const TASK_ID_RE = /^[A-Za-z0-9_-]{1,200}(\.[A-Za-z0-9_-]{1,200})*$/;
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -11,6 +11,7 @@ import { errorMessage, isStorageFull } from "../errors/index.js";
 import type { FromRunner, LogLine, ToRunner, TryError, TryResult } from "../runner/protocol.js";
 import { childEntry, forkChild, killGroup } from "../util/child.js";
 import { formatDuration } from "../util/duration.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "../util/json-depth.js";
 import { ensurePrivateDir, writePrivateFileAtomic } from "../util/private-files.js";
 import type { Logger } from "../util/logger.js";
 import type { TryPayload } from "../runner/protocol.js";
@@ -376,7 +377,7 @@ export class LocalExecutor implements Executor {
 
 function checkJson(text: string, maxBytes: number): void {
   if (Buffer.byteLength(text) > maxBytes) throw new Error("a value larger than the XCom limit");
-  JSON.parse(text);
+  if (jsonDepth(JSON.parse(text)) > MAX_JSON_DEPTH) throw new Error(`a value nested more than ${MAX_JSON_DEPTH} levels deep`);
 }
 
 /** The result as the runner reported it, if it is well formed; a failure saying so if not. */

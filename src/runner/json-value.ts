@@ -1,5 +1,6 @@
 /** Outputs and pushed XComs are JSON: checked strictly, so nothing is silently changed on the way. */
 import { UpdraftError } from "../errors/index.js";
+import { MAX_JSON_DEPTH } from "../util/json-depth.js";
 
 function kindOf(value: unknown): string {
   if (value instanceof Date) return "a Date";
@@ -20,14 +21,17 @@ const HINTS: Record<string, string> = {
   "a bigint": "return it as a string or a number",
 };
 
-function check(value: unknown, path: string, seen: Set<object>): void {
+function check(value: unknown, path: string, seen: Set<object>, depth = 0): void {
   if (value === null || typeof value === "string" || typeof value === "boolean" || value === undefined) return;
+  if (depth >= MAX_JSON_DEPTH && typeof value === "object") {
+    throw new UpdraftError("UPDRAFT_E_JSON_TOO_DEEP", `${path.slice(0, 200)}… nests objects and arrays more than ${MAX_JSON_DEPTH} levels deep`, { hint: `flatten it: Updraft accepts at most ${MAX_JSON_DEPTH} levels` });
+  }
   if (typeof value === "number") {
     if (Number.isFinite(value)) return;
   } else if (Array.isArray(value)) {
     if (seen.has(value)) throw notSerializable(path, "a circular reference", "break the cycle before returning");
     seen.add(value);
-    value.forEach((item, i) => check(item, `${path}[${i}]`, seen));
+    value.forEach((item, i) => check(item, `${path}[${i}]`, seen, depth + 1));
     seen.delete(value);
     return;
   } else if (typeof value === "object") {
@@ -35,7 +39,7 @@ function check(value: unknown, path: string, seen: Set<object>): void {
     if (proto === Object.prototype || proto === null) {
       if (seen.has(value)) throw notSerializable(path, "a circular reference", "break the cycle before returning");
       seen.add(value);
-      for (const [key, item] of Object.entries(value)) check(item, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, seen);
+      for (const [key, item] of Object.entries(value)) check(item, /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`, seen, depth + 1);
       seen.delete(value);
       return;
     }

@@ -38,6 +38,8 @@ export interface TryHooks {
   pushXcom(key: string, value: string): void;
 }
 
+const OUTPUT_ERRORS = new Set<string>(["UPDRAFT_E_BRANCH_INVALID", "UPDRAFT_E_XCOM_NOT_SERIALIZABLE", "UPDRAFT_E_XCOM_TOO_LARGE", "UPDRAFT_E_JSON_TOO_DEEP"]);
+
 function toTryError(error: unknown, retryable: boolean): TryError {
   return {
     message: errorMessage(error),
@@ -115,7 +117,8 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
       capture.log("info", [`skipped: ${errorMessage(error)}`]);
       return { outcome: "skipped", at: Date.now() };
     }
-    const retryable = kind !== "non-retryable" && !isUpdraftError(error, "UPDRAFT_E_BRANCH_INVALID") && !isUpdraftError(error, "UPDRAFT_E_XCOM_NOT_SERIALIZABLE") && !isUpdraftError(error, "UPDRAFT_E_XCOM_TOO_LARGE");
+    // An output that is not acceptable JSON would be refused again on every try.
+    const retryable = kind !== "non-retryable" && !(isUpdraftError(error) && OUTPUT_ERRORS.has(error.code));
     const shown = error instanceof Error ? (error.stack ?? error.message) : errorMessage(error);
     capture.log("error", [`${kind === "non-retryable" ? "failed without retry" : "failed"}: ${shown}`]);
     if (isUpdraftError(error) && error.hint) capture.log("error", [`hint: ${error.hint}`]);

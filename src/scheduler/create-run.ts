@@ -31,13 +31,14 @@ export function defaultRunId(runType: RunType, logicalDate: number): string {
   return runType === "test" ? `test__${iso}__${randomBytes(3).toString("hex")}` : `${runType}__${iso}`;
 }
 
-const RUN_ID_RE = /^[A-Za-z0-9_.:+~-]{1,250}$/;
+// Not made of dots and "~" only: ".." in a path means something else, "~" means every run.
+const RUN_ID_RE = /^(?![.~]+$)[A-Za-z0-9_.:+~-]{1,250}$/;
 
 export function checkRunId(runId: string): string {
   // "~" stands for "every run" in API paths, as in Airflow's.
-  if (!RUN_ID_RE.test(runId) || runId === "~") {
+  if (!RUN_ID_RE.test(runId)) {
     throw new UpdraftError("UPDRAFT_E_INVALID_ID", `run id ${JSON.stringify(runId.length > 80 ? `${runId.slice(0, 80)}…` : runId)} is not valid`, {
-      hint: 'use 1–250 letters, digits and "_ . : + ~ -"',
+      hint: 'use 1–250 letters, digits and "_ . : + ~ -", not dots or "~" alone',
     });
   }
   return runId;

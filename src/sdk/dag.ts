@@ -5,7 +5,8 @@ import type { DagDefinition } from "./definition.js";
 import { pickTaskOptions, rejectUnknownKeys } from "./options.js";
 import type { AnyTaskRef, Dag, DagOptions } from "./types.js";
 
-const DAG_ID_RE = /^[A-Za-z0-9_.-]{1,250}$/;
+// Not made of dots only: ".." in a path means something else.
+const DAG_ID_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
 const DAG_OPTION_KEYS = new Set([
   "id", "schedule", "timezone", "startDate", "endDate", "catchup", "maxActiveRuns", "maxActiveTasks",
   "defaults", "params", "tags", "description", "docMd", "owner", "access",
@@ -41,7 +42,7 @@ export function dag(options: DagOptions, body: () => void): Dag {
   const id = options.id;
   if (typeof id !== "string" || !DAG_ID_RE.test(id)) {
     throw new UpdraftError("UPDRAFT_E_INVALID_ID", `DAG id ${JSON.stringify(id)} is not valid`, {
-      hint: 'use 1–250 letters, digits, "_", "-" or "."',
+      hint: 'use 1–250 letters, digits, "_", "-" or "." (not dots alone)',
     });
   }
   if (typeof body !== "function") dagOptionError(id, "the second argument must be the DAG body, a function", "dag({ id }, () => { ... })");

@@ -8,7 +8,7 @@ import { UpdraftError } from "../errors/index.js";
 import type { Keyring } from "../security/secrets.js";
 import type { ConnectionTable, Database } from "./schema.js";
 
-const CONN_ID_RE = /^[A-Za-z0-9_.-]{1,250}$/;
+const CONN_ID_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
 const CONN_TYPE_RE = /^[A-Za-z0-9_.-]{1,100}$/;
 
 /** What callers see of a connection: no secret, only whether one is set. */
@@ -47,7 +47,7 @@ export interface ConnectionFields {
 
 export function checkConnId(connId: string): string {
   if (!CONN_ID_RE.test(connId)) {
-    throw new UpdraftError("UPDRAFT_E_INVALID_ID", `connection id ${JSON.stringify(connId.slice(0, 250))} is not valid`, { hint: 'use 1–250 letters, digits, "_", "." and "-"' });
+    throw new UpdraftError("UPDRAFT_E_INVALID_ID", `connection id ${JSON.stringify(connId.slice(0, 250))} is not valid`, { hint: 'use 1–250 letters, digits, "_", "." and "-" (not dots alone)' });
   }
   return connId;
 }

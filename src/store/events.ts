@@ -3,6 +3,7 @@
  * tailed by API servers (by id) to push live updates. Old events are trimmed by age.
  */
 import type { Kysely } from "kysely";
+import type { Store } from "./connect.js";
 import type { Database, EventRow } from "./schema.js";
 import { chunk } from "./batch.js";
 import { exec, query, rows, statement, type SqlContext } from "./sql.js";
@@ -12,7 +13,9 @@ export type StoredEvent =
   | { kind: "run-state"; dag_id: string; run_id: string; state: string }
   | { kind: "dag-version"; dag_id: string; version_number: number }
   | { kind: "dag-updated"; dag_id: string; is_paused?: boolean; is_active?: boolean }
-  | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null };
+  | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null }
+  /** Sessions, tokens or roles of these users changed: API servers check their sockets again at once (never sent to clients). */
+  | { kind: "auth-changed"; user_ids: number[] };
 
 const EVENT_COLUMNS = [["ts", "bigint"], ["kind", "text"], ["dag_id", "text"], ["payload", "text"]] as const;
 const INSERT_EVENTS = statement((d) => `insert into event (ts, kind, dag_id, payload) select ts, kind, dag_id, payload from ${d.rows(EVENT_COLUMNS)}`);
@@ -40,6 +43,16 @@ export async function appendEvents(ctx: SqlContext, events: StoredEvent[], now: 
     if (ctx.dialect === "postgres" && channel) await query(ctx, INSERT_AND_NOTIFY, [payload, channel]);
     else await exec(ctx, INSERT_EVENTS, [payload]);
   }
+}
+
+/**
+ * In the transaction that revokes tokens or changes roles: every API server re-authenticates the
+ * live sockets of these users when it reads the event (milliseconds later), and closes those whose
+ * token no longer holds.
+ */
+export async function appendAuthChanged(trx: Kysely<Database>, store: Pick<Store, "dialect" | "eventChannel">, userIds: number[]): Promise<void> {
+  if (userIds.length === 0) return;
+  await appendEvents({ db: trx, dialect: store.dialect }, [{ kind: "auth-changed", user_ids: [...new Set(userIds)] }], Date.now(), store.eventChannel);
 }
 
 export async function eventsAfter(db: Kysely<Database>, afterId: number, limit = 1_000): Promise<EventRow[]> {

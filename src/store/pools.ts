@@ -2,7 +2,7 @@ import type { Kysely } from "kysely";
 import { UpdraftError } from "../errors/index.js";
 import type { Database, PoolRow } from "./schema.js";
 
-const POOL_NAME_RE = /^[A-Za-z0-9_.-]{1,250}$/;
+const POOL_NAME_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
 
 export async function listPools(db: Kysely<Database>): Promise<Array<PoolRow & { occupied: number; queued: number; running: number }>> {
   const pools = await db.selectFrom("pool").selectAll().orderBy("name").execute();
@@ -20,7 +20,7 @@ export async function listPools(db: Kysely<Database>): Promise<Array<PoolRow & {
 }
 
 export async function setPool(db: Kysely<Database>, name: string, slots: number, description: string | null): Promise<void> {
-  if (!POOL_NAME_RE.test(name)) throw new UpdraftError("UPDRAFT_E_INVALID_ID", `pool name ${JSON.stringify(name)} is not valid`, { hint: 'use letters, digits, "_", "-" and "."' });
+  if (!POOL_NAME_RE.test(name)) throw new UpdraftError("UPDRAFT_E_INVALID_ID", `pool name ${JSON.stringify(name)} is not valid`, { hint: 'use letters, digits, "_", "-" and "." (not dots alone)' });
   if (!Number.isInteger(slots) || slots < 0) throw new UpdraftError("UPDRAFT_E_USAGE", `pool slots ${slots} is not an integer ≥ 0`, { hint: "0 slots holds every task of the pool" });
   await db
     .insertInto("pool")

@@ -5,10 +5,11 @@ import { BUILTIN_ROLES, isPermission, PERMISSIONS, type Permission } from "../se
 import { hashPassword } from "../security/password.js";
 import { API_TOKEN_PREFIX, newOpaqueToken } from "../security/tokens.js";
 import type { Store } from "./connect.js";
+import { appendAuthChanged } from "./events.js";
 import type { ApiTokenRow, Database, RoleRow, UserRow } from "./schema.js";
 
-const USERNAME_RE = /^[A-Za-z0-9_.@-]{1,100}$/;
-const ROLE_RE = /^[A-Za-z0-9_. -]{1,100}$/;
+const USERNAME_RE = /^(?!\.+$)[A-Za-z0-9_.@-]{1,100}$/;
+const ROLE_RE = /^(?![. ]+$)[A-Za-z0-9_. -]{1,100}$/;
 
 /** Creates or updates the built-in roles (their permissions follow the running version). */
 export async function ensureBuiltinRoles(db: Kysely<Database>): Promise<void> {
@@ -85,7 +86,7 @@ export interface NewUser {
 
 export function checkUsername(username: string): string {
   if (!USERNAME_RE.test(username)) {
-    throw new UpdraftError("UPDRAFT_E_VALIDATION", `username ${JSON.stringify(username.slice(0, 100))} is not valid`, { hint: 'use 1–100 letters, digits and "_ . @ -"' });
+    throw new UpdraftError("UPDRAFT_E_VALIDATION", `username ${JSON.stringify(username.slice(0, 100))} is not valid`, { hint: 'use 1–100 letters, digits and "_ . @ -" (not dots alone)' });
   }
   return username;
 }
@@ -98,7 +99,7 @@ export function checkPassword(password: string): string {
 }
 
 export function checkRoleName(name: string): string {
-  if (!ROLE_RE.test(name)) throw new UpdraftError("UPDRAFT_E_VALIDATION", `role name ${JSON.stringify(name.slice(0, 100))} is not valid`, { hint: 'use 1–100 letters, digits, spaces and "_ . -"' });
+  if (!ROLE_RE.test(name)) throw new UpdraftError("UPDRAFT_E_VALIDATION", `role name ${JSON.stringify(name.slice(0, 100))} is not valid`, { hint: 'use 1–100 letters, digits, spaces and "_ . -" (not dots and spaces alone)' });
   return name;
 }
 
@@ -120,14 +121,17 @@ export async function createUser(db: Kysely<Database>, user: NewUser): Promise<U
 }
 
 /**
- * Ends every session and API token of a user (password change, role removal, deactivation):
- * access tokens carry the token version, so they stop working at once.
+ * Ends every session and API token of these users (password change, role removal, deactivation),
+ * in the caller's transaction: access tokens carry the token version, so they stop working at
+ * once, and the users' live sockets are closed as the API servers read the event.
  */
-export async function revokeAllTokens(db: Kysely<Database>, userId: number): Promise<void> {
+export async function revokeAllTokens(store: Store, trx: Kysely<Database>, userIds: number[]): Promise<void> {
+  if (userIds.length === 0) return;
   const now = Date.now();
-  await db.updateTable("app_user").set((eb) => ({ token_version: eb("token_version", "+", 1), updated_at: now })).where("id", "=", userId).execute();
-  await db.updateTable("auth_session").set({ revoked_at: now }).where("user_id", "=", userId).where("revoked_at", "is", null).execute();
-  await db.updateTable("api_token").set({ revoked_at: now }).where("user_id", "=", userId).where("revoked_at", "is", null).execute();
+  await trx.updateTable("app_user").set((eb) => ({ token_version: eb("token_version", "+", 1), updated_at: now })).where("id", "in", userIds).execute();
+  await trx.updateTable("auth_session").set({ revoked_at: now }).where("user_id", "in", userIds).where("revoked_at", "is", null).execute();
+  await trx.updateTable("api_token").set({ revoked_at: now }).where("user_id", "in", userIds).where("revoked_at", "is", null).execute();
+  await appendAuthChanged(trx, store, userIds);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +207,7 @@ export async function updateUser(store: Store, username: string, change: UserCha
       await trx.deleteFrom("user_role").where("user_id", "=", user.id).execute();
       if (newRoleIds.length > 0) await trx.insertInto("user_role").values(newRoleIds.map((role_id) => ({ user_id: user.id, role_id }))).execute();
     }
-    if (revoked) await revokeAllTokens(trx, user.id);
+    if (revoked) await revokeAllTokens(store, trx, [user.id]);
   });
   return { user: (await findUser(store.db, { id: user.id }))!, revoked };
 }
@@ -227,7 +231,7 @@ export async function deleteUser(store: Store, username: string): Promise<void> 
   const user = await requireUser(store.db, username);
   if (user.roles.includes(ADMIN_ROLE) && user.active === 1 && !(await anotherActiveAdmin(store.db, user.id))) throw lastAdmin(username, "cannot delete the user");
   await store.transaction(async (trx) => {
-    await revokeAllTokens(trx, user.id);
+    await revokeAllTokens(store, trx, [user.id]);
     await trx.deleteFrom("user_role").where("user_id", "=", user.id).execute();
     await trx.deleteFrom("auth_session").where("user_id", "=", user.id).execute();
     await trx.deleteFrom("api_token").where("user_id", "=", user.id).execute();
@@ -307,7 +311,7 @@ export async function updateRole(store: Store, name: string, change: { descripti
     if (Object.keys(set).length > 0) await trx.updateTable("app_role").set(set).where("id", "=", role.id).execute();
     if (removed.length > 0) {
       const users = await trx.selectFrom("user_role").select("user_id").where("role_id", "=", role.id).execute();
-      for (const u of users) await revokeAllTokens(trx, u.user_id);
+      await revokeAllTokens(store, trx, users.map((u) => u.user_id));
       revokedUsers = users.length;
     }
   });
@@ -320,7 +324,7 @@ export async function deleteRole(store: Store, name: string): Promise<{ revokedU
   if (role.builtin === 1) throw builtinRole(name, "deleted");
   return store.transaction(async (trx) => {
     const users = await trx.selectFrom("user_role").select("user_id").where("role_id", "=", role.id).execute();
-    for (const u of users) await revokeAllTokens(trx, u.user_id);
+    await revokeAllTokens(store, trx, users.map((u) => u.user_id));
     await trx.deleteFrom("user_role").where("role_id", "=", role.id).execute();
     await trx.deleteFrom("app_role").where("id", "=", role.id).execute();
     return { revokedUsers: users.length };
@@ -370,6 +374,9 @@ export async function listApiTokens(db: Kysely<Database>, options: { userId?: nu
   return { tokens: rows, total: Number(total.n) };
 }
 
-export async function revokeApiToken(db: Kysely<Database>, id: number): Promise<void> {
-  await db.updateTable("api_token").set({ revoked_at: Date.now() }).where("id", "=", id).where("revoked_at", "is", null).execute();
+export async function revokeApiToken(store: Store, id: number): Promise<void> {
+  await store.transaction(async (trx) => {
+    const row = await trx.updateTable("api_token").set({ revoked_at: Date.now() }).where("id", "=", id).where("revoked_at", "is", null).returning("user_id").executeTakeFirst();
+    if (row) await appendAuthChanged(trx, store, [Number(row.user_id)]);
+  });
 }

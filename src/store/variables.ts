@@ -8,7 +8,7 @@ import { UpdraftError } from "../errors/index.js";
 import type { Keyring } from "../security/secrets.js";
 import type { Database, VariableTable } from "./schema.js";
 
-const KEY_RE = /^[A-Za-z0-9_.-]{1,250}$/;
+const KEY_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
 
 /** Parts of a key that make a variable secret (case-insensitive), after Airflow's sensitive field names. */
 export const SENSITIVE_KEY_PARTS = [
@@ -35,7 +35,7 @@ export function isSensitiveKey(key: string): boolean {
 
 export function checkVariableKey(key: string): string {
   if (!KEY_RE.test(key)) {
-    throw new UpdraftError("UPDRAFT_E_INVALID_ID", `variable key ${JSON.stringify(key.slice(0, 250))} is not valid`, { hint: 'use 1–250 letters, digits, "_", "." and "-"' });
+    throw new UpdraftError("UPDRAFT_E_INVALID_ID", `variable key ${JSON.stringify(key.slice(0, 250))} is not valid`, { hint: 'use 1–250 letters, digits, "_", "." and "-" (not dots alone)' });
   }
   return key;
 }

@@ -432,7 +432,7 @@ describe.each(DIALECTS)("hostile input (%s)", (dialect) => {
     const token = await a.login("admin");
     const db = a.env.store.db;
     const runsBefore = await db.selectFrom("dag_run").select(["run_id", "state", "note"]).execute();
-    const ODD = ["x".repeat(10 * 1024), "<script>alert(1)</script>", "<script>", `a"b`, "a'b", "' or '1'='1", "ünïcødé-🚀", "a\nb", "a\r\nX-Injected: 1", "a\u0000b", " ", "a b", "run-a/../run-a", "%2e%2e"];
+    const ODD = ["x".repeat(10 * 1024), "<script>alert(1)</script>", "<script>", `a"b`, "a'b", "' or '1'='1", "ünïcødé-🚀", "a\nb", "a\r\nX-Injected: 1", "a\u0000b", " ", "a b", "run-a/../run-a", "%2e%2e", ".", "..", "...", ".~"];
     for (const id of ODD) {
       const what = `trigger with dag_run_id ${JSON.stringify(id.slice(0, 40))}`;
       const res = await a.inject(token, "POST", "/dags/a/dagRuns", { dag_run_id: id });
@@ -464,6 +464,54 @@ describe.each(DIALECTS)("hostile input (%s)", (dialect) => {
     expect(broken, broken.join("\n")).toEqual([]);
     expect(offFormat, `error answers not in the API's format ({ code: UPDRAFT_E_*, message, status }):\n${offFormat.join("\n")}`).toEqual([]);
     expect(await db.selectFrom("dag_run").select(["run_id", "state", "note"]).execute()).toEqual(runsBefore);
+  });
+});
+
+describe.each(DIALECTS)("ids and JSON inputs (%s)", (dialect) => {
+  it("ids made only of dots are refused wherever an id is named: 400 UPDRAFT_E_*, nothing stored", async () => {
+    const a = await setup({ dialect });
+    const token = await a.login("admin");
+    const db = a.env.store.db;
+    for (const id of [".", "..", "..."]) {
+      const checks: Array<[string, InjectResult]> = [
+        ["variable", await a.inject(token, "POST", "/variables", { key: id, value: "v" })],
+        ["connection", await a.inject(token, "POST", "/connections", { connection_id: id, conn_type: "http" })],
+        ["pool", await a.inject(token, "POST", "/pools", { name: id, slots: 1 })],
+        ["user", await a.inject(token, "POST", "/users", { username: id, password: TEST_PASSWORD, roles: ["Viewer"] })],
+        ["role", await a.inject(token, "POST", "/roles", { name: id, permissions: [] })],
+        ["run", await a.inject(token, "POST", "/dags/a/dagRuns", { dag_run_id: id })],
+      ];
+      for (const [what, res] of checks) expectApiError(res, [400], `${what} ${JSON.stringify(id)}`);
+    }
+    expect(await db.selectFrom("variable").select("key").execute()).toEqual([]);
+    expect(await db.selectFrom("connection").select("conn_id").execute()).toEqual([]);
+    expect((await db.selectFrom("pool").select("name").execute()).map((p) => p.name)).toEqual(["default_pool"]);
+    expect((await db.selectFrom("app_user").select("username").where("username", "like", ".%").execute())).toEqual([]);
+    expect(await db.selectFrom("dag_run").select("run_id").execute()).toEqual([]);
+  });
+
+  it("JSON nested deeper than the limit, in a body or in a conf: 400 UPDRAFT_E_JSON_TOO_DEEP, never 500, nothing stored", async () => {
+    const a = await setup({ dialect });
+    const token = await a.login("admin");
+    // Written as text: the test client itself could not stringify 20,000 levels.
+    const deep = (levels: number) => `${'{"v":'.repeat(levels)}1${"}".repeat(levels)}`;
+    const post = async (url: string, body: string) => {
+      const res = await a.app.inject({ method: "POST", url: `/api/v1${url}`, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, payload: body });
+      return { status: res.statusCode, json: JSON.parse(res.body) as Json, body: res.body, headers: res.headers };
+    };
+    for (const levels of [101, 20_000]) {
+      const trigger = await post("/dags/a/dagRuns", `{"conf": {"nested": ${deep(levels)}}}`);
+      expectApiError(trigger, [400], `conf ${levels} levels deep`);
+      expect(trigger.json.code).toBe("UPDRAFT_E_JSON_TOO_DEEP");
+      // Any body: refused before its schema is looked at.
+      const variable = await post("/variables", `{"key": "deep", "value": "x", "extra": ${deep(levels)}}`);
+      expectApiError(variable, [400], `a variable body ${levels} levels deep`);
+      expect(variable.json.code).toBe("UPDRAFT_E_JSON_TOO_DEEP");
+    }
+    expect(await a.env.store.db.selectFrom("dag_run").select("run_id").execute()).toEqual([]);
+    // 100 levels are fine.
+    const ok = await post("/dags/a/dagRuns", `{"conf": {"nested": ${deep(98)}}}`);
+    expect(ok.status, ok.body).toBe(200);
   });
 });
 

@@ -11,7 +11,9 @@ import WebSocket from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { processDags, startScheduler, type RunningScheduler } from "../helpers/run.js";
 import { postgresEnabled } from "../helpers/services.js";
-import { createApiEnv, eventually, type ApiEnv, type ApiEnvOptions, type Json } from "./helpers.js";
+import { openStore } from "../../src/store/connect.js";
+import { updateUser } from "../../src/store/users.js";
+import { createApiEnv, eventually, TEST_PASSWORD, type ApiEnv, type ApiEnvOptions, type Json } from "./helpers.js";
 
 const PG = await postgresEnabled();
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -268,6 +270,70 @@ describe("events: authentication", () => {
     await ws.waitFor((m) => m.type === "pong", "pong");
     // Each registration of the socket would get every event (and one outlives the socket).
     expect(ws.of("hello"), "the socket was registered twice").toHaveLength(1);
+  });
+});
+
+describe("events: revocation reaches live sockets at once", () => {
+  // The periodic re-check runs every 60 s: a socket closed within a few seconds was closed by the
+  // auth-changed event that the revocation wrote.
+  const AT_ONCE_MS = 8_000;
+  const USERS_PLUS = [...USERS, { username: "ops", roles: ["Op"] }];
+
+  it("deactivation, a new password and a role taken away close the user's sockets; other users' stay open", async () => {
+    const { a, url } = await setup({ users: USERS_PLUS });
+    const admin = await a.login("admin");
+    const bystander = await connectAs(a, url, "limited");
+    const changes: Array<[string, Record<string, unknown>]> = [
+      ["active", { active: false }],
+      ["password", { password: "another-password-0123456789" }],
+      ["roles", { roles: [] }],
+    ];
+    for (const [what, body] of changes) {
+      const watched = await connectAs(a, url, "ops");
+      const changed = await a.inject(admin, "PATCH", "/users/ops", body);
+      expect(changed.status, changed.body).toBe(200);
+      expect(await watched.waitClosed(AT_ONCE_MS), what).toMatchObject({ code: 4401 });
+      // Set the user back for the next change.
+      await a.inject(admin, "PATCH", "/users/ops", { active: true, password: TEST_PASSWORD, roles: ["Op"] });
+      await a.login("ops", { fresh: true });
+    }
+    expect(bystander.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("logout closes the sockets of that session only; a revoked API token closes its socket", async () => {
+    const { a, url } = await setup({ users: USERS_PLUS });
+    const first = await a.login("ops", { fresh: true });
+    const second = await a.login("ops", { fresh: true });
+    const ofFirst = await connect(url, first);
+    const ofSecond = await connect(url, second);
+    await ofFirst.waitFor((m) => m.type === "hello", "hello");
+    await ofSecond.waitFor((m) => m.type === "hello", "hello");
+    expect((await a.inject(first, "POST", "/auth/logout")).status).toBe(204);
+    expect(await ofFirst.waitClosed(AT_ONCE_MS)).toMatchObject({ code: 4401 });
+    ofSecond.send({ type: "ping" });
+    await ofSecond.waitFor((m) => m.type === "pong", "pong on the other session");
+    expect(ofSecond.ws.readyState).toBe(WebSocket.OPEN);
+
+    const created = await a.inject(second, "POST", "/tokens", { name: "live" });
+    expect(created.status, created.body).toBe(201);
+    const byToken = await connect(url, created.json.token);
+    await byToken.waitFor((m) => m.type === "hello", "hello");
+    expect((await a.inject(second, "DELETE", `/tokens/${created.json.token_id}`)).status).toBe(204);
+    expect(await byToken.waitClosed(AT_ONCE_MS)).toMatchObject({ code: 4401 });
+    expect(ofSecond.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("a revocation made through another API server (and the CLI's store) closes the sockets of this one", async () => {
+    const { a, url } = await setup({ users: USERS_PLUS });
+    const watched = await connectAs(a, url, "ops");
+    // A second store on the same database, as another process has: it revokes the user's tokens.
+    const other = await openStore({ url: a.env.config.databaseUrl });
+    try {
+      await updateUser(other, "ops", { active: false });
+    } finally {
+      await other.close();
+    }
+    expect(await watched.waitClosed(AT_ONCE_MS)).toMatchObject({ code: 4401 });
   });
 });
 

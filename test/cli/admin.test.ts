@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createCliEnv, REPO_ROOT, runCli, type CliEnv, type DagListItem } from "./cli.js";
+import { createCliEnv, REPO_ROOT, runCli, type CliEnv, type DagListItem, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 const SOLO = `
 import { dag, task } from "updraft";
@@ -32,7 +32,7 @@ interface ConfigRow {
   env: string;
 }
 
-describe("updraft pools", () => {
+describe("updraft pools", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("sets, lists and deletes pools; default_pool cannot be deleted", async () => {
     env = createCliEnv();
     const set = await env.run(["pools", "set", "etl", "3", "--description", "for the ETL"]);
@@ -60,7 +60,7 @@ describe("updraft pools", () => {
   });
 });
 
-describe("updraft config list", () => {
+describe("updraft config list", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("shows every setting with its value, source and variable, secrets redacted; rejects an invalid env value", async () => {
     env = createCliEnv();
     mkdirSync(env.home, { recursive: true });
@@ -106,7 +106,7 @@ describe("updraft config list", () => {
 });
 
 // SQLite only: the CLI hands the URL to the store, whose suite covers migrate/reset on PostgreSQL.
-describe("updraft db", () => {
+describe("updraft db", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("migrates (again: up to date) and resets only with --yes", async () => {
     env = createCliEnv({ "solo.ts": SOLO });
 
@@ -129,7 +129,7 @@ describe("updraft db", () => {
   });
 });
 
-describe("updraft (program)", () => {
+describe("updraft (program)", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("--help exits 0; an unknown command or option exits 2", async () => {
     const [help, unknown, unknownOption] = await Promise.all([runCli(["--help"]), runCli(["bogus"]), runCli(["dags", "list", "--bogus"])]);
     expect(help.code).toBe(0);
@@ -142,7 +142,7 @@ describe("updraft (program)", () => {
   });
 });
 
-describe("bin/updraft.js (built)", () => {
+describe("bin/updraft.js (built)", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   beforeAll(async () => {
     if (!existsSync(join(REPO_ROOT, "dist/cli/main.js"))) {
       await promisify(execFile)("npm", ["run", "build"], { cwd: REPO_ROOT, timeout: 170_000 });

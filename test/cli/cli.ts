@@ -10,8 +10,11 @@ import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-/** Generous: a CLI process start costs about a second, more on a busy 2-core machine. */
-export const CLI_TIMEOUT_MS = 45_000;
+/** Generous: a CLI process start costs about a second, several on a busy 2-core machine. */
+export const CLI_TIMEOUT_MS = 120_000;
+
+/** A test that runs many CLI commands one after another gets this long. */
+export const CLI_TEST_TIMEOUT_MS = 300_000;
 
 export interface CliResult {
   code: number;

@@ -3,7 +3,7 @@
  * (exit 1, retries honoured) is covered in tasks.test.ts, which inspects that run further.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { createCliEnv, type CliEnv, type DagListItem, type DagTestResult, type RunListItem } from "./cli.js";
+import { createCliEnv, type CliEnv, type DagListItem, type DagTestResult, type RunListItem, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 const GREET = `
 import { dag, task } from "updraft";
@@ -31,7 +31,7 @@ afterEach(() => {
   env = undefined;
 });
 
-describe("updraft dags test", () => {
+describe("updraft dags test", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("prints exactly one JSON result, runs a paused DAG, and takes a logical date and --conf", async () => {
     env = createCliEnv({ "greet.ts": GREET });
     const res = await env.run(["dags", "test", "greet", "2024-05-06", "--json", "--conf", '{"x": 5}']);

@@ -1,6 +1,6 @@
 /** `updraft dags …`: list, show, reserialize, pause/unpause, trigger, list-runs, list-import-errors. */
 import { afterEach, describe, expect, it } from "vitest";
-import { createCliEnv, type CliEnv, type DagListItem, type DagTestResult, type RunListItem } from "./cli.js";
+import { createCliEnv, type CliEnv, type DagListItem, type DagTestResult, type RunListItem, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 const ETL = `
 import { dag, task } from "updraft";
@@ -31,7 +31,7 @@ afterEach(() => {
   env = undefined;
 });
 
-describe("updraft dags (registry)", () => {
+describe("updraft dags (registry)", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("reserializes the folder, lists DAGs and import errors, shows a DAG, pauses and unpauses", async () => {
     env = createCliEnv({ "etl.ts": ETL, "solo.ts": SOLO, "broken.ts": BROKEN });
 

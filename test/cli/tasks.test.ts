@@ -1,6 +1,6 @@
 /** `updraft tasks …`: list, state, logs, clear, mark and test. */
 import { afterEach, describe, expect, it } from "vitest";
-import { createCliEnv, type CliEnv, type DagTestResult, type RunListItem, type TaskStateJson } from "./cli.js";
+import { createCliEnv, type CliEnv, type DagTestResult, type RunListItem, type TaskStateJson, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 // hello → shout; hello → flaky (fails on both of its tries) → after (upstream_failed).
 const PIPE = `
@@ -50,7 +50,7 @@ async function taskState(e: CliEnv, runId: string, taskId: string): Promise<stri
   return res.stdout.trim();
 }
 
-describe("updraft tasks", () => {
+describe("updraft tasks", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("after a failed `dags test` (exit 1, retries honoured): lists tasks, shows states with tries, prints logs per try, clears and marks", async () => {
     env = createCliEnv({ "pipe.ts": PIPE });
     const tested = await env.run(["dags", "test", "pipe", "--json"]);

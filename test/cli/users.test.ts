@@ -10,7 +10,7 @@ import { createConnection, readConnection } from "../../src/store/connections.js
 import { checkKeyring } from "../../src/store/secrets.js";
 import { createApiToken, findUser } from "../../src/store/users.js";
 import { createVariable, readVariableValue } from "../../src/store/variables.js";
-import { CLI_TIMEOUT_MS, createCliEnv, REPO_ROOT, type CliEnv, type CliResult } from "./cli.js";
+import { CLI_TIMEOUT_MS, createCliEnv, REPO_ROOT, type CliEnv, type CliResult, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 let env: CliEnv | undefined;
 afterEach(() => {
@@ -60,7 +60,7 @@ interface UserJson {
   active: boolean;
 }
 
-describe("updraft users", () => {
+describe("updraft users", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("creates, lists, changes passwords and roles of, and deletes users", async () => {
     env = createCliEnv();
     const cli = env;
@@ -173,7 +173,7 @@ describe("updraft users", () => {
   });
 });
 
-describe("updraft rotate-secret-key", () => {
+describe("updraft rotate-secret-key", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("re-encrypts every secret with the new key, after which the new key alone reads them", async () => {
     env = createCliEnv();
     const cli = env;

@@ -178,7 +178,8 @@ describe("XCom", () => {
           const big = task({ id: "big", run: () => "x".repeat(2000) });
           const small = task({ id: "small", run: () => "x".repeat(500) });
           const pushBig = task({ id: "push_big", run: async (_: void, ctx) => { await ctx.xcom.push("blob", "y".repeat(5000)); } });
-          export default dag({ id: "bad_outputs" }, () => { when(); fn(); fine(); big(); small(); pushBig(); });
+          const deep = task({ id: "deep", run: () => { let v: unknown = 1; for (let i = 0; i < 20000; i++) v = [v]; return v; } });
+          export default dag({ id: "bad_outputs" }, () => { when(); fn(); fine(); big(); small(); pushBig(); deep(); });
         `,
       },
     });
@@ -202,6 +203,8 @@ describe("XCom", () => {
     const [pushBig] = await triesOf(env, run.id, "push_big");
     expect(pushBig!.error?.code).toBe("UPDRAFT_E_XCOM_TOO_LARGE");
     expect(await xcomOf(env, run.id, "push_big", "blob")).toBeUndefined();
+    const [deep] = await triesOf(env, run.id, "deep");
+    expect(deep!.error).toMatchObject({ code: "UPDRAFT_E_JSON_TOO_DEEP", retryable: false });
   });
 });
 

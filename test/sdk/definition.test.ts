@@ -122,6 +122,8 @@ describe("task ids", () => {
     expectUpdraftError(() => task({ id: "x".repeat(201), run: () => 1 }), "UPDRAFT_E_INVALID_ID");
     expectUpdraftError(() => dag({ id: "bad id" }, () => {}), "UPDRAFT_E_INVALID_ID");
     expectUpdraftError(() => dag({ id: "" }, () => {}), "UPDRAFT_E_INVALID_ID");
+    for (const dots of [".", "..", "..."]) expectUpdraftError(() => dag({ id: dots }, () => {}), "UPDRAFT_E_INVALID_ID");
+    expect(dag({ id: "a.b..c" }, () => {}).id).toBe("a.b..c");
     expectUpdraftError(
       () =>
         dag({ id: "call_id" }, () => {

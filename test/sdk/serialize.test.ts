@@ -316,4 +316,30 @@ describe("resolveParams", () => {
   it("takes a required param from the conf", () => {
     expect(resolveParams({ target: { type: "string" } }, { target: "db" })).toEqual({ target: "db" });
   });
+
+  it("checks JSON-Schema formats as Airflow does (date, date-time, time, email, uri, …)", () => {
+    const formats: Record<string, ParamSpec> = {
+      day: { type: "string", format: "date", default: "2026-03-01" },
+      at: { type: "string", format: "date-time", default: "2026-03-01T03:00:00Z" },
+      clock: { type: "string", format: "time", default: "03:00:00Z" },
+      mail: { type: "string", format: "email", default: "ada@example.com" },
+      link: { type: "string", format: "uri", default: "https://example.com/a" },
+    };
+    expect(resolveParams(formats, {})).toMatchObject({ day: "2026-03-01" });
+    for (const [name, bad] of [["day", "01/01/2021"], ["day", "2021-13-01"], ["at", "2026-03-01 03:00"], ["clock", "3 o'clock"], ["mail", "not-an-email"], ["link", "no scheme"]] as const) {
+      expectUpdraftError(() => resolveParams(formats, { [name]: bad }), "UPDRAFT_E_PARAMS_INVALID", new RegExp(`param '${name}' must be a`));
+    }
+    // A default that does not fit its format, and a format that does not exist, fail the DAG.
+    const d = clone(validDag());
+    d.params.day = { type: "string", format: "date", default: "01/01/2021" };
+    expect(validateDag(d).join("\n")).toMatch(/default value: param 'day' must be a date such as 2026-03-01/);
+    d.params.day = { type: "string", format: "calendar-day", default: "2026-01-01" };
+    expect(validateDag(d).join("\n")).toMatch(/param 'day' has unknown format "calendar-day"/);
+  });
+
+  it("refuses a conf nested deeper than 100 levels with UPDRAFT_E_JSON_TOO_DEEP, however deep", () => {
+    let deep: unknown = 1;
+    for (let i = 0; i < 20_000; i++) deep = [deep];
+    expectUpdraftError(() => resolveParams(params, { deep }), "UPDRAFT_E_JSON_TOO_DEEP", /100 levels/);
+  });
 });

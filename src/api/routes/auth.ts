@@ -55,7 +55,7 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
         response: { 200: TokenPair, 400: ErrorBody, 401: ErrorBody, 429: ErrorBody },
       },
     },
-    async (request) => (await refresh(store.db, auth, (request.body as { refresh_token: string }).refresh_token)).tokens,
+    async (request) => (await refresh(store, auth, (request.body as { refresh_token: string }).refresh_token)).tokens,
   );
 
   app.post(
@@ -74,7 +74,7 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
       },
     },
     async (request, reply) => {
-      await logout(store.db, auth, request.headers.authorization, (request.body as { refresh_token?: string } | undefined)?.refresh_token);
+      await logout(store, auth, request.headers.authorization, (request.body as { refresh_token?: string } | undefined)?.refresh_token);
       return reply.code(204).send();
     },
   );

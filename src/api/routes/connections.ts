@@ -4,7 +4,7 @@ import { createConnection, deleteConnection, listConnections, requireConnection,
 import type { ApiDeps } from "../deps.js";
 import { ERRORS, ErrorBody, iso, Nullable, Page, pageOf } from "../schemas.js";
 
-const ConnId = Type.String({ minLength: 1, maxLength: 250, pattern: "^[A-Za-z0-9_.-]+$", description: 'connection id: letters, digits, "_", "." and "-"' });
+const ConnId = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'connection id: letters, digits, "_", "." and "-", not dots alone' });
 
 /** What is shown of a connection: never the password or the extra, only whether they are set. */
 const Connection = Type.Object(

@@ -122,7 +122,7 @@ export function registerTokenRoutes(app: FastifyInstance, { store, config }: Api
         throw new UpdraftError("UPDRAFT_E_TOKEN_NOT_FOUND", `API token ${token_id} not found`);
       }
       request.auditNote.details = { owner: token.username };
-      await revokeApiToken(db, token_id);
+      await revokeApiToken(store, token_id);
       return reply.code(204).send();
     },
   );

@@ -106,7 +106,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
         summary: "Create a user",
         body: Type.Object(
           {
-            username: Type.String({ minLength: 1, maxLength: 100, pattern: "^[A-Za-z0-9_.@-]+$" }),
+            username: Type.String({ minLength: 1, maxLength: 100, pattern: "^(?!\\.+$)[A-Za-z0-9_.@-]+$" }),
             password: Password,
             roles: Roles,
             email: Type.Optional(Email),

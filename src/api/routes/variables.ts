@@ -4,7 +4,7 @@ import { createVariable, deleteVariable, listVariables, requireVariable, SENSITI
 import type { ApiDeps } from "../deps.js";
 import { ERRORS, ErrorBody, iso, Nullable, Page, pageOf } from "../schemas.js";
 
-const Key = Type.String({ minLength: 1, maxLength: 250, pattern: "^[A-Za-z0-9_.-]+$", description: 'variable key: letters, digits, "_", "." and "-"' });
+const Key = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'variable key: letters, digits, "_", "." and "-", not dots alone' });
 const Value = Type.String({ maxLength: 500_000 });
 const Description = Nullable(Type.String({ maxLength: 5000 }));
 
