@@ -94,7 +94,6 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
   const runs = useMemo(() => (data ? [...data.runs].reverse() : []), [data]); // oldest → newest, left → right
   const rows = useMemo(() => (data ? buildRows(data, folded) : []), [data, folded]);
   const zone = useTimeZone();
-  const now = useNow(runs.some((r) => r.state === "running" || r.state === "queued"));
   const virtualizer = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 20 });
 
   if (grid.isLoading) return <Loading what="the grid" />;
@@ -144,7 +143,7 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
       </div>
       {runs.length === 0 && <div className="empty">No runs yet. Trigger one, or unpause the DAG to let its schedule create them.</div>}
       <div className="grid-scroll" ref={scroller} data-testid="grid">
-        <RunHeader runs={runs} selection={selection} zone={zone} now={now} />
+        <RunHeader runs={runs} selection={selection} zone={zone} />
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
           {virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index]!;
@@ -200,7 +199,9 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
 }
 
 /** Each run's column head: a bar as tall as its duration is long (against the longest shown), coloured by its state, and its logical date. */
-function RunHeader({ runs, selection, zone, now }: { runs: GridRun[]; selection: Selection; zone: string; now: number }) {
+function RunHeader({ runs, selection, zone }: { runs: GridRun[]; selection: Selection; zone: string }) {
+  // Only the header ticks while a run is on its way (its bar grows), not the rows below.
+  const now = useNow(runs.some((r) => r.state === "running" || r.state === "queued"));
   const durations = runs.map((r) => durationBetween(r.start_date, r.end_date, now));
   const longest = Math.max(0, ...durations.map((d) => d ?? 0));
   // Runs of one day show their times to the second; otherwise month, day, hour and minute.
