@@ -26,12 +26,15 @@ async function main(): Promise<void> {
       if (res.status >= 400) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(res.json)}`);
       return res.json as Record<string, unknown>;
     };
+    const demoDags = ["orders_etl", "bash_pipeline", "regional_sales_report", "flaky_rates"];
     for (let i = 0; ; i++) {
-      if ((await sa.api("GET", "/dags/flaky_rates", undefined, token)).status === 200) break;
+      // Every DAG the pictures use (the processor registers the files one by one).
+      const found = await Promise.all(demoDags.map(async (d) => (await sa.api("GET", `/dags/${d}`, undefined, token)).status === 200));
+      if (found.every(Boolean)) break;
       if (i > 200) throw new Error("DAGs not registered");
       await new Promise((r) => setTimeout(r, 100));
     }
-    for (const dag of ["orders_etl", "bash_pipeline", "regional_sales_report", "flaky_rates"]) await call("PATCH", `/dags/${dag}`, { is_paused: false });
+    for (const dag of demoDags) await call("PATCH", `/dags/${dag}`, { is_paused: false });
     for (const region of ["eu", "us", "apac"]) await call("POST", "/dags/orders_etl/dagRuns", { conf: { region }, note: `${region} load` });
     await call("POST", "/dags/bash_pipeline/dagRuns", {});
     await call("POST", "/dags/regional_sales_report/dagRuns", {});
@@ -81,12 +84,17 @@ async function main(): Promise<void> {
     await shoot("dags-dark", "/dags", { theme: "dark", wait: "[data-testid=dag-table]" });
     await shoot("grid-task-log", `/dags/flaky_rates/grid?run=${flakyRun}&task=fetch_rates`, { wait: "[data-testid=log]" });
     await shoot("grid-run", `/dags/orders_etl/grid?run=${ordersRun}`, { wait: "[data-testid=run-panel]" });
+    await shoot("log-full-screen", `/dags/flaky_rates/grid?run=${flakyRun}&task=fetch_rates`, { wait: "[data-testid=log]", click: "[data-testid=log-full-screen]" });
     await shoot("graph", `/dags/orders_etl/graph?run=${ordersRun}`);
     await shoot("gantt", `/dags/bash_pipeline/gantt`);
     await shoot("runs", "/dags/orders_etl/runs");
     await shoot("details", "/dags/orders_etl/details");
     await shoot("code", "/dags/orders_etl/code", { theme: "dark" });
     await shoot("trigger", "/dags/orders_etl/grid", { click: "[data-testid=trigger]" });
+    await shoot("trigger-from-list", "/dags", { wait: "[data-testid=dag-table]", click: 'tr[data-dag-id="orders_etl"] [data-testid=trigger-row]' });
+    await shoot("browse-runs", "/browse/runs", { wait: "[data-testid=browse-runs]" });
+    await shoot("browse-task-instances", "/browse/task-instances", { wait: "[data-testid=browse-tis]" });
+    await shoot("browse-xcoms", "/browse/xcoms", { wait: "[data-testid=browse-xcoms]" });
     await shoot("clear-confirm", `/dags/flaky_rates/grid?run=${flakyRun}&task=fetch_rates`, { wait: "[data-testid=clear-task]", click: "[data-testid=clear-task]" });
     for (const admin of ["connections", "variables", "pools", "users", "roles", "tokens", "audit"]) await shoot(`admin-${admin}`, `/admin/${admin}`);
   } finally {

@@ -1,6 +1,6 @@
 /**
  * The web UI: the single-page app built into dist/ui, served at `/` by every API server. Files are
- * served as they are; the app's pages (/login, /dags…, /admin…) answer index.html (the app routes itself).
+ * served as they are; the app's pages (/login, /dags…, /browse…, /admin…) answer index.html (the app routes itself).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -36,7 +36,7 @@ export const UI_CSP = [
 ].join("; ");
 
 /** The paths the app routes itself (see ui/src/App.tsx). */
-const UI_PAGES = /^\/(login|dags|admin)(\/|\?|$)/;
+const UI_PAGES = /^\/(login|dags|browse|admin)(\/|\?|$)/;
 
 function securityHeaders(reply: FastifyReply): void {
   void reply.header("content-security-policy", UI_CSP);

@@ -4,6 +4,7 @@
  */
 import { pathToFileURL } from "node:url";
 import { errorMessage, isUpdraftError, UpdraftError } from "../errors/index.js";
+import { userStack } from "../errors/stack.js";
 import { takeDefinedDags } from "../sdk/dag.js";
 import type { DagDefinition, TaskDefinition } from "../sdk/definition.js";
 import { controlKind } from "../sdk/errors.js";
@@ -40,6 +41,11 @@ export interface TryHooks {
 
 const OUTPUT_ERRORS = new Set<string>(["UPDRAFT_E_BRANCH_INVALID", "UPDRAFT_E_XCOM_NOT_SERIALIZABLE", "UPDRAFT_E_XCOM_TOO_LARGE", "UPDRAFT_E_JSON_TOO_DEEP"]);
 
+/** An error as a try's log line shows it: the stack's frames of the author's code (the full stack goes into the try's error). */
+export function shownError(error: unknown): string {
+  return error instanceof Error ? (error.stack ? userStack(error.stack) : error.message) : errorMessage(error);
+}
+
 function toTryError(error: unknown, retryable: boolean): TryError {
   return {
     message: errorMessage(error),
@@ -65,7 +71,7 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
     dag = found;
     task = foundTask;
   } catch (error) {
-    capture.log("error", [`importing the DAG file failed: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`]);
+    capture.log("error", [`importing the DAG file failed: ${shownError(error)}`]);
     return { outcome: "failed", error: toTryError(error, true), at: Date.now() };
   }
 
@@ -119,8 +125,7 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
     }
     // An output that is not acceptable JSON would be refused again on every try.
     const retryable = kind !== "non-retryable" && !(isUpdraftError(error) && OUTPUT_ERRORS.has(error.code));
-    const shown = error instanceof Error ? (error.stack ?? error.message) : errorMessage(error);
-    capture.log("error", [`${kind === "non-retryable" ? "failed without retry" : "failed"}: ${shown}`]);
+    capture.log("error", [`${kind === "non-retryable" ? "failed without retry" : "failed"}: ${shownError(error)}`]);
     if (isUpdraftError(error) && error.hint) capture.log("error", [`hint: ${error.hint}`]);
     return { outcome: "failed", error: toTryError(error, retryable), at: Date.now() };
   }

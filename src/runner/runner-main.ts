@@ -9,7 +9,7 @@ import * as sdk from "../sdk/index.js";
 import { errorMessage } from "../errors/index.js";
 import { LogCapture } from "./capture.js";
 import type { FromRunner, ToRunner, TryPayload, TryResult } from "./protocol.js";
-import { runTry } from "./run-try.js";
+import { runTry, shownError } from "./run-try.js";
 
 installSdk(sdk);
 
@@ -85,7 +85,7 @@ process.on("message", (message: ToRunner) => {
 const fatal = (error: unknown) => {
   const cur = current;
   if (cur) {
-    cur.capture.log("error", [`uncaught error: ${error instanceof Error ? (error.stack ?? error.message) : errorMessage(error)}`]);
+    cur.capture.log("error", [`uncaught error: ${shownError(error)}`]);
     const skip = controlKind(error) === "skip";
     finish(cur, skip
       ? { outcome: "skipped", at: Date.now() }

@@ -1,5 +1,5 @@
 /**
- * Filtered, paged lists of DAG runs and task instances (the API's list endpoints), and the
+ * Filtered, paged lists of DAG runs, task instances and XComs (the API's list endpoints), and the
  * state changes of whole runs: set a run's state (Airflow's set_dag_run_state) and delete a run.
  * Lists take the DAG ids the caller may read and filter by them in SQL, before paging.
  */
@@ -130,6 +130,58 @@ export async function queryTaskInstances(db: Kysely<Database>, f: TiFilter, page
   }
   for (const term of orderTerms(`t.${order.column}`, order.desc)) rows = rows.orderBy(term);
   rows = rows.orderBy(sql`t.id ${order.desc ? sql`desc` : sql`asc`}`);
+  const result = await rows.limit(page.limit).offset(page.offset).execute();
+  const total = await count.executeTakeFirstOrThrow();
+  return { rows: result, total: Number(total.n) };
+}
+
+export type XcomOrder = "key" | "timestamp" | "dag_id" | "task_id" | "logical_date";
+
+export interface XcomFilter {
+  readable: string[] | null;
+  dagIds?: string[];
+  /** Run ids (dag_run.run_id), with dagIds or across DAGs. */
+  runIds?: string[];
+  /** Internal run ids (dag_run.id). */
+  dagRunIds?: number[];
+  taskIds?: string[];
+  keys?: string[];
+  logicalDate?: Range;
+  order?: { column: XcomOrder; desc: boolean };
+}
+
+export interface XcomListRow {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  key: string;
+  value: string;
+  created_at: number;
+}
+
+const XCOM_COLUMNS: Record<XcomOrder, string> = { key: "x.key", timestamp: "x.created_at", dag_id: "r.dag_id", task_id: "x.task_id", logical_date: "r.logical_date" };
+
+/** XCom entries of task instances, of runs, across DAGs (with their run's DAG and run id). */
+export async function queryXcoms(db: Kysely<Database>, f: XcomFilter, page: Paging): Promise<{ rows: XcomListRow[]; total: number }> {
+  const conditions = [
+    ...inList("r.dag_id", f.readable),
+    ...inList("r.dag_id", f.dagIds),
+    ...inList("r.run_id", f.runIds),
+    ...inList("x.dag_run_id", f.dagRunIds),
+    ...inList("x.task_id", f.taskIds),
+    ...inList("x.key", f.keys),
+    ...inRange("r.logical_date", f.logicalDate),
+  ];
+  const order = f.order ?? { column: "key", desc: false };
+  let rows = db.selectFrom("xcom as x").innerJoin("dag_run as r", "r.id", "x.dag_run_id").select(["r.dag_id", "r.run_id", "x.task_id", "x.key", "x.value", "x.created_at"]);
+  let count = db.selectFrom("xcom as x").innerJoin("dag_run as r", "r.id", "x.dag_run_id").select((eb) => eb.fn.countAll<number>().as("n"));
+  for (const c of conditions) {
+    rows = rows.where(c);
+    count = count.where(c);
+  }
+  const direction = order.desc ? sql`desc` : sql`asc`;
+  // The primary key (run, task, key) after the chosen column keeps pages stable.
+  rows = rows.orderBy(sql`${sql.ref(XCOM_COLUMNS[order.column])} ${direction}`).orderBy(sql`x.dag_run_id ${direction}`).orderBy("x.task_id").orderBy("x.key");
   const result = await rows.limit(page.limit).offset(page.offset).execute();
   const total = await count.executeTakeFirstOrThrow();
   return { rows: result, total: Number(total.n) };

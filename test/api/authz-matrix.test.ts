@@ -339,6 +339,7 @@ describe.each(DIALECTS)("authorization matrix (%s)", (dialect) => {
       ["/dags/~/dagRuns", "dag_runs"],
       ["/taskInstances", "task_instances"],
       ["/dags/~/dagRuns/~/taskInstances", "task_instances"],
+      ["/dags/~/dagRuns/~/taskInstances/~/xcomEntries", "xcom_entries"],
     ];
     for (const [url, field] of lists) {
       const mine = await expectOk(await a.inject(teama, "GET", url), 200);

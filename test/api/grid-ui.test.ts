@@ -23,6 +23,12 @@ const DAGS = {
       end().after(...parts);
     });
   `,
+  // Daily at 03:00 Berlin time: a manual run covers the last whole day before its logical date.
+  "daily.ts": `
+    import { dag, task } from "updraft";
+    const work = task({ id: "work", run: () => 1 });
+    export default dag({ id: "daily", schedule: "0 3 * * *", timezone: "Europe/Berlin", startDate: "2026-01-01" }, () => { work(); });
+  `,
   "other.ts": `
     import { dag, task } from "updraft";
     const only = task({ id: "only", run: () => 1 });
@@ -68,6 +74,16 @@ describe.each(DIALECTS)("grid and recent runs (%s)", (dialect) => {
     expect(r2.tries).toHaveLength(4);
     expect(grid.json.runs[0].states[1]).not.toBe("failed");
 
+    // Each run carries its dates, for the run header and the duration bars.
+    const run = await api.inject(admin, "GET", "/dags/grouped/dagRuns/r2");
+    expect(r2).toMatchObject({
+      logical_date: "2026-11-02T00:00:00.000Z",
+      data_interval_start: run.json.data_interval_start,
+      data_interval_end: run.json.data_interval_end,
+      start_date: run.json.start_date,
+      end_date: run.json.end_date,
+    });
+
     const older = await api.inject(admin, "GET", `/dags/grouped/grid?before=${encodeURIComponent(grid.json.runs[1].logical_date)}`);
     expect(older.json.runs.map((r: { dag_run_id: string }) => r.dag_run_id)).toEqual(["r1"]);
 
@@ -75,6 +91,22 @@ describe.each(DIALECTS)("grid and recent runs (%s)", (dialect) => {
     expect((await api.inject(await api.login("g"), "GET", "/dags/other/grid")).status).toBe(404);
     expect((await api.inject(admin, "GET", "/dags/grouped/grid?limit=1000")).status).toBe(400);
     expect((await api.inject(admin, "GET", "/dags/nope/grid")).json.code).toBe("UPDRAFT_E_DAG_NOT_FOUND");
+  });
+
+  it("the grid's data interval is the run's, not its logical date: a daily 03:00 Berlin run covers the day before", async () => {
+    api = await createApiEnv({ dialect, dags: DAGS, users: [{ username: "admin", roles: ["Admin"] }] });
+    const admin = await api.login("admin");
+    const res = await api.inject(admin, "POST", "/dags/daily/dagRuns", { dag_run_id: "d1", logical_date: "2026-11-02T00:00:00Z" });
+    expect(res.status, res.body).toBe(200);
+    const grid = await api.inject(admin, "GET", "/dags/daily/grid");
+    expect(grid.status, grid.body).toBe(200);
+    // 01:00 on 2 November in Berlin (CET, UTC+1): the latest whole interval is 31 October 03:00 to 1 November 03:00.
+    expect(grid.json.runs[0]).toMatchObject({
+      dag_run_id: "d1",
+      logical_date: "2026-11-02T00:00:00.000Z",
+      data_interval_start: "2026-10-31T02:00:00.000Z",
+      data_interval_end: "2026-11-01T02:00:00.000Z",
+    });
   });
 
   it("recent_runs on the DAG list: each DAG's latest runs, newest first, at most as many as asked", async () => {
@@ -113,9 +145,10 @@ describe("what the caller may do with each DAG (sqlite)", () => {
     };
     const all = { edit: true, trigger: true, delete: true };
     const none = { edit: false, trigger: false, delete: false };
-    expect(await of("admin")).toEqual({ grouped: all, other: all, teamed: all });
-    expect(await of("viewer")).toEqual({ grouped: none, other: none, teamed: none });
-    expect(await of("user")).toEqual({ grouped: { ...all, delete: false }, other: { ...all, delete: false }, teamed: { ...all, delete: false } });
+    expect(await of("admin")).toEqual({ daily: all, grouped: all, other: all, teamed: all });
+    expect(await of("viewer")).toEqual({ daily: none, grouped: none, other: none, teamed: none });
+    const userAccess = { ...all, delete: false };
+    expect(await of("user")).toEqual({ daily: userAccess, grouped: userAccess, other: userAccess, teamed: userAccess });
     expect(await of("e")).toEqual({ teamed: { edit: true, trigger: true, delete: false } });
     const one = await api.inject(await api.login("e"), "GET", "/dags/teamed");
     expect(one.json.my_access).toEqual({ edit: true, trigger: true, delete: false });
@@ -134,7 +167,7 @@ describe("the web UI (sqlite)", () => {
 
   it("pages answer the app's index with a strict CSP; assets are cached for good; other paths and /api stay JSON errors", async () => {
     api = await createApiEnv({ uiRoot: fakeBuild() });
-    for (const url of ["/", "/login", "/dags", "/dags/grouped/grid?run=r1&task=a", "/admin/users"]) {
+    for (const url of ["/", "/login", "/dags", "/dags/grouped/grid?run=r1&task=a", "/browse/runs?state=failed", "/browse/xcoms", "/admin/users"]) {
       const res = await api.app.inject({ method: "GET", url });
       expect(res.statusCode, url).toBe(200);
       expect(res.headers["content-type"]).toMatch(/^text\/html/);

@@ -1,4 +1,5 @@
 /** Task instances over the API: lists, one, tries, logs (tailing), XComs, mark and clear; who may; a real run end to end. */
+import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { requireDagRun } from "../../src/store/runs.js";
 import type { TaskInstanceUpdate } from "../../src/store/schema.js";
@@ -162,6 +163,57 @@ describe.each(DIALECTS)("task instances API (%s)", (dialect) => {
     }
   });
 
+  it('lists XComs across task instances, runs and DAGs with "~" (Airflow\'s way), with key and date filters, ordering and paging', async () => {
+    const a = await setup(dialect);
+    await seed(a);
+    const admin = await a.login("admin");
+    const db = a.env.store.db;
+    const [r1, r2, b1] = await Promise.all([requireDagRun(db, "alpha", "r1"), requireDagRun(db, "alpha", "r2"), requireDagRun(db, "beta", "b1")]);
+    await db
+      .insertInto("xcom")
+      .values([
+        { dag_run_id: r1.id, task_id: "extract", key: "return_value", value: "1", created_at: T0 },
+        { dag_run_id: r1.id, task_id: "extract", key: "stats", value: '{"rows":3}', created_at: T0 + 1 },
+        { dag_run_id: r1.id, task_id: "transform", key: "return_value", value: "2", created_at: T0 + 2 },
+        { dag_run_id: r2.id, task_id: "extract", key: "stats", value: '{"rows":5}', created_at: T0 + 3 },
+        { dag_run_id: b1.id, task_id: "only", key: "return_value", value: '"b"', created_at: T0 + 4 },
+      ])
+      .execute();
+    const keys = (res: { json: Json }) => res.json.xcom_entries.map((x: Json) => `${x.dag_id}/${x.dag_run_id}/${x.task_id}/${x.key}`);
+
+    const all = await a.inject(admin, "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries?order_by=-timestamp");
+    expect(all.status, all.body).toBe(200);
+    expect(keys(all)).toEqual(["beta/b1/only/return_value", "alpha/r2/extract/stats", "alpha/r1/transform/return_value", "alpha/r1/extract/stats", "alpha/r1/extract/return_value"]);
+    expect(all.json.total_entries).toBe(5);
+    expect(all.json.xcom_entries[1]).toEqual({ dag_id: "alpha", dag_run_id: "r2", task_id: "extract", key: "stats", value: { rows: 5 }, timestamp: new Date(T0 + 3).toISOString() });
+
+    // Paging keeps the order; the total counts every match.
+    const page = await a.inject(admin, "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries?order_by=-timestamp&limit=2&offset=2");
+    expect(keys(page)).toEqual(["alpha/r1/transform/return_value", "alpha/r1/extract/stats"]);
+    expect(page.json.total_entries).toBe(5);
+    // One DAG, one run, one task, one key; a run id across DAGs; logical dates.
+    expect(keys(await a.inject(admin, "GET", "/dags/alpha/dagRuns/~/taskInstances/~/xcomEntries?order_by=timestamp"))).toEqual([
+      "alpha/r1/extract/return_value",
+      "alpha/r1/extract/stats",
+      "alpha/r1/transform/return_value",
+      "alpha/r2/extract/stats",
+    ]);
+    expect(keys(await a.inject(admin, "GET", "/dags/alpha/dagRuns/r1/taskInstances/~/xcomEntries?xcom_key=return_value"))).toEqual(["alpha/r1/extract/return_value", "alpha/r1/transform/return_value"]);
+    expect(keys(await a.inject(admin, "GET", "/dags/~/dagRuns/~/taskInstances/extract/xcomEntries?xcom_key=stats&order_by=-logical_date"))).toEqual(["alpha/r2/extract/stats", "alpha/r1/extract/stats"]);
+    expect(keys(await a.inject(admin, "GET", "/dags/~/dagRuns/b1/taskInstances/~/xcomEntries"))).toEqual(["beta/b1/only/return_value"]);
+    expect(keys(await a.inject(admin, "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries?logical_date_gte=2026-01-15T00:00:00Z&logical_date_lte=2026-02-15T00:00:00Z"))).toEqual(["alpha/r2/extract/stats"]);
+
+    // Named in full, the run and the task instance must exist; "~" is no DAG for one entry.
+    expect((await a.inject(admin, "GET", "/dags/alpha/dagRuns/nope/taskInstances/~/xcomEntries")).json.code).toBe("UPDRAFT_E_DAG_RUN_NOT_FOUND");
+    expect((await a.inject(admin, "GET", "/dags/alpha/dagRuns/r1/taskInstances/nope/xcomEntries")).json.code).toBe("UPDRAFT_E_TASK_NOT_FOUND");
+    expect((await a.inject(admin, "GET", "/dags/~/dagRuns/r1/taskInstances/extract/xcomEntries/stats")).json.code).toBe("UPDRAFT_E_DAG_NOT_FOUND");
+    for (const bad of ["order_by=value", "limit=5000", "logical_date_gte=soon", "dag_ids=alpha"]) {
+      const res = await a.inject(admin, "GET", `/dags/~/dagRuns/~/taskInstances/~/xcomEntries?${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(res.json.code).toBe("UPDRAFT_E_VALIDATION");
+    }
+  });
+
   it("tails a try's log with continuation tokens: new lines only, until the try is over", async () => {
     const a = await setup(dialect);
     await seed(a);
@@ -229,7 +281,14 @@ describe.each(DIALECTS)("task instances API (%s)", (dialect) => {
 describe("task instances API, SQLite only", () => {
   const dialect = "sqlite";
 
-  it("shows the tries of a task instance: the history with errors, and the try on its way", async () => {
+  it("shows the tries of a task instance: the history with errors (the stack of the task's code, and the whole one), and the try on its way", async () => {
+    // As the runner records it: the task's frame, then Updraft's runner and Node's.
+    const FULL_STACK = [
+      "Error: boom",
+      "    at transform (/dags/alpha.ts:12:9)",
+      `    at runTry (${fileURLToPath(new URL("../../src/runner/run-try.ts", import.meta.url))}:107:17)`,
+      "    at process.processTicksAndRejections (node:internal/process/task_queues:95:5)",
+    ].join("\n");
     const a = await setup(dialect);
     await seed(a);
     const admin = await a.login("admin");
@@ -239,7 +298,7 @@ describe("task instances API, SQLite only", () => {
       .values({
         ti_id: ti.id, dag_run_id: ti.dag_run_id, dag_id: "alpha", task_id: "transform", try_number: 1, try_id: "t-1", state: "failed",
         queued_at: T0 + 1900, start_date: T0 + 2000, end_date: T0 + 2500, duration_ms: 500, hostname: "h1", pid: 7,
-        error: JSON.stringify({ message: "boom", code: "UPDRAFT_E_BASH_FAILED", stack: "Error: boom\n    at x", retryable: true }),
+        error: JSON.stringify({ message: "boom", code: "UPDRAFT_E_BASH_FAILED", stack: FULL_STACK, retryable: true }),
       })
       .execute();
     await setTi(a, "alpha", "r1", "transform", { state: "running", try_number: 2, try_id: "t-2", start_date: T0 + 9000, end_date: null, duration_ms: null, hostname: "h2", pid: 8 });
@@ -251,10 +310,11 @@ describe("task instances API, SQLite only", () => {
         {
           try_number: 1, state: "failed", queued_when: new Date(T0 + 1900).toISOString(), start_date: new Date(T0 + 2000).toISOString(),
           end_date: new Date(T0 + 2500).toISOString(), duration_ms: 500, hostname: "h1", pid: 7, error_message: "boom", error_code: "UPDRAFT_E_BASH_FAILED",
+          stack: "Error: boom\n    at transform (/dags/alpha.ts:12:9)", full_stack: FULL_STACK,
         },
         {
           try_number: 2, state: "running", queued_when: null, start_date: new Date(T0 + 9000).toISOString(),
-          end_date: null, duration_ms: null, hostname: "h2", pid: 8, error_message: null, error_code: null,
+          end_date: null, duration_ms: null, hostname: "h2", pid: 8, error_message: null, error_code: null, stack: null, full_stack: null,
         },
       ],
       total_entries: 2,
@@ -432,6 +492,24 @@ describe("task instances: who may do what", () => {
     expect((await a.inject(t, "GET", "/taskInstances?dag_run_ids=b1")).json.total_entries).toBe(0);
     expect((await a.inject(t, "GET", "/dags/~/dagRuns/~/taskInstances")).json.total_entries).toBe(6);
     expect((await a.inject(t, "GET", "/dags/~/dagRuns/b1/taskInstances")).json.total_entries).toBe(0);
+    // XComs across DAGs: alpha's only; beta's are filtered out before paging, and beta itself is not there.
+    await a.env.store.db.insertInto("xcom").values({ dag_run_id: (await requireDagRun(a.env.store.db, "alpha", "r1")).id, task_id: "extract", key: "stats", value: "{}", created_at: T0 }).execute();
+    const xcoms = await a.inject(t, "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries?limit=1");
+    expect(xcoms.status, xcoms.body).toBe(200);
+    expect(xcoms.json.total_entries).toBe(1);
+    expect(xcoms.json.xcom_entries.map((x: Json) => `${x.dag_id}/${x.key}`)).toEqual(["alpha/stats"]);
+    for (const url of ["/dags/~/dagRuns/b1/taskInstances/~/xcomEntries", "/dags/~/dagRuns/~/taskInstances/only/xcomEntries?xcom_key=return_value"]) {
+      const res = await a.inject(t, "GET", url);
+      expect(res.json, url).toEqual({ xcom_entries: [], total_entries: 0 });
+    }
+    for (const url of ["/dags/beta/dagRuns/~/taskInstances/~/xcomEntries", "/dags/beta/dagRuns/b1/taskInstances/~/xcomEntries"]) {
+      const res = await a.inject(t, "GET", url);
+      expect(res.status, url).toBe(404);
+      expect(res.json).toEqual({ code: "UPDRAFT_E_DAG_NOT_FOUND", message: "DAG 'beta' not found", status: 404 });
+    }
+    // An Admin sees both DAGs' entries on the same route.
+    const adminXcoms = await a.inject(await a.login("admin"), "GET", "/dags/~/dagRuns/~/taskInstances/~/xcomEntries");
+    expect(new Set(adminXcoms.json.xcom_entries.map((x: Json) => x.dag_id))).toEqual(new Set(["alpha", "beta"]));
     expect((await tiOf(a, "beta", "b1", "only")).state).toBe("success");
   });
 });

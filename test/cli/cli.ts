@@ -143,5 +143,5 @@ export interface TaskStateJson {
   state: string;
   tryNumber: number;
   maxTries: number;
-  tries: Array<{ tryNumber: number; state: string; error: string | null }>;
+  tries: Array<{ tryNumber: number; state: string; error: string | null; stack: string | null }>;
 }

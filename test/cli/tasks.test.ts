@@ -89,11 +89,16 @@ describe("updraft tasks", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     ]);
     expect(state.tries[0]!.error).toContain("boom on try 1");
     expect(state.tries[1]!.error).toContain("boom on try 2");
+    // The stack of the task's own code: the DAG file's frame, none of the runner's.
+    expect(state.tries[0]!.stack).toMatch(/^Error: boom on try 1\n {4}at .*pipe\.ts:\d+:\d+\)?$/);
 
     // logs: the latest try by default, an earlier one with --try, a clear error for a try that never was
     expect(latest.code, latest.stderr).toBe(0);
     expect(latest.stdout).toContain("attempt 2");
     expect(latest.stdout).not.toContain("attempt 1");
+    // The failure's line: the stack of the task's own code (each line of a message is a log line).
+    expect(latest.stdout).toMatch(/ERROR failed: Error: boom on try 2\n\S+ ERROR {5}at Object\.run \(\S+pipe\.ts:\d+:\d+\)\n\S+ ERROR {5}… \d+ frames? of Updraft/);
+    expect(latest.stdout).not.toMatch(/run-try|runner-main|node:internal/);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toContain("attempt 1");
     expect(first.stdout).not.toContain("attempt 2");

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type BrowserContextOptions, type Page } from "playwright-core";
 import { CHROMIUM_PATH } from "../helpers/services.js";
 
 export const REPO_ROOT = new URL("../../", import.meta.url).pathname;
@@ -101,8 +101,8 @@ export function launchBrowser(): Promise<Browser> {
 }
 
 /** A page that records script errors (a test asserts there are none) and logs in through the form. */
-export async function loggedInPage(browser: Browser, base: string, username: string, password: string): Promise<Page & { errors: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+export async function loggedInPage(browser: Browser, base: string, username: string, password: string, contextOptions: BrowserContextOptions = {}): Promise<Page & { errors: string[] }> {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...contextOptions });
   const page = (await context.newPage()) as Page & { errors: string[] };
   page.errors = [];
   page.on("pageerror", (e) => page.errors.push(String(e)));

@@ -379,7 +379,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       config: { access: { dag: "read" } },
       schema: {
         tags: ["dags"],
-        summary: "Runs × tasks for the grid view: the latest runs and every task instance's state and try, in one answer",
+        summary: "Runs × tasks for the grid view: the latest runs (with their dates, for the run header and duration bars) and every task instance's state and try, in one answer",
         params: DagIdParam,
         querystring: Type.Object(
           {
@@ -406,6 +406,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
                     state: Type.String(),
                     run_type: Type.String(),
                     logical_date: Type.String(),
+                    data_interval_start: Type.String({ format: "date-time" }),
+                    data_interval_end: Type.String({ format: "date-time" }),
                     start_date: Timestamp,
                     end_date: Timestamp,
                     version_number: Nullable(Type.Integer()),
@@ -431,7 +433,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       const runs = await db
         .selectFrom("dag_run as r")
         .leftJoin("dag_version as v", "v.id", "r.dag_version_id")
-        .select(["r.id", "r.run_id", "r.state", "r.run_type", "r.logical_date", "r.start_date", "r.end_date", "v.version_number"])
+        .select(["r.id", "r.run_id", "r.state", "r.run_type", "r.logical_date", "r.data_interval_start", "r.data_interval_end", "r.start_date", "r.end_date", "v.version_number"])
         .where("r.dag_id", "=", dag_id)
         .$if(q.before !== undefined, (b) => b.where("r.logical_date", "<", Date.parse(q.before!)))
         .$if(q.run_type !== undefined, (b) => b.where("r.run_type", "=", q.run_type!))
@@ -468,6 +470,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
           state: r.state,
           run_type: r.run_type,
           logical_date: iso(r.logical_date)!,
+          data_interval_start: iso(r.data_interval_start)!,
+          data_interval_end: iso(r.data_interval_end)!,
           start_date: iso(r.start_date),
           end_date: iso(r.end_date),
           version_number: r.version_number ?? null,

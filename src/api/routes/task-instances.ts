@@ -1,14 +1,15 @@
 /**
  * Task instances: lists (per run, and across runs and DAGs), one task instance, its tries, its
- * logs per try (tailed with a continuation token), its XComs; marking success or failed and
- * clearing. Reads need { dag: "read" }; marking and clearing need { dag: "trigger" }.
+ * logs per try (tailed with a continuation token), its XComs (and those of every run and DAG, with
+ * "~"); marking success or failed and clearing. Reads need { dag: "read" }; marking and clearing need { dag: "trigger" }.
  */
 import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { TI_STATES } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
+import { splitStack } from "../../errors/stack.js";
 import { clearTaskInstances, markTaskInstances } from "../../scheduler/manual-ops.js";
-import { queryTaskInstances, type TiFilter, type TiListRow, type TiOrder } from "../../store/run-queries.js";
+import { queryTaskInstances, queryXcoms, type TiFilter, type TiListRow, type TiOrder, type XcomFilter, type XcomOrder } from "../../store/run-queries.js";
 import { readLogs, requireDagRun, requireTaskInstance } from "../../store/runs.js";
 import type { DagRunRow, TaskInstanceRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
@@ -170,6 +171,8 @@ const Try = Type.Object(
     pid: Nullable(Type.Integer()),
     error_message: Nullable(Type.String()),
     error_code: Nullable(Type.String()),
+    stack: Nullable(Type.String({ description: "the error's stack trace with the frames of the task's own code only (Updraft's and Node.js's left out)" })),
+    full_stack: Nullable(Type.String({ description: "the whole stack trace, as the runner recorded it" })),
   },
   { additionalProperties: false },
 );
@@ -185,6 +188,18 @@ const XcomEntry = Type.Object(
   { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), key: Type.String(), value: Type.Unknown({ description: "the value, as JSON" }), timestamp: Type.String({ format: "date-time" }) },
   { additionalProperties: false },
 );
+const XCOM_ORDERS: XcomOrder[] = ["key", "timestamp", "dag_id", "task_id", "logical_date"];
+const XcomListQuery = Type.Object(
+  {
+    ...Page,
+    xcom_key: Type.Optional(Type.String({ minLength: 1, maxLength: 400, description: "only this key" })),
+    logical_date_gte: DateBound("of runs with a logical date at or after this"),
+    logical_date_lte: DateBound("of runs with a logical date at or before this"),
+    order_by: Type.Optional(Type.Union(XCOM_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "key", description: 'a column; "-" in front orders descending' })),
+  },
+  { additionalProperties: false },
+);
+type XcomListQueryT = { limit?: number; offset?: number; xcom_key?: string; logical_date_gte?: string; logical_date_lte?: string; order_by?: string };
 const XcomParams = Type.Object({ ...TaskParams.properties, xcom_key: Type.String({ minLength: 1, maxLength: 400, description: "XCom key ('return_value' for the task's output)" }) }, { additionalProperties: false });
 
 const TOKEN_PREFIX = "log:";
@@ -203,13 +218,21 @@ export function decodeLogToken(token: string): number {
   return Number(match[1]);
 }
 
-function parseError(text: string | null): { message: string | null; code: string | null } {
-  if (!text) return { message: null, code: null };
+/** A try's stored error (JSON: message, code, stack, retryable) as the tries answer shows it. */
+function parseError(text: string | null): { error_message: string | null; error_code: string | null; stack: string | null; full_stack: string | null } {
+  const none = { error_message: null, error_code: null, stack: null, full_stack: null };
+  if (!text) return none;
   try {
-    const e = JSON.parse(text) as { message?: unknown; code?: unknown };
-    return { message: typeof e.message === "string" ? e.message : null, code: typeof e.code === "string" ? e.code : null };
+    const e = JSON.parse(text) as { message?: unknown; code?: unknown; stack?: unknown };
+    const full = typeof e.stack === "string" ? e.stack : null;
+    return {
+      error_message: typeof e.message === "string" ? e.message : null,
+      error_code: typeof e.code === "string" ? e.code : null,
+      stack: full === null ? null : splitStack(full).user,
+      full_stack: full,
+    };
   } catch {
-    return { message: text, code: null };
+    return { ...none, error_message: text };
   }
 }
 
@@ -296,21 +319,17 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       const { ti } = await loadTi(request.params as TaskParamsT);
       const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
       const rows = await db.selectFrom("task_try").selectAll().where("ti_id", "=", ti.id).orderBy("try_number").orderBy("id").execute();
-      const tries = rows.map((t) => {
-        const error = parseError(t.error);
-        return {
-          try_number: t.try_number,
-          state: t.state,
-          queued_when: iso(t.queued_at),
-          start_date: iso(t.start_date),
-          end_date: iso(t.end_date),
-          duration_ms: t.duration_ms,
-          hostname: t.hostname,
-          pid: t.pid,
-          error_message: error.message,
-          error_code: error.code,
-        };
-      });
+      const tries = rows.map((t) => ({
+        try_number: t.try_number,
+        state: t.state,
+        queued_when: iso(t.queued_at),
+        start_date: iso(t.start_date),
+        end_date: iso(t.end_date),
+        duration_ms: t.duration_ms,
+        hostname: t.hostname,
+        pid: t.pid,
+        ...parseError(t.error),
+      }));
       // The try on its way (or the one a mark ended) has no history row yet.
       if (ti.try_number > 0 && !rows.some((t) => t.try_number === ti.try_number)) {
         tries.push({
@@ -322,8 +341,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
           duration_ms: ti.duration_ms,
           hostname: ti.hostname,
           pid: ti.pid,
-          error_message: null,
-          error_code: null,
+          ...parseError(null),
         });
       }
       return { task_instance_tries: tries.slice(offset, offset + limit), total_entries: tries.length };
@@ -384,7 +402,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
     },
   );
 
-  const xcomJson = (run: DagRunRow, row: { task_id: string; key: string; value: string; created_at: number }) => {
+  const xcomJson = (run: { dag_id: string; run_id: string }, row: { task_id: string; key: string; value: string; created_at: number }) => {
     let value: unknown;
     try {
       value = JSON.parse(row.value);
@@ -397,22 +415,39 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
   app.get(
     "/dags/:dag_id/dagRuns/:dag_run_id/taskInstances/:task_id/xcomEntries",
     {
-      config: { access: { dag: "read" } },
+      config: { access: { dag: "read" }, anyDag: true },
       schema: {
         tags: ["task instances"],
-        summary: "XCom entries of a task instance (its output is key 'return_value')",
+        summary: 'XCom entries of a task instance (its output is key \'return_value\'); "~" for the DAG, run or task id: of every one you may read',
         params: TaskParams,
-        querystring: Type.Object({ ...Page }, { additionalProperties: false }),
+        querystring: XcomListQuery,
         response: { 200: Type.Object({ xcom_entries: Type.Array(XcomEntry), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
       },
     },
     async (request) => {
-      const { run, ti } = await loadTi(request.params as TaskParamsT);
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
-      const base = db.selectFrom("xcom").where("dag_run_id", "=", run.id).where("task_id", "=", ti.task_id);
-      const rows = await base.select(["task_id", "key", "value", "created_at"]).orderBy("key").limit(limit).offset(offset).execute();
-      const total = await base.select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
-      return { xcom_entries: rows.map((r) => xcomJson(run, r)), total_entries: Number(total.n) };
+      const { dag_id, dag_run_id, task_id } = request.params as TaskParamsT;
+      const q = request.query as XcomListQueryT;
+      const order = q.order_by ?? "key";
+      // As the other "~" lists: every DAG the caller may read, filtered in SQL before paging.
+      const filter: XcomFilter = {
+        readable: dag_id === ANY ? await readableDagIds(db, principalOf(request)) : null,
+        ...(q.xcom_key !== undefined ? { keys: [q.xcom_key] } : {}),
+        logicalDate: rangeOf(q.logical_date_gte, q.logical_date_lte),
+        order: { column: order.replace(/^-/, "") as XcomOrder, desc: order.startsWith("-") },
+      };
+      if (dag_id !== ANY) filter.dagIds = [dag_id];
+      if (dag_run_id !== ANY) {
+        if (dag_id === ANY) filter.runIds = [dag_run_id];
+        else {
+          const run = await requireDagRun(db, dag_id, dag_run_id);
+          filter.dagRunIds = [run.id];
+          // A task instance named in full must exist, as on the task instance's other routes.
+          if (task_id !== ANY) await requireTaskInstance(db, run, task_id);
+        }
+      }
+      if (task_id !== ANY) filter.taskIds = [task_id];
+      const result = await queryXcoms(db, filter, pageOf(q));
+      return { xcom_entries: result.rows.map((r) => xcomJson(r, r)), total_entries: result.total };
     },
   );
 

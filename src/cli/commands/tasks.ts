@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { UpdraftError } from "../../errors/index.js";
+import { splitStack } from "../../errors/stack.js";
 import { createLocalExecutor, processDagsFolder } from "../../runtime/index.js";
 import type { TryResult } from "../../runner/protocol.js";
 import { clearTaskInstances, markTaskInstances } from "../../scheduler/manual-ops.js";
@@ -58,7 +59,12 @@ export function registerTasksCommands(program: Command): void {
           endDate: iso(ti.end_date),
           durationMs: ti.duration_ms,
           nextRetryAt: iso(ti.next_retry_at),
-          tries: tries.map((t) => ({ tryNumber: t.try_number, state: t.state, startDate: iso(t.start_date), endDate: iso(t.end_date), durationMs: t.duration_ms, error: t.error === null ? null : (JSON.parse(t.error) as { message: string }).message })),
+          tries: tries.map((t) => {
+            const error = t.error === null ? null : (JSON.parse(t.error) as { message: string; stack: string | null });
+            // The stack's frames of the task's own code (`tasks logs` shows the same in the try's log line).
+            const stack = error?.stack ? splitStack(error.stack).user : null;
+            return { tryNumber: t.try_number, state: t.state, startDate: iso(t.start_date), endDate: iso(t.end_date), durationMs: t.duration_ms, error: error?.message ?? null, stack };
+          }),
         });
       });
     });

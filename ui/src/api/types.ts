@@ -113,6 +113,10 @@ export interface Try {
   pid: number | null;
   error_message: string | null;
   error_code: string | null;
+  /** The error's stack with the task's own frames only. */
+  stack: string | null;
+  /** The whole stack, Updraft's runner and Node.js included. */
+  full_stack: string | null;
 }
 
 export interface LogLine {
@@ -178,6 +182,8 @@ export interface GridRun {
   state: string;
   run_type: string;
   logical_date: string;
+  data_interval_start: string;
+  data_interval_end: string;
   start_date: string | null;
   end_date: string | null;
   version_number: number | null;

@@ -8,12 +8,12 @@ function staleKeys(e: LiveEvent): unknown[][] {
   const dag = e.dag_id;
   switch (e.type) {
     case "run-state":
-      return [["dags"], ["grid", dag], ["runs", dag], ["run", dag, e.dag_run_id], ["tis", dag, e.dag_run_id]];
+      return [["dags"], ["grid", dag], ["runs", dag], ["run", dag, e.dag_run_id], ["tis", dag, e.dag_run_id], ["browse"]];
     case "ti-state":
-      return [["grid", dag], ["tis", dag, e.dag_run_id], ["ti", dag, e.dag_run_id, e.task_id], ["tries", dag, e.dag_run_id, e.task_id], ["xcom", dag, e.dag_run_id, e.task_id]];
+      return [["grid", dag], ["tis", dag, e.dag_run_id], ["ti", dag, e.dag_run_id, e.task_id], ["tries", dag, e.dag_run_id, e.task_id], ["xcom", dag, e.dag_run_id, e.task_id], ["browse"]];
     case "dag-version":
     case "dag-updated":
-      return [["dags"], ["dagTags"], ["dag", dag], ["structure", dag], ["grid", dag], ["versions", dag]];
+      return [["dags"], ["dagIndex"], ["dag", dag], ["structure", dag], ["grid", dag], ["versions", dag]];
     case "import-error":
       return [["importErrors"], ["dags"]];
     default:

@@ -17,14 +17,6 @@ export function StateDot({ state, title }: { state: string | null | undefined; t
   return <span className={`dot ${stateClass(state)}`} title={title ?? state ?? "no status"} aria-label={title ?? state ?? "no status"} />;
 }
 
-export function formatDate(iso: string | null | undefined): string {
-  if (!iso) return "—";
-  const d = new Date(iso);
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
-}
-
-const pad = (n: number) => String(n).padStart(2, "0");
-
 export function formatDuration(ms: number | null | undefined): string {
   if (ms === null || ms === undefined) return "—";
   if (ms < 1000) return `${Math.round(ms)} ms`;
@@ -38,10 +30,6 @@ export function formatDuration(ms: number | null | undefined): string {
 export function durationBetween(start: string | null | undefined, end: string | null | undefined, now = Date.now()): number | null {
   if (!start) return null;
   return (end ? Date.parse(end) : now) - Date.parse(start);
-}
-
-export function Time({ iso }: { iso: string | null | undefined }) {
-  return <time dateTime={iso ?? undefined} title={iso ?? undefined}>{formatDate(iso)}</time>;
 }
 
 export function ErrorBox({ error, title }: { error: unknown; title?: string }) {
@@ -65,7 +53,8 @@ export function Empty({ children }: { children: ReactNode }) {
   return <div className="empty">{children}</div>;
 }
 
-export function Modal({ title, onClose, children, wide }: { title: string; onClose(): void; children: ReactNode; wide?: boolean }) {
+/** A dialog over the page: `wide` for forms with much in them, `full` for the whole window (a log). */
+export function Modal({ title, onClose, children, wide, full }: { title: string; onClose(): void; children: ReactNode; wide?: boolean; full?: boolean }) {
   const ref = useRef<HTMLDivElement>(null);
   // The latest onClose, so a new function on every render neither re-runs the effect nor moves focus.
   const close = useRef(onClose);
@@ -80,8 +69,8 @@ export function Modal({ title, onClose, children, wide }: { title: string; onClo
   }, []);
   // In <body>, so no stacking context of the page it was opened from can cover it.
   return createPortal(
-    <div className="modal-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
-      <div className={`modal${wide ? " wide" : ""}`} role="dialog" aria-modal="true" aria-label={title} ref={ref}>
+    <div className={`modal-backdrop${full ? " full" : ""}`} onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div className={`modal${wide ? " wide" : ""}${full ? " full" : ""}`} role="dialog" aria-modal="true" aria-label={title} ref={ref}>
         <header>
           <h2>{title}</h2>
           <button className="icon" onClick={onClose} aria-label="Close">

@@ -1,9 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { get, patch, seg } from "../api/client";
 import type { Dag, ImportError } from "../api/types";
-import { Empty, ErrorBox, Loading, Pager, StateDot, Time, formatDate } from "../components/common";
+import { Empty, ErrorBox, Loading, Pager, StateDot } from "../components/common";
+import { useDagIndex, useSearchState } from "../components/filters";
+import { Time, useFormatTime } from "../components/time";
+import { Trigger } from "./dag/Trigger";
 
 const PAGE = 50;
 
@@ -40,6 +43,7 @@ export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused" | "
 function ImportErrors() {
   const [open, setOpen] = useState(false);
   const errors = useQuery({ queryKey: ["importErrors"], queryFn: () => get<{ import_errors: ImportError[]; total_entries: number }>("/importErrors", { limit: 100 }) });
+  const format = useFormatTime();
   const list = errors.data?.import_errors ?? [];
   if (list.length === 0) return null;
   return (
@@ -56,7 +60,7 @@ function ImportErrors() {
                 {e.line !== null ? `:${e.line}${e.column !== null ? `:${e.column}` : ""}` : ""}
               </strong>{" "}
               <span className="muted">
-                {e.code} · {formatDate(e.timestamp)}
+                {e.code} · {format(e.timestamp)}
               </span>
               <pre className="json" style={{ marginTop: 4 }}>
                 {e.message}
@@ -70,27 +74,16 @@ function ImportErrors() {
 }
 
 export function DagList() {
-  const [params, setParams] = useSearchParams();
-  const search = params.get("search") ?? "";
-  const tag = params.get("tag") ?? "";
-  const status = params.get("status") ?? "all";
-  const offset = Number(params.get("offset") ?? 0) || 0;
-  const set = (changes: Record<string, string | null>) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === null || v === "") next.delete(k);
-      else next.set(k, v);
-    }
-    if (!("offset" in changes)) next.delete("offset");
-    setParams(next, { replace: true });
-  };
+  const { value, offset, set } = useSearchState();
+  const search = value("search");
+  const tag = value("tag");
+  const status = value("status") || "all";
+  const [triggering, setTriggering] = useState<string | null>(null);
+  const [triggered, setTriggered] = useState<{ dagId: string; runId: string } | null>(null);
   const query = { dag_id_pattern: search || undefined, tags: tag ? [tag] : undefined, paused: status === "all" ? undefined : status === "paused", limit: PAGE, offset, recent_runs: 12 };
   const dags = useQuery({ queryKey: ["dags", query], queryFn: () => get<{ dags: Dag[]; total_entries: number }>("/dags", query), placeholderData: (previous) => previous });
-  const allTags = useQuery({
-    queryKey: ["dagTags"],
-    queryFn: async () => [...new Set((await get<{ dags: Dag[] }>("/dags", { limit: 1000 })).dags.flatMap((d) => d.tags))].sort(),
-    staleTime: 60_000,
-  });
+  const index = useDagIndex();
+  const allTags = [...new Set((index.data ?? []).flatMap((d) => d.tags))].sort();
 
   return (
     <div>
@@ -99,11 +92,20 @@ export function DagList() {
         <span className="muted">{dags.data ? `${dags.data.total_entries} in all` : ""}</span>
       </div>
       <ImportErrors />
+      {triggered && (
+        <div className="banner notice" role="status" data-testid="triggered">
+          Run <Link to={`/dags/${seg(triggered.dagId)}/grid?run=${encodeURIComponent(triggered.runId)}`} className="mono">{triggered.runId}</Link> of{" "}
+          <span className="mono">{triggered.dagId}</span> was created.{" "}
+          <button className="link" onClick={() => setTriggered(null)}>
+            Dismiss
+          </button>
+        </div>
+      )}
       <div className="toolbar">
         <input type="search" placeholder="Search DAGs" aria-label="Search DAGs" value={search} onChange={(e) => set({ search: e.target.value })} style={{ width: 260 }} />
         <select aria-label="Tag" value={tag} onChange={(e) => set({ tag: e.target.value })}>
           <option value="">All tags</option>
-          {(allTags.data ?? []).map((t) => (
+          {allTags.map((t) => (
             <option key={t} value={t}>
               {t}
             </option>
@@ -131,6 +133,7 @@ export function DagList() {
                 <th>Schedule</th>
                 <th>Next run</th>
                 <th>Recent runs</th>
+                <th style={{ width: 64 }}></th>
               </tr>
             </thead>
             <tbody>
@@ -159,7 +162,7 @@ export function DagList() {
                   </td>
                   <td>{d.owner}</td>
                   <td>{scheduleInWords(d)}</td>
-                  <td>{d.is_paused || !d.next_dagrun_create_after ? <span className="muted">—</span> : <Time iso={d.next_dagrun_create_after} />}</td>
+                  <td className="nowrap">{d.is_paused || !d.next_dagrun_create_after ? <span className="muted">—</span> : <Time iso={d.next_dagrun_create_after} dagZone={d.timezone} />}</td>
                   <td>
                     <span style={{ display: "inline-flex", gap: 3, flexDirection: "row-reverse" }}>
                       {(d.recent_runs ?? []).map((r) => (
@@ -170,6 +173,13 @@ export function DagList() {
                     </span>
                     {(d.recent_runs ?? []).length === 0 && <span className="muted">no runs yet</span>}
                   </td>
+                  <td className="row-actions">
+                    {d.my_access.trigger && (
+                      <button className="icon-button" onClick={() => setTriggering(d.dag_id)} aria-label={`Trigger ${d.dag_id}`} title="Trigger a run" data-testid="trigger-row">
+                        ▶
+                      </button>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -177,6 +187,13 @@ export function DagList() {
         )}
         {dags.data && <Pager total={dags.data.total_entries} limit={PAGE} offset={offset} onOffset={(n) => set({ offset: String(n) })} />}
       </div>
+      {triggering && (
+        <Trigger
+          dagId={triggering}
+          onClose={() => setTriggering(null)}
+          onTriggered={(runId) => setTriggered({ dagId: triggering, runId })}
+        />
+      )}
     </div>
   );
 }

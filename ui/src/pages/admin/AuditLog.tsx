@@ -1,10 +1,12 @@
 /** The audit log: logins and every change, who, what, when, from where and how it ended. */
 import { useQuery } from "@tanstack/react-query";
 import { Fragment, useState } from "react";
-import { Link, useSearchParams } from "react-router";
+import { Link } from "react-router";
 import { get, seg } from "../../api/client";
 import type { EventLog } from "../../api/types";
-import { Empty, ErrorBox, JsonView, Loading, Pager, Time } from "../../components/common";
+import { Empty, ErrorBox, JsonView, Loading, Pager } from "../../components/common";
+import { useSearchState } from "../../components/filters";
+import { Time } from "../../components/time";
 import { AdminHead, Dash } from "./shared";
 
 const PAGE = 50;
@@ -46,19 +48,9 @@ const OBJECT_TYPES = ["dag", "dag_run", "task_instance", "pool", "connection", "
 const OUTCOME_CLASS: Record<string, string> = { success: "state-success", denied: "state-upstream_failed", failure: "state-failed" };
 
 export function AuditLog() {
-  const [params, setParams] = useSearchParams();
+  const { value, offset, set } = useSearchState();
   const [open, setOpen] = useState<Set<number>>(new Set());
-  const offset = Number(params.get("offset") ?? 0) || 0;
-  const filters = Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? ""])) as Record<Filter, string>;
-  const set = (changes: Record<string, string | null>) => {
-    const next = new URLSearchParams(params);
-    for (const [k, v] of Object.entries(changes)) {
-      if (v === null || v === "") next.delete(k);
-      else next.set(k, v);
-    }
-    if (!("offset" in changes)) next.delete("offset");
-    setParams(next, { replace: true });
-  };
+  const filters = Object.fromEntries(FILTERS.map((f) => [f, value(f)])) as Record<Filter, string>;
   const query = { ...Object.fromEntries(FILTERS.map((f) => [f, filters[f].trim() || undefined])), limit: PAGE, offset };
   const events = useQuery({
     queryKey: ["admin", "audit", query],

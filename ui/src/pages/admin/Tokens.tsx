@@ -4,7 +4,8 @@ import { useCallback, useRef, useState } from "react";
 import { del, get, post } from "../../api/client";
 import type { ApiToken, NewApiToken } from "../../api/types";
 import { useAuth } from "../../auth";
-import { Confirm, Empty, ErrorBox, Loading, Modal, Pager, Time } from "../../components/common";
+import { Confirm, Empty, ErrorBox, Loading, Modal, Pager } from "../../components/common";
+import { Time } from "../../components/time";
 import { AdminHead, Field, FormModal } from "./shared";
 
 const PAGE = 100;

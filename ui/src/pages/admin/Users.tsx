@@ -4,7 +4,8 @@ import { useState } from "react";
 import { del, get, patch, post, seg } from "../../api/client";
 import type { Role, User } from "../../api/types";
 import { useAuth } from "../../auth";
-import { Confirm, Loading, Time } from "../../components/common";
+import { Confirm, Loading } from "../../components/common";
+import { Time } from "../../components/time";
 import { AdminHead, ListCard, useAdminList, Dash, Field, FormModal, orNull } from "./shared";
 
 const MIN_PASSWORD = 10;

@@ -50,25 +50,25 @@ export function useAdminList<T, F extends string>(options: { key: string; path: 
   return { list, items: list.data?.[options.field], offset, setOffset, editing, setEditing, closeEditor, deleting, setDeleting, closeDelete, writable: can(options.writePermission), refresh };
 }
 
-/** The card of an admin list: loading, empty, the rows (`children`), and the pager. */
+/** The card of a paged list (the admin pages, the browse pages): loading, empty, the rows (`children`), and the pager. */
 export function ListCard({
   state,
   noun,
   empty,
   children,
 }: {
-  state: { list: UseQueryResult<{ total_entries: number }>; items: unknown[] | undefined; offset: number; setOffset(n: number): void };
+  state: { list: UseQueryResult<{ total_entries: number }>; items: unknown[] | undefined; offset: number; setOffset(n: number): void; limit?: number };
   noun: string;
   empty: ReactNode;
   children: ReactNode;
 }) {
-  const { list, items, offset, setOffset } = state;
+  const { list, items, offset, setOffset, limit = PAGE } = state;
   return (
     <>
       <ErrorBox error={list.error} title={`Could not load the ${noun}`} />
       <div className="card">
         {list.isLoading ? <Loading what={noun} /> : items?.length === 0 ? <Empty>{empty}</Empty> : children}
-        {list.data && <Pager total={list.data.total_entries} limit={PAGE} offset={offset} onOffset={setOffset} />}
+        {list.data && <Pager total={list.data.total_entries} limit={limit} offset={offset} onOffset={setOffset} />}
       </div>
     </>
   );

@@ -5,7 +5,8 @@
 import { Highlight, themes } from "prism-react-renderer";
 import { useState } from "react";
 import type { DagVersion } from "../../api/types";
-import { ErrorBox, Loading, formatDate } from "../../components/common";
+import { ErrorBox, Loading } from "../../components/common";
+import { useFormatTime } from "../../components/time";
 import type { Selection } from "./DagPage";
 import { useAppTheme, useDagSource, useRun, useVersions } from "./hooks";
 import "./tabs.css";
@@ -20,6 +21,7 @@ export function CodeTab({ dagId, selection }: { dagId: string; selection: Select
   const waitingForRun = selection.runId !== null && run.isLoading;
   const shown = picked ?? runVersion ?? latest;
   const source = useDagSource(dagId, waitingForRun ? null : shown);
+  const format = useFormatTime();
 
   if (versions.isLoading || waitingForRun) return <Loading what="the versions" />;
   if (versions.error) return <ErrorBox error={versions.error} title="Could not load the DAG's versions" />;
@@ -34,7 +36,7 @@ export function CodeTab({ dagId, selection }: { dagId: string; selection: Select
             {shown !== null && !list.some((v) => v.version_number === shown) && <option value={shown}>v{shown}</option>}
             {list.map((v) => (
               <option key={v.version_number} value={v.version_number}>
-                {versionLabel(v, latest, runVersion)}
+                {versionLabel(v, latest, runVersion, format)}
               </option>
             ))}
           </select>
@@ -53,9 +55,9 @@ export function CodeTab({ dagId, selection }: { dagId: string; selection: Select
   );
 }
 
-function versionLabel(v: DagVersion, latest: number | null, runVersion: number | null): string {
+function versionLabel(v: DagVersion, latest: number | null, runVersion: number | null, format: (iso: string) => string): string {
   const notes = [v.version_number === latest ? "latest" : null, v.version_number === runVersion ? "this run's" : null].filter(Boolean);
-  return `v${v.version_number} · ${formatDate(v.created_at)}${notes.length ? ` (${notes.join(", ")})` : ""}`;
+  return `v${v.version_number} · ${format(v.created_at)}${notes.length ? ` (${notes.join(", ")})` : ""}`;
 }
 
 const lineCount = (code: string) => code.replace(/\n$/, "").split("\n").length;

@@ -8,7 +8,7 @@ import { useDag } from "./hooks";
 import { RunPanel } from "./RunPanel";
 import { RunsTab } from "./Runs";
 import { TaskPanel } from "./TaskPanel";
-import { TriggerDialog } from "./TriggerDialog";
+import { Trigger } from "./Trigger";
 
 // The graph library, the Markdown renderer and the highlighter load when their tab is first opened.
 const GraphTab = lazy(() => import("./Graph").then((m) => ({ default: m.GraphTab })));
@@ -113,7 +113,7 @@ export function DagPage() {
           </aside>
         )}
       </div>
-      {trigger && <TriggerDialog dag={d} onClose={() => setTrigger(false)} onTriggered={(runId) => selection.select(runId)} />}
+      {trigger && <Trigger dagId={d.dag_id} onClose={() => setTrigger(false)} onTriggered={(runId) => selection.select(runId)} />}
       {deleting && (
         <Confirm
           title={`Delete ${d.dag_id}?`}

@@ -5,7 +5,8 @@
  */
 import Markdown, { defaultUrlTransform, type Components } from "react-markdown";
 import type { DagDetail, ParamSpec, StructureTask } from "../../api/types";
-import { ErrorBox, Loading, Time, formatDuration } from "../../components/common";
+import { ErrorBox, Loading, formatDuration } from "../../components/common";
+import { Time } from "../../components/time";
 import { scheduleInWords } from "../DagList";
 import { useDagTasks } from "./hooks";
 import "./tabs.css";

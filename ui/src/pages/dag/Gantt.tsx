@@ -7,6 +7,7 @@ import { useMemo } from "react";
 import { get } from "../../api/client";
 import type { TaskInstance, Try } from "../../api/types";
 import { ErrorBox, Loading, StateBadge, formatDuration, stateClass } from "../../components/common";
+import { formatTime, offsetLabel, offsetMs, useTimeZone } from "../../components/time";
 import type { Selection } from "./DagPage";
 import { RunPicker } from "./Graph";
 import { tiPath, useNow, useRun, useRunTis, useShownRun } from "./hooks";
@@ -20,13 +21,10 @@ const STEPS = [10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 10e3, 15e3, 30e3, 60e3,
 const MAX_TRIES_FETCHED = 40;
 
 const ms = (iso: string | null | undefined) => (iso ? Date.parse(iso) : null);
-const pad = (n: number, width = 2) => String(n).padStart(width, "0");
 
-/** Local wall-clock time with milliseconds, for tooltips: tasks often last less than a second. */
-function clock(t: number | null, withMs = true): string {
-  if (t === null) return "—";
-  const d = new Date(t);
-  return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}${withMs ? `.${pad(d.getMilliseconds(), 3)}` : ""}`;
+/** Wall-clock time in the chosen zone, with milliseconds for tooltips: tasks often last less than a second. */
+function clock(t: number | null, zone: string, withMs = true): string {
+  return t === null ? "—" : formatTime(t, zone, { date: false, ms: withMs, zone: false });
 }
 
 interface Bar {
@@ -52,11 +50,12 @@ function barsOf(tis: TaskInstance[], tries: Map<string, Try[]>, now: number): Ba
   return bars.sort((a, b) => firstSeen(a) - firstSeen(b) || a.ti.task_id.localeCompare(b.ti.task_id));
 }
 
-/** Ticks at round clock times, or, below a second, at round offsets from the start. */
-function ticksOf(from: number, span: number): { step: number; ticks: number[] } {
+/** Ticks at round clock times of the zone, or, below a second, at round offsets from the start. */
+function ticksOf(from: number, span: number, zone: string): { step: number; ticks: number[] } {
   const step = STEPS.find((s) => span / s <= 8) ?? STEPS[STEPS.length - 1]!;
   const ticks: number[] = [];
-  const first = step < 1000 ? from : Math.ceil(from / step) * step;
+  const offset = offsetMs(from, zone);
+  const first = step < 1000 ? from : Math.ceil((from + offset) / step) * step - offset;
   for (let t = first; t <= from + span; t += step) ticks.push(t);
   return { step, ticks };
 }
@@ -94,6 +93,7 @@ function GanttOfRun({ dagId, runId, selection }: { dagId: string; runId: string;
   const instances = useMemo(() => tis.data?.task_instances ?? [], [tis.data]);
   const live = (run.data ? ACTIVE.has(run.data.state) : false) || instances.some((ti) => ti.state === "running");
   const now = useNow(live);
+  const zone = useTimeZone();
 
   const tries = useEarlierTries(dagId, runId, instances);
   const bars = useMemo(() => barsOf(instances, tries, now), [instances, tries, now]);
@@ -110,10 +110,10 @@ function GanttOfRun({ dagId, runId, selection }: { dagId: string; runId: string;
   }
   const from = Math.min(...times);
   const span = Math.max(Math.max(...times) - from, 20);
-  const { step, ticks } = ticksOf(from, span);
+  const { step, ticks } = ticksOf(from, span, zone);
   const at = (t: number) => `${((t - from) / span) * 100}%`;
   const width = (a: number, b: number) => `${Math.max(((b - a) / span) * 100, 0.25)}%`;
-  const tickLabel = (t: number) => (step < 1000 ? `+${formatDuration(t - from)}` : clock(t, false));
+  const tickLabel = (t: number) => (step < 1000 ? `+${formatDuration(t - from)}` : clock(t, zone, false));
 
   return (
     <div className="gantt" data-testid="gantt">
@@ -141,7 +141,7 @@ function GanttOfRun({ dagId, runId, selection }: { dagId: string; runId: string;
           {live && <span className="gantt-now" style={{ left: at(now) }} title="now" />}
         </div>
         <div className="gantt-row gantt-axis">
-          <div className="gantt-name muted">Task</div>
+          <div className="gantt-name muted">Task · times {offsetLabel(from, zone)}</div>
           <div className="gantt-track">
             {/* Labels near the right end would run into the duration column. */}
             {ticks
@@ -159,6 +159,7 @@ function GanttOfRun({ dagId, runId, selection }: { dagId: string; runId: string;
             key={b.ti.task_id}
             bar={b}
             now={now}
+            zone={zone}
             at={at}
             width={width}
             selected={selection.taskId === b.ti.task_id}
@@ -173,6 +174,7 @@ function GanttOfRun({ dagId, runId, selection }: { dagId: string; runId: string;
 function GanttRow({
   bar,
   now,
+  zone,
   at,
   width,
   selected,
@@ -180,6 +182,7 @@ function GanttRow({
 }: {
   bar: Bar;
   now: number;
+  zone: string;
   at(t: number): string;
   width(a: number, b: number): string;
   selected: boolean;
@@ -192,9 +195,9 @@ function GanttRow({
   const title = [
     `${ti.task_id}: ${state}${ti.try_number > 1 ? ` (try ${ti.try_number})` : ""}`,
     ...earlier.map((t) => `try ${t.tryNumber}: ${t.state} after ${formatDuration(t.end - t.start)}${t.error ? ` (${t.error})` : ""}`),
-    `queued  ${clock(queued)}`,
-    `started ${clock(start)}`,
-    `ended   ${clock(ms(ti.end_date))}`,
+    `queued  ${clock(queued, zone)}`,
+    `started ${clock(start, zone)}`,
+    `ended   ${clock(ms(ti.end_date), zone)} (${offsetLabel(start ?? queued ?? now, zone)})`,
     waited !== null ? `waited ${formatDuration(waited)}` : null,
     ran !== null ? `ran ${formatDuration(ran)}` : null,
   ]

@@ -23,7 +23,8 @@ import {
 import "@xyflow/react/dist/style.css";
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { GridRun, Structure } from "../../api/types";
-import { ErrorBox, Loading, StateDot, formatDate } from "../../components/common";
+import { ErrorBox, Loading, StateDot } from "../../components/common";
+import { useFormatTime } from "../../components/time";
 import type { Selection } from "./DagPage";
 import { useAppTheme, useDag, useRun, useRunTis, useShownRun, useStructure } from "./hooks";
 import "./tabs.css";
@@ -47,8 +48,8 @@ const EDGE_COLOURS = {
 type RunSummary = Pick<GridRun, "dag_run_id" | "logical_date" | "state" | "run_type">;
 
 /** Date, state and type; the id too unless it is the usual "<type>__<date>" one. */
-function runLabel(r: RunSummary): string {
-  const words = `${formatDate(r.logical_date)} · ${r.state.replace(/_/g, " ")} · ${r.run_type}`;
+function labelOf(r: RunSummary, format: (iso: string) => string): string {
+  const words = `${format(r.logical_date)} · ${r.state.replace(/_/g, " ")} · ${r.run_type}`;
   return r.dag_run_id.startsWith(`${r.run_type}__`) ? words : `${words} · ${r.dag_run_id}`;
 }
 
@@ -67,6 +68,8 @@ export function RunPicker({
   selected?: RunSummary;
   onSelect(runId: string | null): void;
 }) {
+  const format = useFormatTime();
+  const runLabel = (r: RunSummary) => labelOf(r, format);
   const latest = runs[0];
   const known = selectedRunId === null || runs.some((r) => r.dag_run_id === selectedRunId);
   return (

@@ -1,17 +1,22 @@
 /**
- * Runs × tasks, coloured by state. Rows are virtualized (only the visible ones are in the page), so
- * a DAG of thousands of tasks paints as fast as a small one. Task groups fold into one row that
- * shows the most telling state of their members.
+ * Runs × tasks, coloured by state. Above the columns, each run's duration as a bar (its height
+ * against the longest run shown, its colour the run's state) and its logical date in the chosen
+ * time zone. Rows are virtualized (only the visible ones are in the page), so a DAG of thousands of
+ * tasks paints as fast as a small one. Task groups fold into one row that shows the most telling
+ * state of their members.
  */
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { useMemo, useRef, useState } from "react";
 import type { Grid, GridRun } from "../../api/types";
-import { ErrorBox, Loading, StateDot, formatDate, stateClass } from "../../components/common";
+import { ErrorBox, Loading, StateDot, durationBetween, formatDuration, stateClass } from "../../components/common";
+import { formatTime, offsetLabel, useTimeZone } from "../../components/time";
 import type { Selection } from "./DagPage";
 import "./grid.css";
-import { useGrid } from "./hooks";
+import { useGrid, useNow } from "./hooks";
 
 const ROW_HEIGHT = 24;
+/** The tallest duration bar, in pixels. */
+const BAR_HEIGHT = 56;
 
 /** The order in which a group shows its members' states: the first one present wins. */
 const GROUP_PRIORITY = ["failed", "upstream_failed", "up_for_retry", "running", "queued", "scheduled", "deferred", "up_for_reschedule", "success", "skipped", "removed"];
@@ -88,6 +93,7 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
   const data = grid.data;
   const runs = useMemo(() => (data ? [...data.runs].reverse() : []), [data]); // oldest → newest, left → right
   const rows = useMemo(() => (data ? buildRows(data, folded) : []), [data, folded]);
+  const zone = useTimeZone();
   const virtualizer = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 20 });
 
   if (grid.isLoading) return <Loading what="the grid" />;
@@ -137,19 +143,7 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
       </div>
       {runs.length === 0 && <div className="empty">No runs yet. Trigger one, or unpause the DAG to let its schedule create them.</div>}
       <div className="grid-scroll" ref={scroller} data-testid="grid">
-        <div className="grid-head" style={{ gridTemplateColumns: `var(--grid-name) repeat(${runs.length}, var(--grid-cell))` }}>
-          <div className="grid-name muted">Task</div>
-          {runs.map((r) => (
-            <button
-              key={r.dag_run_id}
-              className={`grid-run ${stateClass(r.state)}${selection.runId === r.dag_run_id && !selection.taskId ? " selected" : ""}`}
-              title={`${r.dag_run_id}\n${r.state} · ${r.run_type}\nlogical date ${formatDate(r.logical_date)}`}
-              aria-label={`run ${r.dag_run_id}: ${r.state}`}
-              data-run-id={r.dag_run_id}
-              onClick={() => selection.select(r.dag_run_id)}
-            />
-          ))}
-        </div>
+        <RunHeader runs={runs} selection={selection} zone={zone} />
         <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
           {virtualizer.getVirtualItems().map((item) => {
             const row = rows[item.index]!;
@@ -200,6 +194,66 @@ export function GridTab({ dagId, selection }: { dagId: string; selection: Select
         </div>
       </div>
       <Legend />
+    </div>
+  );
+}
+
+/** Each run's column head: a bar as tall as its duration is long (against the longest shown), coloured by its state, and its logical date. */
+function RunHeader({ runs, selection, zone }: { runs: GridRun[]; selection: Selection; zone: string }) {
+  // Only the header ticks while a run is on its way (its bar grows), not the rows below.
+  const now = useNow(runs.some((r) => r.state === "running" || r.state === "queued"));
+  const durations = runs.map((r) => durationBetween(r.start_date, r.end_date, now));
+  const longest = Math.max(0, ...durations.map((d) => d ?? 0));
+  // Runs of one day show their times to the second; otherwise month, day, hour and minute.
+  const days = new Set(runs.map((r) => formatTime(r.logical_date, zone, { zone: false }).slice(0, 10)));
+  const oneDay = days.size === 1 ? [...days][0]! : null;
+  const label = (iso: string) => {
+    const text = formatTime(iso, zone, { zone: false });
+    return oneDay ? text.slice(11) : text.slice(5, 16);
+  };
+  const newest = runs.at(-1);
+  return (
+    <div className="grid-head" style={{ gridTemplateColumns: `var(--grid-name) repeat(${runs.length}, var(--grid-cell))` }}>
+      <div className="grid-name grid-head-name muted">
+        <span className="grid-scale" title="The bars are the runs' durations, against the longest shown">
+          {longest > 0 ? `▮ ${formatDuration(longest)}` : "Duration"}
+        </span>
+        <span>
+          Logical date{oneDay ? ` ${oneDay}` : ""}
+          {newest ? ` · ${offsetLabel(Date.parse(newest.logical_date), zone)}` : ""}
+        </span>
+        <span>Task</span>
+      </div>
+      {runs.map((r, i) => {
+        const d = durations[i] ?? null;
+        const height = d === null || longest === 0 ? 0 : Math.max(3, Math.round((d / longest) * BAR_HEIGHT));
+        const title = [
+          `${r.dag_run_id}`,
+          `${r.state} · ${r.run_type}`,
+          `logical date ${formatTime(r.logical_date, zone)}`,
+          `data interval ${formatTime(r.data_interval_start, zone)} → ${formatTime(r.data_interval_end, zone)}`,
+          `started ${formatTime(r.start_date, zone)}`,
+          `ended ${formatTime(r.end_date, zone)}`,
+          `duration ${formatDuration(d)}`,
+        ].join("\n");
+        return (
+          <button
+            key={r.dag_run_id}
+            className={`grid-run${selection.runId === r.dag_run_id && !selection.taskId ? " selected" : ""}`}
+            title={title}
+            aria-label={`run ${r.dag_run_id}: ${r.state}`}
+            data-run-id={r.dag_run_id}
+            onClick={() => selection.select(r.dag_run_id)}
+          >
+            <span className="grid-bar-area">
+              <span className={`grid-bar ${stateClass(r.state)}${height === 0 ? " empty" : ""}`} style={{ height: height || undefined }} data-duration-ms={d ?? undefined} />
+            </span>
+            <span className="grid-date" data-testid="run-date">
+              {label(r.logical_date)}
+            </span>
+          </button>
+        );
+      })}
     </div>
   );
 }

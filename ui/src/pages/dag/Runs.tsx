@@ -1,7 +1,9 @@
 /** The DAG's runs as a filterable, paginated list; a click opens the run in the side panel. */
 import { useState } from "react";
 import type { DagRun } from "../../api/types";
-import { ErrorBox, Loading, Pager, StateBadge, Time, durationBetween, formatDuration } from "../../components/common";
+import { ErrorBox, Loading, Pager, StateBadge, durationBetween, formatDuration } from "../../components/common";
+import { DateRangeFilter, SelectFilter, useDateBounds } from "../../components/filters";
+import { Time } from "../../components/time";
 import type { Selection } from "./DagPage";
 import { useNow, useRuns, type RunFilters } from "./hooks";
 import "./tabs.css";
@@ -10,14 +12,6 @@ const PAGE = 25;
 const RUN_STATES = ["queued", "running", "success", "failed"];
 const RUN_TYPES = ["scheduled", "manual", "backfill", "test"];
 
-/** A <input type="datetime-local"> value (the browser's time zone) as an ISO instant, or undefined. */
-function toIso(local: string, endOfMinute = false): string | undefined {
-  if (!local) return undefined;
-  const t = new Date(local).getTime();
-  if (Number.isNaN(t)) return undefined;
-  return new Date(t + (endOfMinute ? 59_999 : 0)).toISOString();
-}
-
 export function RunsTab({ dagId, selection }: { dagId: string; selection: Selection }) {
   const [state, setState] = useState("");
   const [runType, setRunType] = useState("");
@@ -25,12 +19,7 @@ export function RunsTab({ dagId, selection }: { dagId: string; selection: Select
   const [to, setTo] = useState("");
   const [offset, setOffset] = useState(0);
 
-  const filters: RunFilters = {
-    state: state || undefined,
-    run_type: runType || undefined,
-    logical_date_gte: toIso(from),
-    logical_date_lte: toIso(to, true),
-  };
+  const filters: RunFilters = { state: state || undefined, run_type: runType || undefined, ...useDateBounds("logical_date", from, to) };
   const runs = useRuns(dagId, filters, PAGE, offset);
   const list = runs.data?.dag_runs ?? [];
   const now = useNow(list.some((r) => r.state === "running" || r.state === "queued"));
@@ -45,36 +34,17 @@ export function RunsTab({ dagId, selection }: { dagId: string; selection: Select
   return (
     <div className="card runs-card">
       <div className="toolbar tab-toolbar runs-filters">
-        <label>
-          <span className="muted">State</span>
-          <select value={state} onChange={(e) => change(setState)(e.target.value)}>
-            <option value="">any</option>
-            {RUN_STATES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          <span className="muted">Type</span>
-          <select value={runType} onChange={(e) => change(setRunType)(e.target.value)}>
-            <option value="">any</option>
-            {RUN_TYPES.map((s) => (
-              <option key={s} value={s}>
-                {s}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label title="Your browser's time zone">
-          <span className="muted">Logical date from</span>
-          <input type="datetime-local" value={from} onChange={(e) => change(setFrom)(e.target.value)} />
-        </label>
-        <label title="Your browser's time zone">
-          <span className="muted">to</span>
-          <input type="datetime-local" value={to} onChange={(e) => change(setTo)(e.target.value)} />
-        </label>
+        <SelectFilter label="State" value={state} options={RUN_STATES} onChange={change(setState)} />
+        <SelectFilter label="Type" value={runType} options={RUN_TYPES} onChange={change(setRunType)} />
+        <DateRangeFilter
+          from={from}
+          to={to}
+          onChange={(f, t) => {
+            setFrom(f);
+            setTo(t);
+            setOffset(0);
+          }}
+        />
         {filtered && (
           <button
             className="link"

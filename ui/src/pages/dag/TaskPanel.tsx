@@ -1,13 +1,14 @@
 /** One task instance of one run: its tries, the log of each (live while it runs), its XComs, and actions. */
 import { useQuery } from "@tanstack/react-query";
-import { useEffect, useMemo, useRef, useState } from "react";
+import { useState } from "react";
 import { get, patch, post, seg } from "../../api/client";
-import { live } from "../../api/live";
-import type { LogLine, LogPage, TaskChange, TaskInstance, Try, XcomEntry } from "../../api/types";
-import { ErrorBox, JsonView, Loading, StateBadge, Time, durationBetween, formatDuration } from "../../components/common";
+import type { TaskChange, TaskInstance, Try, XcomEntry } from "../../api/types";
+import { ErrorBox, JsonView, Loading, StateBadge, durationBetween, formatDuration } from "../../components/common";
+import { Time } from "../../components/time";
 import { ChangeDialog, type ChangeRequest } from "./changes";
 import type { Selection } from "./DagPage";
 import { tiPath, useDag } from "./hooks";
+import { TryLog } from "./TryLog";
 
 export function TaskPanel({ dagId, selection }: { dagId: string; selection: Selection }) {
   const runId = selection.runId!;
@@ -159,6 +160,7 @@ export function TaskPanel({ dagId, selection }: { dagId: string; selection: Sele
             )}
           </dl>
         )}
+        {tryRow?.stack && <TryStack key={tryRow.try_number} stack={tryRow.stack} full={tryRow.full_stack} />}
       </section>
       {shownTry > 0 && (
         <section>
@@ -183,89 +185,22 @@ export function TaskPanel({ dagId, selection }: { dagId: string; selection: Sele
 
 const isActive = (state: string | undefined) => state === "running" || state === "queued" || state === "scheduled" || state === "up_for_retry";
 
-/**
- * A try's log. A finished try is read over REST, page by page; a running one is followed over the
- * WebSocket (every line from the start, then each new one as it is written).
- */
-function TryLog({ dagId, runId, taskId, tryNumber, running }: { dagId: string; runId: string; taskId: string; tryNumber: number; running: boolean }) {
-  const [lines, setLines] = useState<LogLine[]>([]);
-  const [error, setError] = useState<unknown>(null);
-  const [done, setDone] = useState(false);
-  const box = useRef<HTMLPreElement>(null);
-  const follow = useRef(true);
+const frameCount = (stack: string) => stack.split("\n").filter((l) => /^\s+at /.test(l)).length;
 
-  useEffect(() => {
-    if (!running) return;
-    const off = live.on((e) => {
-      // The server answers a subscription (also the one re-sent after a reconnect) with "subscribed"
-      // and then every line from the start: what was shown before is replaced, not added to.
-      if (e.type === "subscribed" && e.dag_id === dagId && e.dag_run_id === runId && e.task_id === taskId) setLines([]);
-      if (e.type === "log" && e.dag_id === dagId && e.dag_run_id === runId && e.task_id === taskId && e.try_number === tryNumber && e.lines) {
-        const more = e.lines;
-        setLines((old) => [...old, ...more]);
-      }
-    });
-    const unsubscribe = live.subscribeLogs({ dag_id: dagId, dag_run_id: runId, task_id: taskId, try_number: tryNumber, from_start: true });
-    return () => {
-      off();
-      unsubscribe();
-    };
-  }, [dagId, runId, taskId, tryNumber, running]);
-
-  useEffect(() => {
-    if (running) return;
-    let stop = false;
-    (async () => {
-      const all: LogLine[] = [];
-      let token: string | null = null;
-      for (let page = 0; page < 100 && !stop; page++) {
-        const res: LogPage = await get<LogPage>(`${tiPath(dagId, runId, taskId)}/logs/${tryNumber}`, { continuation_token: token ?? undefined, limit: 1000 });
-        all.push(...res.lines);
-        token = res.continuation_token ?? token;
-        if (res.lines.length < 1000) break;
-      }
-      if (!stop) {
-        setLines(all);
-        setDone(true);
-      }
-    })().catch((e: unknown) => !stop && setError(e));
-    return () => {
-      stop = true;
-    };
-  }, [dagId, runId, taskId, tryNumber, running]);
-
-  useEffect(() => {
-    const el = box.current;
-    if (el && follow.current) el.scrollTop = el.scrollHeight;
-  }, [lines]);
-
-  const rendered = useMemo(
-    () =>
-      lines.map((l, i) => (
-        <div key={i} className={`line stream-${l.stream} level-${l.level}`}>
-          <span className="ts">{l.ts.slice(11, 23)}</span>
-          <span>{l.message}</span>
-        </div>
-      )),
-    [lines],
-  );
-
+/** The failed try's stack: the task's own frames, and Updraft's and Node's behind a switch. */
+function TryStack({ stack, full }: { stack: string; full: string | null }) {
+  const [all, setAll] = useState(false);
+  const hidden = full ? frameCount(full) - frameCount(stack) : 0;
   return (
-    <>
-      <ErrorBox error={error} title="Could not load the log" />
-      <pre
-        className="log"
-        ref={box}
-        data-testid="log"
-        onScroll={(e) => {
-          const el = e.currentTarget;
-          follow.current = el.scrollHeight - el.scrollTop - el.clientHeight < 30;
-        }}
-      >
-        {rendered}
-        {lines.length === 0 && <div className="line muted">{running ? "Waiting for log lines…" : done ? "No log lines." : "Loading…"}</div>}
+    <div>
+      <pre className="stack" data-testid="stack">
+        {all && full ? full : stack}
       </pre>
-      {running && <div className="muted" style={{ fontSize: 12, marginTop: 4 }}>Following the log live.</div>}
-    </>
+      {hidden > 0 && (
+        <label className="inline-check">
+          <input type="checkbox" checked={all} onChange={(e) => setAll(e.target.checked)} data-testid="stack-toggle" /> Show Updraft frames ({hidden} of Updraft&apos;s runner and Node.js)
+        </label>
+      )}
+    </div>
   );
 }

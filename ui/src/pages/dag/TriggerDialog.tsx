@@ -1,12 +1,15 @@
 /**
  * The trigger form: one field per DAG param (its type, default, choices and description), or the
- * conf as raw JSON. Values are checked here as the user types; the API checks them again.
+ * conf as raw JSON. Values are checked here as the user types (types, bounds, patterns and JSON
+ * Schema formats); the API checks them again. This file loads when the dialog first opens.
  */
 import { useQueryClient } from "@tanstack/react-query";
 import { useMemo, useState } from "react";
 import { ApiError, post, seg } from "../../api/client";
 import type { DagDetail, DagRun, ParamSpec } from "../../api/types";
 import { ErrorBox, Modal } from "../../components/common";
+import { useTimeZone, wallToMs } from "../../components/time";
+import { FORMAT_PLACEHOLDERS, formatProblem } from "./param-formats";
 
 type Kind = "string" | "number" | "integer" | "boolean" | "enum" | "json";
 
@@ -50,7 +53,8 @@ function parseField(spec: ParamSpec, text: string): { value?: unknown; error?: s
       if (kind === "integer" && !Number.isInteger(n)) return { error: "must be a whole number" };
       if (spec.minimum !== undefined && n < spec.minimum) return { error: `at least ${spec.minimum}` };
       if (spec.maximum !== undefined && n > spec.maximum) return { error: `at most ${spec.maximum}` };
-      return { value: n };
+      const problem = formatProblem(spec.format, n);
+      return problem ? { error: problem } : { value: n };
     }
     case "string": {
       if (spec.minLength !== undefined && text.length < spec.minLength) return { error: `at least ${spec.minLength} characters` };
@@ -62,7 +66,8 @@ function parseField(spec: ParamSpec, text: string): { value?: unknown; error?: s
           // a pattern the browser cannot read is left to the API
         }
       }
-      return { value: text };
+      const problem = formatProblem(spec.format, text);
+      return problem ? { error: problem } : { value: text };
     }
     default:
       try {
@@ -84,6 +89,7 @@ export function TriggerDialog({ dag, onClose, onTriggered }: { dag: DagDetail; o
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const client = useQueryClient();
+  const zone = useTimeZone(dag.timezone);
 
   const fields = useMemo(() => Object.fromEntries(params.map(([name, spec]) => [name, parseField(spec, texts[name] ?? "")])), [params, texts]);
   const formConf = Object.fromEntries(Object.entries(fields).flatMap(([name, f]) => (f.omit || f.error ? [] : [[name, f.value]])));
@@ -105,9 +111,11 @@ export function TriggerDialog({ dag, onClose, onTriggered }: { dag: DagDetail; o
     try {
       const body: Record<string, unknown> = { conf: rawMode ? rawConf : formConf };
       if (runId.trim()) body.dag_run_id = runId.trim();
-      if (logicalDate) body.logical_date = new Date(logicalDate).toISOString();
+      const at = logicalDate ? wallToMs(logicalDate, zone) : null;
+      if (at !== null) body.logical_date = new Date(at).toISOString();
       if (note.trim()) body.note = note.trim();
       const run = await post<DagRun>(`/dags/${seg(dag.dag_id)}/dagRuns`, body);
+      await client.invalidateQueries({ queryKey: ["dags"] });
       await client.invalidateQueries({ queryKey: ["grid", dag.dag_id] });
       await client.invalidateQueries({ queryKey: ["runs", dag.dag_id] });
       onTriggered(run.dag_run_id);
@@ -149,7 +157,9 @@ export function TriggerDialog({ dag, onClose, onTriggered }: { dag: DagDetail; o
               <div key={name}>
                 <label htmlFor={id}>
                   <span className="label">
-                    {spec.title ?? name} <span className="muted mono" style={{ fontWeight: 400 }}>{spec.title ? name : ""} {Array.isArray(spec.type) ? spec.type.join(" | ") : (spec.type ?? "")}</span>
+                    {spec.title ?? name} <span className="muted mono" style={{ fontWeight: 400 }}>{spec.title ? name : ""} {Array.isArray(spec.type) ? spec.type.join(" | ") : (spec.type ?? "")}
+                      {spec.format ? ` · ${spec.format}` : ""}
+                    </span>
                   </span>
                 </label>
                 {kind === "boolean" ? (
@@ -172,6 +182,7 @@ export function TriggerDialog({ dag, onClose, onTriggered }: { dag: DagDetail; o
                     step={kind === "integer" ? 1 : "any"}
                     min={spec.minimum}
                     max={spec.maximum}
+                    placeholder={spec.format ? FORMAT_PLACEHOLDERS[spec.format] : undefined}
                     value={text}
                     onChange={(e) => set(e.target.value)}
                     style={{ width: "100%" }}
@@ -197,7 +208,9 @@ export function TriggerDialog({ dag, onClose, onTriggered }: { dag: DagDetail; o
               <input value={runId} onChange={(e) => setRunId(e.target.value)} placeholder="manual__<logical date>" style={{ width: "100%" }} />
             </label>
             <label>
-              <span className="label">Logical date (optional, your local time)</span>
+              <span className="label">
+                Logical date (optional, in {zone})
+              </span>
               <input type="datetime-local" step={1} value={logicalDate} onChange={(e) => setLogicalDate(e.target.value)} />
             </label>
             <label>

@@ -7,8 +7,8 @@ import type { DagDetail, DagRun, DagVersion, Grid, Structure, StructureTask, Tas
 export const runPath = (dagId: string, runId: string) => `/dags/${seg(dagId)}/dagRuns/${seg(runId)}`;
 export const tiPath = (dagId: string, runId: string, taskId: string) => `${runPath(dagId, runId)}/taskInstances/${seg(taskId)}`;
 
-export function useDag(dagId: string) {
-  return useQuery({ queryKey: ["dag", dagId], queryFn: () => get<DagDetail>(`/dags/${seg(dagId)}`) });
+export function useDag(dagId: string, enabled = true) {
+  return useQuery({ queryKey: ["dag", dagId], queryFn: () => get<DagDetail>(`/dags/${seg(dagId)}`), enabled });
 }
 
 export function useStructure(dagId: string, version?: number | null) {
