@@ -71,6 +71,9 @@ export function validateDag(value: unknown): string[] {
       if (!isInt(o.retries, 0)) problems.push(`${where}: retries must be an integer ≥ 0`);
       if (!isInt(o.poolSlots, 1)) problems.push(`${where}: poolSlots must be an integer ≥ 1`);
       if (!isInt(o.retryDelayMs, 0) || !isInt(o.maxRetryDelayMs, 0)) problems.push(`${where}: retry delays must be durations`);
+      if (o.retryBackoff !== "fixed" && o.retryBackoff !== "exponential") problems.push(`${where}: retryBackoff must be "fixed" or "exponential"`);
+      const factor = o.retryBackoffMultiplier;
+      if (factor !== undefined && !(typeof factor === "number" && factor > 0 && factor <= 100)) problems.push(`${where}: retryBackoffMultiplier must be a number above 0, at most 100`);
       if (o.executionTimeoutMs !== null && !isInt(o.executionTimeoutMs, 1)) problems.push(`${where}: executionTimeout must be a positive duration`);
       if (typeof o.pool !== "string" || typeof o.queue !== "string") problems.push(`${where}: pool and queue must be strings`);
     }

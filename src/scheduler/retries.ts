@@ -1,12 +1,19 @@
 import type { CompiledTaskOptions } from "../sdk/definition.js";
 
+/** Airflow never waits less than this between tries with exponential backoff. */
+const MIN_BACKOFF_MS = 1_000;
+
 /**
- * Delay before the next try after try `tryNumber` failed: fixed, or doubling per failed try
- * (retryDelay × 2^(tryNumber−1)), never above maxRetryDelay. Airflow adds a hash-based jitter to
- * exponential backoff; Updraft keeps the delay exact so it can be predicted and tested.
+ * Delay before the next try after try `tryNumber` failed, as Airflow computes it:
+ * - fixed: `retryDelay`, whatever `maxRetryDelay` says (Airflow caps only exponential backoff);
+ * - exponential: retryDelay × factor^(tryNumber−1) (factor 2 unless given), at least 1 s and at
+ *   most `maxRetryDelay`.
+ * Airflow adds a hash-based jitter to exponential backoff (up to twice the delay) and rounds it
+ * up to whole seconds; Updraft keeps the delay exact so it can be predicted and tested.
  */
-export function retryDelayMs(options: Pick<CompiledTaskOptions, "retryDelayMs" | "retryBackoff" | "maxRetryDelayMs">, tryNumber: number): number {
-  const base = options.retryDelayMs;
-  const delay = options.retryBackoff === "exponential" ? base * 2 ** Math.max(0, tryNumber - 1) : base;
-  return Math.min(delay, options.maxRetryDelayMs);
+export function retryDelayMs(options: Pick<CompiledTaskOptions, "retryDelayMs" | "retryBackoff" | "retryBackoffMultiplier" | "maxRetryDelayMs">, tryNumber: number): number {
+  if (options.retryBackoff !== "exponential") return options.retryDelayMs;
+  const factor = options.retryBackoffMultiplier ?? 2;
+  const delay = options.retryDelayMs * factor ** Math.max(0, tryNumber - 1);
+  return Math.min(Math.max(MIN_BACKOFF_MS, Number.isFinite(delay) ? delay : Number.MAX_SAFE_INTEGER), options.maxRetryDelayMs);
 }

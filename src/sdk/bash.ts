@@ -17,8 +17,12 @@ export interface BashOptions extends TaskOptions {
   env?: Record<string, string>;
   /** Working directory; by default a fresh temporary directory, removed afterwards. */
   cwd?: string;
-  /** Exit code that marks the task skipped instead of failed (Airflow's default, 99). */
-  skipOnExitCode?: number;
+  /**
+   * Exit code(s) that mark the task skipped instead of failed: a code, a list of codes, or null
+   * for none (Airflow's `skip_on_exit_code`; default 99). They are checked before success, so
+   * `skipOnExitCode: 0` skips a command that succeeds.
+   */
+  skipOnExitCode?: number | readonly number[] | null;
 }
 
 const TAIL_BYTES = 64 * 1024;
@@ -26,7 +30,7 @@ const KILL_GRACE_MS = 2_000;
 
 /**
  * Adds a task that runs a bash command. Its output is the last line the command printed to stdout;
- * a non-zero exit fails the try (exit 99 skips it).
+ * a non-zero exit fails the try (exit 99 skips it, or the codes of `skipOnExitCode`).
  * @example
  *   const day = bash({ id: "export", command: (ctx) => `./export.sh ${ctx.ds}`, retries: 2 });
  */
@@ -37,7 +41,8 @@ export function bash(options: BashOptions): TaskRef<string> {
   }
   checkTaskId(options.id);
   rejectUnknownKeys(`bash '${options.id}'`, options, ["id", "command", "env", "cwd", "skipOnExitCode"]);
-  const { command, env = {}, cwd, skipOnExitCode = 99 } = options;
+  const { command, env = {}, cwd } = options;
+  const skipCodes = exitCodes(options.id, options.skipOnExitCode === undefined ? 99 : options.skipOnExitCode);
   if (typeof command !== "string" && typeof command !== "function") {
     throw new UpdraftError("UPDRAFT_E_DAG_DEFINITION", `bash '${options.id}': command must be a string or a function of the context`, {
       hint: 'command: "echo hi" or command: (ctx) => `echo ${ctx.ds}`',
@@ -51,11 +56,23 @@ export function bash(options: BashOptions): TaskRef<string> {
     hasInput: false,
     options: [options],
     display: typeof command === "string" ? { command } : {},
-    run: (_input, ctx) => runBash(typeof command === "string" ? command : command(ctx), env, cwd, skipOnExitCode, ctx),
+    run: (_input, ctx) => runBash(typeof command === "string" ? command : command(ctx), env, cwd, skipCodes, ctx),
   }) as TaskRef<string>;
 }
 
-async function runBash(command: string, env: Record<string, string>, cwd: string | undefined, skipCode: number, ctx: TaskContext): Promise<string> {
+function exitCodes(id: string, given: unknown): ReadonlySet<number> {
+  const codes = given === null ? [] : Array.isArray(given) ? given : [given];
+  for (const code of codes) {
+    if (!Number.isInteger(code) || (code as number) < 0 || (code as number) > 255) {
+      throw new UpdraftError("UPDRAFT_E_DAG_DEFINITION", `bash '${id}': skipOnExitCode must be an exit code (0–255), a list of them, or null; got ${JSON.stringify(given)}`, {
+        hint: "skipOnExitCode: 99, skipOnExitCode: [99, 100] or skipOnExitCode: null",
+      });
+    }
+  }
+  return new Set(codes as number[]);
+}
+
+async function runBash(command: string, env: Record<string, string>, cwd: string | undefined, skipCodes: ReadonlySet<number>, ctx: TaskContext): Promise<string> {
   if (typeof command !== "string" || command.trim() === "") {
     throw new UpdraftError("UPDRAFT_E_BASH_FAILED", "the bash command is empty", { hint: "return a command string from the command function" });
   }
@@ -91,12 +108,13 @@ async function runBash(command: string, env: Record<string, string>, cwd: string
       child.once("error", reject);
       child.once("close", (c, s) => resolve([c, s]));
     }).finally(() => ctx.signal.removeEventListener("abort", onAbort));
+    // The skip codes first, as in Airflow: skipOnExitCode 0 skips a command that succeeded.
+    if (code !== null && skipCodes.has(code)) throw new SkipError(`bash command exited with code ${code}`);
     if (code === 0) {
       const lines = tail.split("\n").map((line) => line.replace(/\r$/, ""));
       while (lines.length > 0 && lines.at(-1) === "") lines.pop();
       return lines.at(-1) ?? "";
     }
-    if (code === skipCode) throw new SkipError(`bash command exited with code ${skipCode}`);
     throw new UpdraftError("UPDRAFT_E_BASH_FAILED", signal ? `bash command was killed by ${signal}` : `bash command exited with code ${code}`, {
       hint: "the command's output is in this try's log",
     });

@@ -18,6 +18,8 @@ export interface CompiledTaskOptions {
   retries: number;
   retryDelayMs: number;
   retryBackoff: "fixed" | "exponential";
+  /** The factor of exponential backoff (2 unless set; missing in versions stored before it existed). */
+  retryBackoffMultiplier?: number;
   maxRetryDelayMs: number;
   executionTimeoutMs: number | null;
   triggerRule: TriggerRule;

@@ -56,8 +56,12 @@ export function compileTaskOptions(where: string, layers: TaskOptions[], dagOwne
   if (!TRIGGER_RULES.includes(triggerRule)) invalid(where, "triggerRule", triggerRule, `one of ${TRIGGER_RULES.join(", ")}`);
   const weightRule = o.weightRule ?? "downstream";
   if (!WEIGHT_RULES.includes(weightRule)) invalid(where, "weightRule", weightRule, `one of ${WEIGHT_RULES.join(", ")}`);
-  const retryBackoff = o.retryBackoff ?? "fixed";
-  if (retryBackoff !== "fixed" && retryBackoff !== "exponential") invalid(where, "retryBackoff", retryBackoff, '"fixed" or "exponential"');
+  const backoff = o.retryBackoff ?? "fixed";
+  const validFactor = typeof backoff === "number" && Number.isFinite(backoff) && backoff > 0 && backoff <= 100;
+  if (backoff !== "fixed" && backoff !== "exponential" && !validFactor) invalid(where, "retryBackoff", backoff, '"fixed", "exponential" or a factor above 0 (at most 100)');
+  // A factor of 1 is a fixed delay, as in Airflow.
+  const retryBackoffMultiplier = backoff === "exponential" ? 2 : typeof backoff === "number" ? backoff : 1;
+  const retryBackoff = retryBackoffMultiplier === 1 ? "fixed" : "exponential";
   const priorityWeight = o.priorityWeight ?? 1;
   if (typeof priorityWeight !== "number" || !Number.isInteger(priorityWeight)) invalid(where, "priorityWeight", priorityWeight, "an integer");
   const executionTimeoutMs =
@@ -67,6 +71,7 @@ export function compileTaskOptions(where: string, layers: TaskOptions[], dagOwne
     retries: int(where, "retries", o.retries ?? 0, 0),
     retryDelayMs: parseDuration(o.retryDelay ?? "5m", `${where}: retryDelay`),
     retryBackoff,
+    ...(retryBackoff === "exponential" ? { retryBackoffMultiplier } : {}),
     maxRetryDelayMs: parseDuration(o.maxRetryDelay ?? "1d", `${where}: maxRetryDelay`),
     executionTimeoutMs,
     triggerRule,

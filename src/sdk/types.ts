@@ -51,9 +51,15 @@ export interface TaskOptions {
   retries?: number;
   /** Delay before a retry. Default "5m". */
   retryDelay?: Duration;
-  /** "fixed" (default) or "exponential": the delay doubles after every failed try. */
-  retryBackoff?: "fixed" | "exponential";
-  /** Upper bound of the retry delay. Default "1d". */
+  /**
+   * "fixed" (default): every retry waits `retryDelay`. "exponential": the wait doubles after every
+   * failed try, never less than 1 s; a number is the factor instead of 2 (Airflow's
+   * `retry_exponential_backoff`), 1 meaning fixed.
+   * @example retryBackoff: "exponential" // 30s, 1m, 2m, … for retryDelay "30s"
+   * @example retryBackoff: 1.5           // 30s, 45s, 67.5s, …
+   */
+  retryBackoff?: "fixed" | "exponential" | number;
+  /** Upper bound of an exponential backoff's delay (a fixed retryDelay is not capped). Default "1d". */
   maxRetryDelay?: Duration;
   /** A try running longer fails and its process is killed. Default: no limit. */
   executionTimeout?: Duration | null;

@@ -2,7 +2,7 @@ import { Cron, CronPattern } from "croner";
 import { UpdraftError } from "../errors/index.js";
 import { manualDataInterval, nextDataInterval, type FireSeries } from "./data-intervals.js";
 import { describeCron } from "./describe.js";
-import { DAY, offsetAt, offsetPieceAt, utcFromFields, wallOf, wallToInstant } from "./tz.js";
+import { DAY, offsetAt, offsetPieceAt, utcFromFields, wallToInstant } from "./tz.js";
 import type { Timetable } from "./types.js";
 
 /** Airflow's cron_presets (airflow/utils/dates.py), plus the usual @annually and @midnight aliases. */
@@ -81,9 +81,9 @@ function wallPrev(matcher: Cron, wall: number): number | null {
 // Two DST rules, chosen by the hour field like Airflow's CronMixin (airflow/timetables/_cron.py):
 //
 // Wall-clock rule (hour field restricted: "30 2 * * *", "0 9-17 * * 1-5", "0 */2 * * *"). A match is
-// a wall time; it runs at wallToInstant(match): a repeated time once, at its first occurrence; a
-// time in a spring-forward gap at the end of the gap. Several matches in one gap share one run.
-// wallToInstant is monotonic in the wall time, which the two loops below rely on.
+// a wall time; it runs at wallToInstant(match): a repeated time once, at its second occurrence
+// (Airflow's fold=1); a time in a spring-forward gap at the end of the gap. Several matches in one
+// gap share one run. wallToInstant is monotonic in the wall time, which the two loops below rely on.
 //
 // Real-clock rule (hour field covers every hour: "0 * * * *", "*/15 * * * *"). The schedule fires
 // at every instant whose local clock reading matches: a gap's times are skipped (the hour after it
@@ -93,8 +93,10 @@ function wallPrev(matcher: Cron, wall: number): number | null {
 function wallClockSeries(matcher: Cron, timezone: string): FireSeries {
   return {
     next(t) {
-      // Every match up to wallOf(t) resolves to an instant ≤ t, so start after it.
-      let match = wallNext(matcher, wallOf(t, timezone));
+      // A match that resolves after t reads more than t + (the smaller offset around t) on the
+      // wall: a repeated time read in the first pass of its hour still runs in the second.
+      const lower = t + Math.min(offsetAt(t, timezone), offsetAt(t - DAY, timezone), offsetAt(t + DAY, timezone));
+      let match = wallNext(matcher, lower - 1);
       for (let i = 0; match !== null && i < MAX_STEPS; i++) {
         const instant = wallToInstant(match, timezone);
         if (instant > t) return instant;

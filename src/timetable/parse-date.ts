@@ -15,7 +15,7 @@ function invalid(value: unknown, why: string): UpdraftError {
 
 /**
  * Parses an author- or user-given date into epoch ms. A string without an offset is a wall time in
- * `timezone` (default "UTC"), resolved under the DST policy: a repeated time means its first
+ * `timezone` (default "UTC"), resolved under the DST policy: a repeated time means its second
  * occurrence, a time in a spring-forward gap means the end of the gap.
  */
 export function parseDate(value: string | number | Date, timezone = "UTC"): number {

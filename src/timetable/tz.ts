@@ -7,7 +7,9 @@ import { UpdraftError } from "../errors/index.js";
  *
  * DST policy for turning a wall time into an instant (wallToInstant, and so wallTimeToInstant,
  * parseDate and fixed-time cron schedules), see docs/SCHEDULING.md "Timetables":
- * - a wall time that occurs twice (fall back) means its first occurrence, the earlier instant;
+ * - a wall time that occurs twice (fall back) means its second occurrence, the later instant, as
+ *   in Airflow: its cron timetables end a daily 02:00 interval on the folded 02:00 (fold=1), and
+ *   pendulum.datetime() reads an ambiguous time the same way;
  * - a wall time that does not exist (spring forward gap) means the first valid instant after it,
  *   which is the transition itself (02:30 in Europe/Berlin on 2026-03-29 → 03:00 CEST = 01:00Z).
  *
@@ -131,8 +133,8 @@ function findTransition(low: number, high: number, timezone: string): number {
 }
 
 /**
- * The instant of a wall time under the DST policy above: the earlier of two occurrences, or the
- * end of the gap for a time that does not exist.
+ * The instant of a wall time under the DST policy above: the later of two occurrences, or the
+ * end of the gap for a time that does not exist. Monotonic in the wall time.
  */
 export function wallToInstant(wall: number, timezone: string): number {
   if (timezone === "UTC") return wall;
@@ -141,7 +143,7 @@ export function wallToInstant(wall: number, timezone: string): number {
   let best: number | null = null;
   for (const offset of before === after ? [before] : [before, after]) {
     const instant = wall - offset;
-    if (offsetAt(instant, timezone) === offset && (best === null || instant < best)) best = instant;
+    if (offsetAt(instant, timezone) === offset && (best === null || instant > best)) best = instant;
   }
   if (best !== null) return best;
   if (after <= before) return wall - before; // not a gap after all (two transitions within a day)
@@ -149,7 +151,7 @@ export function wallToInstant(wall: number, timezone: string): number {
   return findTransition(wall - after, wall - before, timezone);
 }
 
-/** Converts wall-clock fields in a zone to an instant under the DST policy (first occurrence; end of a gap). */
+/** Converts wall-clock fields in a zone to an instant under the DST policy (the later occurrence; the end of a gap). */
 export function wallTimeToInstant(
   wall: { year: number; month: number; day: number; hour: number; minute: number; second?: number },
   timezone: string,

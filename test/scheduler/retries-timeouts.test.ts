@@ -57,7 +57,7 @@ describe("retries", () => {
     ]);
   });
 
-  it("exponential backoff: the wait before each retry is at least retryDelay × 2^(try−1)", async () => {
+  it("exponential backoff: the wait before each retry is at least retryDelay × 2^(try−1), and at least 1 s", async () => {
     env = await createTestEnv({
       dags: {
         "backoff.ts": `
@@ -65,7 +65,7 @@ describe("retries", () => {
           const slowToWork = task({
             id: "slow_to_work",
             retries: 3,
-            retryDelay: "250ms",
+            retryDelay: "300ms",
             retryBackoff: "exponential",
             run: (_: void, ctx) => { if (ctx.tryNumber < 4) throw new Error("fail " + ctx.tryNumber); return "done"; },
           });
@@ -78,9 +78,10 @@ describe("retries", () => {
     const tries = await triesOf(env, run.id, "slow_to_work");
     expect(tries.map((t) => t.state)).toEqual(["failed", "failed", "failed", "success"]);
     const gaps = tries.slice(1).map((t, i) => t.start! - tries[i]!.end);
-    expect(gaps[0]).toBeGreaterThanOrEqual(250);
-    expect(gaps[1]).toBeGreaterThanOrEqual(500);
-    expect(gaps[2]).toBeGreaterThanOrEqual(1000);
+    // 300 ms and 600 ms are raised to Airflow's floor of 1 s; then 1.2 s.
+    expect(gaps[0]).toBeGreaterThanOrEqual(1000);
+    expect(gaps[1]).toBeGreaterThanOrEqual(1000);
+    expect(gaps[2]).toBeGreaterThanOrEqual(1200);
   });
 
   it("retries exhausted: the task fails, its downstream is upstream_failed and the run fails", async () => {
@@ -222,3 +223,34 @@ describe("executionTimeout", () => {
     }
   });
 });
+
+describe("bash skip exit codes (Airflow's skip_on_exit_code)", () => {
+  it("a code, a list or null; checked before success, so skipOnExitCode 0 skips a command that succeeds", async () => {
+    env = await createTestEnv({
+      dags: {
+        "skips.ts": `
+          import { bash, dag } from "updraft";
+          export default dag({ id: "skips" }, () => {
+            bash({ id: "default_99", command: "exit 99" });
+            bash({ id: "zero_skips", command: "echo done", skipOnExitCode: 0 });
+            bash({ id: "listed", command: "exit 3", skipOnExitCode: [2, 3] });
+            bash({ id: "not_listed", command: "exit 4", skipOnExitCode: [2, 3] });
+            bash({ id: "none", command: "exit 99", skipOnExitCode: null });
+            bash({ id: "ok", command: "echo fine", skipOnExitCode: [1] });
+          });
+        `,
+      },
+    });
+    const run = await runDag(env, "skips");
+    const states = Object.fromEntries(Object.entries(run.tasks).map(([id, t]) => [id, t.state]));
+    expect(states).toEqual({ default_99: "skipped", zero_skips: "skipped", listed: "skipped", not_listed: "failed", none: "failed", ok: "success" });
+  });
+
+  it("a skip code that is not an exit code is an import error", async () => {
+    env = await createTestEnv({ dags: { "bad_skip.ts": `import { bash, dag } from "updraft"; export default dag({ id: "bad_skip" }, () => { bash({ id: "b", command: "true", skipOnExitCode: [99, 256] }); });` } });
+    await processDags(env);
+    const error = await env.store.db.selectFrom("import_error").select(["message"]).executeTakeFirstOrThrow();
+    expect(error.message).toMatch(/skipOnExitCode must be an exit code/);
+  });
+});
+

@@ -381,6 +381,16 @@ describe("options", () => {
     expectUpdraftError(inDag({ poolSlots: 0 }), "UPDRAFT_E_DAG_DEFINITION", /poolSlots/);
     expectUpdraftError(inDag({ retryDelay: "soon" }), "UPDRAFT_E_INVALID_DURATION", /retryDelay/);
     expectUpdraftError(inDag({ executionTimeout: "0s" }), "UPDRAFT_E_DAG_DEFINITION", /executionTimeout/);
+    for (const bad of ["linear", 0, -2, Infinity, 1000]) expectUpdraftError(inDag({ retryBackoff: bad }), "UPDRAFT_E_DAG_DEFINITION", /retryBackoff/);
+  });
+
+  it("compiles retryBackoff: a factor (Airflow's retry_exponential_backoff as a number), 1 is fixed", () => {
+    const options = (retryBackoff: unknown) =>
+      taskOf(define({ id: "backoff" }, () => { start(undefined, { retryBackoff } as never); }), "start").options;
+    expect(options("exponential")).toMatchObject({ retryBackoff: "exponential", retryBackoffMultiplier: 2 });
+    expect(options(1.5)).toMatchObject({ retryBackoff: "exponential", retryBackoffMultiplier: 1.5 });
+    expect(options(1)).toMatchObject({ retryBackoff: "fixed" });
+    expect(options(1)).not.toHaveProperty("retryBackoffMultiplier");
   });
 
   it("compiles defaults when nothing is set", () => {

@@ -34,14 +34,18 @@ const CASES: DstCase[] = [
   { name: "hourly at :30 skips the missing 02:30", zone: "Europe/Berlin", cron: "30 * * * *", from: "2026-03-28T23:00Z",
     runs: ["2026-03-28T23:30Z", "2026-03-29T00:30Z", "2026-03-29T01:30Z", "2026-03-29T02:30Z"] },
   // Europe/Berlin, fall back
-  { name: "repeated 02:30 runs once, first occurrence", zone: "Europe/Berlin", cron: "30 2 * * *", from: "2026-10-24T00:00Z",
-    runs: ["2026-10-24T00:30Z", "2026-10-25T00:30Z", "2026-10-26T01:30Z"] },
+  // A repeated wall time runs once, at its second occurrence: Airflow's cron timetable ends a daily
+  // 02:00 interval on the folded 02:00 (fold=1; test_exiting_fold in its test_interval_timetable.py).
+  { name: "repeated 02:30 runs once, second occurrence", zone: "Europe/Berlin", cron: "30 2 * * *", from: "2026-10-24T00:00Z",
+    runs: ["2026-10-24T00:30Z", "2026-10-25T01:30Z", "2026-10-26T01:30Z"] },
+  { name: "repeated 02:00 ends the interval on the folded 02:00 (Airflow's Zurich case)", zone: "Europe/Zurich", cron: "0 2 * * *", from: "2023-10-27T00:00Z",
+    runs: ["2023-10-27T00:00Z", "2023-10-28T00:00Z", "2023-10-29T01:00Z", "2023-10-30T01:00Z"] },
   { name: "daily 03:00 after fall back", zone: "Europe/Berlin", cron: "0 3 * * *", from: "2026-10-24T00:00Z",
     runs: ["2026-10-24T01:00Z", "2026-10-25T02:00Z", "2026-10-26T02:00Z"] },
   { name: "hourly runs the repeated hour twice", zone: "Europe/Berlin", cron: "0 * * * *", from: "2026-10-24T23:00Z",
     runs: ["2026-10-24T23:00Z", "2026-10-25T00:00Z", "2026-10-25T01:00Z", "2026-10-25T02:00Z"] },
-  { name: "fixed-hour list runs the repeated hour once", zone: "Europe/Berlin", cron: "*/30 2 * * *", from: "2026-10-25T00:00Z",
-    runs: ["2026-10-25T00:00Z", "2026-10-25T00:30Z", "2026-10-26T01:00Z", "2026-10-26T01:30Z"] },
+  { name: "fixed-hour list runs the repeated hour once, in its second pass", zone: "Europe/Berlin", cron: "*/30 2 * * *", from: "2026-10-25T00:00Z",
+    runs: ["2026-10-25T01:00Z", "2026-10-25T01:30Z", "2026-10-26T01:00Z", "2026-10-26T01:30Z"] },
   // America/New_York
   { name: "NY 02:30 in the gap runs at 03:00 EDT", zone: "America/New_York", cron: "30 2 * * *", from: "2026-03-07T00:00Z",
     runs: ["2026-03-07T07:30Z", "2026-03-08T07:00Z", "2026-03-09T06:30Z"] },
@@ -52,14 +56,14 @@ const CASES: DstCase[] = [
   { name: "NY every 15 minutes over the gap", zone: "America/New_York", cron: "*/15 * * * *", from: "2026-03-08T06:30Z",
     runs: ["2026-03-08T06:30Z", "2026-03-08T06:45Z", "2026-03-08T07:00Z", "2026-03-08T07:15Z"] },
   { name: "NY repeated 01:30 runs once", zone: "America/New_York", cron: "30 1 * * *", from: "2026-10-31T00:00Z",
-    runs: ["2026-10-31T05:30Z", "2026-11-01T05:30Z", "2026-11-02T06:30Z"] },
+    runs: ["2026-10-31T05:30Z", "2026-11-01T06:30Z", "2026-11-02T06:30Z"] },
   { name: "NY hourly over fall back", zone: "America/New_York", cron: "0 * * * *", from: "2026-11-01T04:00Z",
     runs: ["2026-11-01T04:00Z", "2026-11-01T05:00Z", "2026-11-01T06:00Z", "2026-11-01T07:00Z"] },
   { name: "NY weekdays at 09:00 over a DST weekend", zone: "America/New_York", cron: "0 9 * * 1-5", from: "2026-10-30T00:00Z",
     runs: ["2026-10-30T13:00Z", "2026-11-02T14:00Z"] },
   // Australia/Sydney (southern hemisphere: falls back in April, springs forward in October)
   { name: "Sydney repeated 02:30 runs once", zone: "Australia/Sydney", cron: "30 2 * * *", from: "2026-04-03T00:00Z",
-    runs: ["2026-04-03T15:30Z", "2026-04-04T15:30Z", "2026-04-05T16:30Z"] },
+    runs: ["2026-04-03T15:30Z", "2026-04-04T16:30Z", "2026-04-05T16:30Z"] },
   { name: "Sydney 02:30 in the gap runs at 03:00 AEDT", zone: "Australia/Sydney", cron: "30 2 * * *", from: "2026-10-02T00:00Z",
     runs: ["2026-10-02T16:30Z", "2026-10-03T16:00Z", "2026-10-04T15:30Z"] },
   { name: "Sydney hourly over fall back", zone: "Australia/Sydney", cron: "0 * * * *", from: "2026-04-04T15:00Z",
@@ -70,7 +74,7 @@ const CASES: DstCase[] = [
   { name: "Lord Howe 02:00 in the half-hour gap runs at 02:30", zone: "Australia/Lord_Howe", cron: "0 2 * * *", from: "2026-10-02T00:00Z",
     runs: ["2026-10-02T15:30Z", "2026-10-03T15:30Z", "2026-10-04T15:00Z"] },
   { name: "Lord Howe repeated 01:45 runs once", zone: "Australia/Lord_Howe", cron: "45 1 * * *", from: "2026-04-03T00:00Z",
-    runs: ["2026-04-03T14:45Z", "2026-04-04T14:45Z", "2026-04-05T15:15Z"] },
+    runs: ["2026-04-03T14:45Z", "2026-04-04T15:15Z", "2026-04-05T15:15Z"] },
   { name: "Lord Howe half-hourly runs the repeated 01:30 twice", zone: "Australia/Lord_Howe", cron: "*/30 * * * *", from: "2026-04-04T14:00Z",
     runs: ["2026-04-04T14:00Z", "2026-04-04T14:30Z", "2026-04-04T15:00Z", "2026-04-04T15:30Z"] },
   { name: "Lord Howe hourly has no 02:00 on the gap day", zone: "Australia/Lord_Howe", cron: "0 * * * *", from: "2026-10-03T14:30Z",
@@ -154,11 +158,14 @@ describe("DST: catchup=false inside a repeated hour", () => {
     expect(info?.interval).toEqual({ start: Date.parse("2026-10-25T00:00:00Z"), end: Date.parse("2026-10-25T01:00:00Z") });
   });
 
-  it("fixed hour: a time of the repeated hour is not run again in its second pass", () => {
+  it("fixed hour: the repeated hour's times run in its second pass, and a manual run's interval follows", () => {
     const timetable = createTimetable("*/30 2 * * *", "Europe/Berlin");
-    // 01:15Z is 02:15 CET; the runs of the day were 00:00Z and 00:30Z (02:00 and 02:30 CEST).
-    const info = timetable.manualInterval(Date.parse("2026-10-25T01:15:00Z"), { startDate: null, endDate: null, catchup: true });
-    expect(info).toEqual({ start: Date.parse("2026-10-25T00:00:00Z"), end: Date.parse("2026-10-25T00:30:00Z") });
+    const at = (iso: string) => timetable.manualInterval(Date.parse(iso), { startDate: null, endDate: null, catchup: true });
+    // The day's runs are at 01:00Z and 01:30Z (02:00 and 02:30 CET, the second pass); the day before
+    // at 00:00Z and 00:30Z (CEST). At 00:45Z (02:45 CEST, first pass) none of the day's has come.
+    expect(at("2026-10-25T00:45:00Z")).toEqual({ start: Date.parse("2026-10-24T00:00:00Z"), end: Date.parse("2026-10-24T00:30:00Z") });
+    // At 01:15Z (02:15 CET) the 02:00 run of the second pass has.
+    expect(at("2026-10-25T01:15:00Z")).toEqual({ start: Date.parse("2026-10-24T00:30:00Z"), end: Date.parse("2026-10-25T01:00:00Z") });
   });
 });
 

@@ -159,6 +159,7 @@ export interface StructureTask {
   retries: number;
   retry_delay_ms: number;
   retry_backoff: string;
+  retry_backoff_multiplier: number | null;
   execution_timeout_ms: number | null;
   pool: string;
   pool_slots: number;

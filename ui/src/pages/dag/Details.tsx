@@ -184,7 +184,9 @@ function ParamsTable({ params }: { params: Array<[string, ParamSpec]> }) {
 function retriesOf(t: StructureTask): string {
   if (t.retries === 0) return "none";
   const delay = formatDuration(t.retry_delay_ms);
-  return t.retry_backoff === "exponential" ? `${t.retries} (from ${delay}, exponential)` : `${t.retries} (${delay} apart)`;
+  if (t.retry_backoff !== "exponential") return `${t.retries} (${delay} apart)`;
+  const factor = t.retry_backoff_multiplier ?? 2;
+  return `${t.retries} (from ${delay}, ${factor === 2 ? "doubling" : `×${factor}`} per try)`;
 }
 
 function TaskTable({ dagId }: { dagId: string }) {
