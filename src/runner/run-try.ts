@@ -12,6 +12,7 @@ import type { TaskContext } from "../sdk/types.js";
 import type { LogCapture } from "./capture.js";
 import { toXcomJson } from "./json-value.js";
 import type { TryError, TryPayload, TryResult } from "./protocol.js";
+import { taskSecrets, type SecretSources } from "./secrets.js";
 
 const loaded = new Map<string, Map<string, DagDefinition>>();
 
@@ -36,6 +37,8 @@ export interface TryHooks {
   signal: AbortSignal;
   pullXcom(taskId: string, key: string): Promise<string | null>;
   pushXcom(key: string, value: string): void;
+  /** Where ctx.variable and ctx.connection look. */
+  secrets: SecretSources;
 }
 
 function toTryError(error: unknown, retryable: boolean): TryError {
@@ -100,6 +103,7 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
         if (json !== undefined) hooks.pushXcom(key, json);
       },
     },
+    ...taskSecrets(hooks.secrets, capture.masker),
   };
 
   try {
