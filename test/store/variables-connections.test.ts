@@ -2,12 +2,13 @@
 import { describe, expect, it } from "vitest";
 import { createKeyring, generateKey, parseKeyring } from "../../src/security/secrets.js";
 import { connectionForTask, createConnection, exportConnections, importConnections, readConnection } from "../../src/store/connections.js";
+import type { ConnectionParts } from "../../src/util/connection-uri.js";
 import { createVariable, exportVariables, importVariables, listVariables, readVariableValue, requireVariable, variableForTask } from "../../src/store/variables.js";
 import { DIALECTS, envFactory, expectCode } from "./fixtures.js";
 
 const keyring = createKeyring(parseKeyring(`k1:${generateKey()}`));
 
-const parts = (fields: Record<string, unknown>) => ({ description: null, host: null, schema: null, login: null, password: null, port: null, extra: null, ...fields });
+const parts = (fields: Partial<ConnectionParts> & { connType: string }): ConnectionParts => ({ description: null, host: null, schema: null, login: null, password: null, port: null, extra: null, ...fields });
 
 describe.each(DIALECTS)("variables and connections for tasks (%s)", (dialect) => {
   const makeEnv = envFactory(dialect);
