@@ -3,13 +3,14 @@
  * formats, secrets shown only on request, changes audited under the OS account; and `tasks test`
  * of a task that prints what it read, masked.
  */
+import { spawn } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKey } from "../../src/security/secrets.js";
 import { openStore, type Store } from "../../src/store/connect.js";
-import { createCliEnv, type CliEnv } from "./cli.js";
+import { CLI_TIMEOUT_MS, createCliEnv, REPO_ROOT, type CliEnv } from "./cli.js";
 
 let env: CliEnv | undefined;
 afterEach(() => {
@@ -228,5 +229,42 @@ export default dag({ id: "show" }, () => { show(); });
     expect(keyless.code).toBe(1);
     expect(keyless.stdout).toContain("UPDRAFT_SECRET_KEY");
     expect(keyless.stdout).toContain("variable 'vault' is stored encrypted");
+  }, SLOW);
+});
+
+describe("updraft scheduler and the keyring", () => {
+  it("refuses to start with a key that does not match the database; without a key it starts and warns", async () => {
+    env = createCliEnv();
+    const cli = env;
+    expect((await cli.run(["variables", "set", "vault", VAULT, "--secret"], { env: KEY })).code).toBe(0);
+    const wrong = await cli.run(["scheduler"], { env: { UPDRAFT_SECRET_KEY: `k1:${generateKey()}` } });
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain("UPDRAFT_E_SECRET_KEY");
+    expect(wrong.stderr).toContain("does not match this database");
+
+    // Long-running: wait for its warning, then stop it as a supervisor would.
+    const childEnv: NodeJS.ProcessEnv = {};
+    for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("UPDRAFT_")) childEnv[key] = value;
+    Object.assign(childEnv, { UPDRAFT_HOME: cli.home, UPDRAFT_DAGS_FOLDER: cli.dagsFolder, UPDRAFT_LOG_FORMAT: "json" });
+    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", "scheduler"], { cwd: REPO_ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the scheduler did not start within ${CLI_TIMEOUT_MS} ms: ${stderr}`)), CLI_TIMEOUT_MS);
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          if (stderr.includes("scheduler running")) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        void exited.then((code) => reject(new Error(`the scheduler exited with ${code}: ${stderr}`)));
+      });
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    expect(stderr).toContain("UPDRAFT_SECRET_KEY is not set: tasks cannot read secret variables and connections");
   }, SLOW);
 });
