@@ -1,4 +1,5 @@
 /** What every command needs: the configuration, the store, output in text or JSON. */
+import { chmodSync, readFileSync, writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { loadConfig, type Config, type ConfigKey, type LoadedConfig } from "../config/index.js";
 import { openConfiguredStore } from "../runtime/index.js";
@@ -74,4 +75,38 @@ export class CliUsageError extends Error {
   constructor(message: string, readonly hint?: string) {
     super(message);
   }
+}
+
+/** All of stdin as text, one trailing newline dropped (secrets given by pipe, not by flag). */
+export async function readStdinText(flag: string): Promise<string> {
+  if (process.stdin.isTTY) throw new CliUsageError(`${flag} reads from a pipe, not a terminal`, `printf '%s' "$VALUE" | updraft … ${flag}`);
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8").replace(/\r?\n$/, "");
+}
+
+/** Reads a JSON file given on the command line ("-" for stdin); the message never quotes its content. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = file === "-" ? await readStdinText("-") : readFileSync(file, "utf8");
+  } catch (error) {
+    if (error instanceof CliUsageError) throw error;
+    throw new CliUsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new CliUsageError(`${file} is not valid JSON: ${(error as Error).message.replace(/"[^"]*"/g, "…")}`, "the file must hold one JSON object");
+  }
+}
+
+/** Writes a file that may hold secrets, readable by its owner only ("-": stdout). */
+export function writePrivateFile(file: string, text: string): void {
+  if (file === "-") {
+    process.stdout.write(text);
+    return;
+  }
+  writeFileSync(file, text, { mode: 0o600 });
+  chmodSync(file, 0o600);
 }

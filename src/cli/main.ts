@@ -4,12 +4,14 @@ import { Command, CommanderError } from "commander";
 import { isUpdraftError, isStorageFull, errorMessage, UpdraftError } from "../errors/index.js";
 import { CliUsageError } from "./context.js";
 import { registerConfigCommands } from "./commands/config.js";
+import { registerConnectionsCommands } from "./commands/connections.js";
 import { registerDagsCommands } from "./commands/dags.js";
 import { registerDbCommands } from "./commands/db.js";
 import { registerPoolsCommands } from "./commands/pools.js";
 import { registerServerCommands } from "./commands/server.js";
 import { registerTasksCommands } from "./commands/tasks.js";
 import { registerUsersCommands } from "./commands/users.js";
+import { registerVariablesCommands } from "./commands/variables.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
 
@@ -27,6 +29,8 @@ export function buildProgram(): Command {
   registerDagsCommands(program);
   registerTasksCommands(program);
   registerPoolsCommands(program);
+  registerVariablesCommands(program);
+  registerConnectionsCommands(program);
   registerConfigCommands(program);
   registerUsersCommands(program);
   program.commands.forEach(function override(c: Command) {

@@ -7,8 +7,8 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { errorMessage, isStorageFull } from "../errors/index.js";
-import type { FromRunner, LogLine, ToRunner, TryError, TryResult } from "../runner/protocol.js";
+import { errorMessage, isStorageFull, isUpdraftError } from "../errors/index.js";
+import type { FromRunner, LogLine, Lookup, LookupError, ToRunner, TryError, TryResult } from "../runner/protocol.js";
 import { childEntry, forkChild, killGroup } from "../util/child.js";
 import { formatDuration } from "../util/duration.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/json-depth.js";
@@ -251,6 +251,14 @@ export class LocalExecutor implements Executor {
           () => this.#send(runner, { t: "xcom", reqId: message.reqId, value: null }),
         );
         return;
+      case "variableGet":
+        if (!validId(message.key)) throw new Error("a variable lookup without a valid key");
+        this.#answer(runner, message.tryId, (tryId) => callbacks.readVariable(tryId, message.key), (answer) => ({ t: "variable", reqId: message.reqId, answer }));
+        return;
+      case "connectionGet":
+        if (!validId(message.connId)) throw new Error("a connection lookup without a valid id");
+        this.#answer(runner, message.tryId, (tryId) => callbacks.readConnection(tryId, message.connId), (answer) => ({ t: "connection", reqId: message.reqId, answer }));
+        return;
       case "finished": {
         const active = this.#tries.get(message.tryId);
         if (active && !active.ended) this.#end(active, checkResult(message.result, active.payload.xcomMaxBytes));
@@ -263,6 +271,26 @@ export class LocalExecutor implements Executor {
         return;
       }
     }
+  }
+
+  /**
+   * Answers a variable or connection lookup of a try that is still running, and only to the
+   * runner that runs it: secrets are never handed to a try that ended (timed out, killed).
+   */
+  #answer<T>(runner: Runner, tryId: string, read: (tryId: string) => Promise<T | null>, reply: (answer: Lookup<T>) => ToRunner): void {
+    const running = () => runner.tryId === tryId && this.#tries.get(tryId)?.ended === false;
+    if (!running()) {
+      this.#send(runner, reply({ error: { code: "UPDRAFT_E_TRY_INTERRUPTED", message: "the try has ended", hint: null } }));
+      return;
+    }
+    void read(tryId).then(
+      (value) => {
+        if (running()) this.#send(runner, reply({ value }));
+      },
+      (error: unknown) => {
+        if (running()) this.#send(runner, reply({ error: lookupError(error) }));
+      },
+    );
   }
 
   #end(active: ActiveTry, result: Parameters<ExecutorCallbacks["finished"]>[1]): void {
@@ -373,6 +401,14 @@ export class LocalExecutor implements Executor {
     for (const runner of this.#runners) this.#killRunner(runner);
     await Promise.all(exits);
   }
+}
+
+const validId = (id: unknown): id is string => typeof id === "string" && id.length > 0 && id.length <= 250;
+
+/** What a runner is told when a lookup failed: an UpdraftError's code, message and hint, else only that it failed. */
+function lookupError(error: unknown): LookupError {
+  if (isUpdraftError(error)) return { code: error.code, message: error.message, hint: error.hint ?? null };
+  return { code: "UPDRAFT_E_INTERNAL", message: "the lookup failed in the scheduler; its log says why", hint: null };
 }
 
 function checkJson(text: string, maxBytes: number): void {

@@ -1,7 +1,7 @@
 /** The one interface every executor implements; the scheduler knows executors only by it. */
-import type { DispatchItem, LogLine, TryResult } from "../runner/protocol.js";
+import type { ConnectionParts, DispatchItem, LogLine, StoredVariable, TryResult } from "../runner/protocol.js";
 
-export type { DispatchItem, LogLine, TryResult };
+export type { ConnectionParts, DispatchItem, LogLine, StoredVariable, TryResult };
 
 export interface ExecutorCallbacks {
   /** The try began on a runner. */
@@ -13,6 +13,14 @@ export interface ExecutorCallbacks {
   finished(tryId: string, result: TryResult): void;
   /** A value the try asks for by `ctx.xcom.pull` (JSON text or null). */
   pullXcom(tryId: string, taskId: string, key: string): Promise<string | null>;
+  /**
+   * A variable the try asks for by `ctx.variable` and its environment does not set, from the
+   * metadata database (null when there is none), for that try only. Rejects with an UpdraftError
+   * when it cannot be read (a secret, and no keyring to decrypt it).
+   */
+  readVariable(tryId: string, key: string): Promise<StoredVariable | null>;
+  /** The same for `ctx.connection`: the connection with its password and extra decrypted. */
+  readConnection(tryId: string, connId: string): Promise<ConnectionParts | null>;
   /** The bundle's code, to write it where runners can import it. */
   loadBundle(hash: string): Promise<string>;
 }

@@ -1,8 +1,10 @@
 /**
  * Routes everything a try prints (console, process.stdout/stderr, ctx.log) into its log, in
- * lines, flushed to the executor in batches.
+ * lines, flushed to the executor in batches. Each line goes through the try's secrets masker
+ * before it is kept.
  */
 import { format } from "node:util";
+import { SecretMasker } from "./masker.js";
 import type { LogLine } from "./protocol.js";
 
 const MAX_LINES_PER_TRY = 100_000;
@@ -15,14 +17,19 @@ export class LogCapture {
   #count = 0;
   #timer: NodeJS.Timeout | null = null;
   readonly #send: (lines: LogLine[]) => void;
+  /** The secrets this try read, masked in every line. */
+  readonly masker: SecretMasker;
 
-  constructor(send: (lines: LogLine[]) => void) {
+  constructor(send: (lines: LogLine[]) => void, masker = new SecretMasker()) {
     this.#send = send;
+    this.masker = masker;
   }
 
-  line(stream: LogLine["stream"], level: LogLine["level"], message: string): void {
+  line(stream: LogLine["stream"], level: LogLine["level"], raw: string): void {
     if (this.#count >= MAX_LINES_PER_TRY) return;
     this.#count++;
+    // Masked before it is cut, so that a cut cannot leave part of a secret behind.
+    const message = this.masker.active ? this.masker.mask(raw) : raw;
     const text = message.length > MAX_LINE_CHARS ? `${message.slice(0, MAX_LINE_CHARS)}… (line cut at ${MAX_LINE_CHARS} characters)` : message;
     this.#lines.push({ ts: Date.now(), stream, level, message: text });
     if (this.#count === MAX_LINES_PER_TRY) {

@@ -1,4 +1,7 @@
 /** Messages between an executor and a task runner process (over the fork IPC channel). */
+import type { ConnectionParts } from "../util/connection-uri.js";
+
+export type { ConnectionParts };
 
 /** Everything a runner needs to run one try, decided by the scheduler. */
 export interface TryPayload {
@@ -55,14 +58,34 @@ export interface TryResult {
   at: number;
 }
 
+/** A variable as the metadata database holds it, decrypted; `secret` says its value is masked. */
+export interface StoredVariable {
+  value: string;
+  secret: boolean;
+}
+
+/** Why a variable or connection could not be read (an UpdraftError's code, message and hint). */
+export interface LookupError {
+  code: string;
+  message: string;
+  hint: string | null;
+}
+
+/** The answer to a lookup: the value (null: there is none), or why it could not be read. */
+export type Lookup<T> = { value: T | null } | { error: LookupError };
+
 export type ToRunner =
   | { t: "run"; payload: TryPayload }
   | { t: "abort"; tryId: string; reason: string }
-  | { t: "xcom"; reqId: number; value: string | null };
+  | { t: "xcom"; reqId: number; value: string | null }
+  | { t: "variable"; reqId: number; answer: Lookup<StoredVariable> }
+  | { t: "connection"; reqId: number; answer: Lookup<ConnectionParts> };
 
 export type FromRunner =
   | { t: "ready"; pid: number }
   | { t: "log"; tryId: string; lines: LogLine[] }
   | { t: "xcomPull"; tryId: string; reqId: number; taskId: string; key: string }
+  | { t: "variableGet"; tryId: string; reqId: number; key: string }
+  | { t: "connectionGet"; tryId: string; reqId: number; connId: string }
   | { t: "xcomPush"; tryId: string; key: string; value: string }
   | { t: "finished"; tryId: string; result: TryResult };

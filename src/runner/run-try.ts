@@ -13,6 +13,7 @@ import type { TaskContext } from "../sdk/types.js";
 import type { LogCapture } from "./capture.js";
 import { toXcomJson } from "./json-value.js";
 import type { TryError, TryPayload, TryResult } from "./protocol.js";
+import { taskSecrets, type SecretSources } from "./secrets.js";
 
 const loaded = new Map<string, Map<string, DagDefinition>>();
 
@@ -37,6 +38,8 @@ export interface TryHooks {
   signal: AbortSignal;
   pullXcom(taskId: string, key: string): Promise<string | null>;
   pushXcom(key: string, value: string): void;
+  /** Where ctx.variable and ctx.connection look. */
+  secrets: SecretSources;
 }
 
 const OUTPUT_ERRORS = new Set<string>(["UPDRAFT_E_BRANCH_INVALID", "UPDRAFT_E_XCOM_NOT_SERIALIZABLE", "UPDRAFT_E_XCOM_TOO_LARGE", "UPDRAFT_E_JSON_TOO_DEEP"]);
@@ -108,6 +111,7 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
         if (json !== undefined) hooks.pushXcom(key, json);
       },
     },
+    ...taskSecrets(hooks.secrets, capture.masker),
   };
 
   try {

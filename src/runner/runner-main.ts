@@ -25,7 +25,16 @@ interface Current {
 }
 let current: Current | null = null;
 let nextReq = 1;
-const pending = new Map<number, (value: string | null) => void>();
+/** Answers awaited from the executor (XCom pulls, variables, connections), by request id. */
+const pending = new Map<number, (answer: unknown) => void>();
+
+function request<T>(message: (reqId: number) => FromRunner): Promise<T> {
+  return new Promise((resolve) => {
+    const reqId = nextReq++;
+    pending.set(reqId, resolve as (answer: unknown) => void);
+    send(message(reqId));
+  });
+}
 
 // Everything a task prints goes into its try's log; the real stdout/stderr are left for crashes.
 for (const stream of ["stdout", "stderr"] as const) {
@@ -43,6 +52,9 @@ function finish(cur: Current, result: TryResult): void {
   if (cur.done) return;
   cur.done = true;
   cur.capture.flush(true);
+  // The error is shown with the try (UI, CLI): it gets the masking its log lines got.
+  const { masker } = cur.capture;
+  if (result.error && masker.active) result = { ...result, error: { ...result.error, message: masker.mask(result.error.message), stack: result.error.stack === null ? null : masker.mask(result.error.stack) } };
   send({ t: "finished", tryId: cur.payload.tryId, result });
   if (current === cur) current = null;
 }
@@ -58,13 +70,13 @@ async function run(payload: TryPayload): Promise<void> {
   const result = await runTry(payload, {
     capture: cur.capture,
     signal: cur.abort.signal,
-    pullXcom: (taskId, key) =>
-      new Promise((resolve) => {
-        const reqId = nextReq++;
-        pending.set(reqId, resolve);
-        send({ t: "xcomPull", tryId: payload.tryId, reqId, taskId, key });
-      }),
+    pullXcom: (taskId, key) => request((reqId) => ({ t: "xcomPull", tryId: payload.tryId, reqId, taskId, key })),
     pushXcom: (key, value) => send({ t: "xcomPush", tryId: payload.tryId, key, value }),
+    secrets: {
+      env: process.env,
+      readVariable: (key) => request((reqId) => ({ t: "variableGet", tryId: payload.tryId, reqId, key })),
+      readConnection: (connId) => request((reqId) => ({ t: "connectionGet", tryId: payload.tryId, reqId, connId })),
+    },
   });
   finish(cur, result);
 }
@@ -74,8 +86,8 @@ process.on("message", (message: ToRunner) => {
     void run(message.payload);
   } else if (message.t === "abort") {
     if (current && current.payload.tryId === message.tryId) current.abort.abort(message.reason);
-  } else if (message.t === "xcom") {
-    pending.get(message.reqId)?.(message.value);
+  } else if (message.t === "xcom" || message.t === "variable" || message.t === "connection") {
+    pending.get(message.reqId)?.(message.t === "xcom" ? message.value : message.answer);
     pending.delete(message.reqId);
   }
 });

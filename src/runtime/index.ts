@@ -2,11 +2,13 @@
  * Assembles the long-running parts from a Config: the store, the local executor, the scheduler
  * and the DAG processor. Used by the CLI commands, the tests and the benchmarks.
  */
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "../config/index.js";
 import { DagProcessor, type ProcessorEvent, type ScanSummary } from "../dag-processor/processor.js";
 import { LocalExecutor } from "../executor/local-executor.js";
 import { Scheduler, type SchedulerEvent } from "../scheduler/scheduler.js";
+import { createKeyring, parseKeyring, type Keyring } from "../security/secrets.js";
 import { openStore, type Store } from "../store/connect.js";
 import { migrate } from "../store/migrate.js";
 import type { Logger } from "../util/logger.js";
@@ -35,7 +37,25 @@ export function createLocalExecutor(config: Config, log: Logger): LocalExecutor 
   });
 }
 
-export function createScheduler(store: Store, config: Config, log: Logger, options: { onlyRuns?: number[]; onEvent?: (e: SchedulerEvent) => void } = {}): Scheduler {
+/**
+ * The secrets keyring: UPDRAFT_SECRET_KEY, else standalone's `$UPDRAFT_HOME/secret_key` when there
+ * is one (it is never made here); null without either. The scheduler decrypts with it the secret
+ * variables and connections tasks read; CLI commands that touch secrets need it.
+ */
+export function configuredKeyring(config: Config): Keyring | null {
+  const file = join(config.home, "secret_key");
+  const text = config.secretKey ?? (existsSync(file) ? readFileSync(file, "utf8").trim() : null);
+  return text ? createKeyring(parseKeyring(text, config.secretKey ? "UPDRAFT_SECRET_KEY" : file)) : null;
+}
+
+export interface SchedulerExtras {
+  onlyRuns?: number[];
+  onEvent?: (e: SchedulerEvent) => void;
+  /** Decrypts what tasks read (see configuredKeyring); without it secret reads fail. */
+  keyring?: Keyring | null;
+}
+
+export function createScheduler(store: Store, config: Config, log: Logger, options: SchedulerExtras = {}): Scheduler {
   return new Scheduler({ store, config, executor: createLocalExecutor(config, log), log, ...options });
 }
 

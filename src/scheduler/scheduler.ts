@@ -12,10 +12,13 @@
  */
 import type { Config } from "../config/index.js";
 import type { DagRunState, SerializedDag, TaskInstanceState } from "../dag/model.js";
-import { errorMessage } from "../errors/index.js";
-import type { Executor } from "../executor/types.js";
+import { errorMessage, UpdraftError } from "../errors/index.js";
+import type { ConnectionParts, Executor, StoredVariable } from "../executor/types.js";
 import type { LogLine, TryResult } from "../runner/protocol.js";
+import type { Keyring } from "../security/secrets.js";
 import type { Store } from "../store/connect.js";
+import { connectionForTask } from "../store/connections.js";
+import { variableForTask } from "../store/variables.js";
 import type { SqlContext } from "../store/sql.js";
 import { appendEvents, notifyEventListeners, trimEvents, type StoredEvent } from "../store/events.js";
 import { heartbeatJob, registerJob } from "../store/jobs.js";
@@ -38,6 +41,11 @@ export interface SchedulerOptions {
   config: Config;
   executor: Executor;
   log: Logger;
+  /**
+   * Decrypts the secret variables and connections tasks read; without it they get an error
+   * naming UPDRAFT_SECRET_KEY (plain ones are still read).
+   */
+  keyring?: Keyring | null;
   /** Run only these DAG runs, whatever their type and pause (`updraft dags test`). */
   onlyRuns?: number[];
   onEvent?: (event: SchedulerEvent) => void;
@@ -78,6 +86,7 @@ export class Scheduler {
   readonly #config: Config;
   readonly #executor: Executor;
   readonly #log: Logger;
+  readonly #keyring: Keyring | null;
   readonly #onlyRuns: ReadonlySet<number> | null;
   readonly #listeners = new Set<(event: SchedulerEvent) => void>();
   readonly #cache = new RunCache();
@@ -114,6 +123,7 @@ export class Scheduler {
     this.#config = options.config;
     this.#executor = options.executor;
     this.#log = options.log;
+    this.#keyring = options.keyring ?? null;
     this.#onlyRuns = options.onlyRuns ? new Set(options.onlyRuns) : null;
     if (options.onEvent) this.#listeners.add(options.onEvent);
   }
@@ -135,6 +145,8 @@ export class Scheduler {
       log: (tryId, lines) => this.#report(() => this.#keepLogs(tryId, lines)),
       xcomPush: (tryId, key, value) => this.#report(() => this.#pending.pushes.push([tryId, key, value])),
       pullXcom: (tryId, taskId, key) => this.#pullXcom(tryId, taskId, key),
+      readVariable: (tryId, key) => this.#forTry(tryId, "variable", () => variableForTask(this.#store.db, this.#keyring, key)),
+      readConnection: (tryId, connId) => this.#forTry(tryId, "connection", () => connectionForTask(this.#store.db, this.#keyring, connId)),
       loadBundle: (hash) => getBundleCode(this.#store.db, hash),
     });
     const unsubscribeChanges = this.#store.onChange(() => this.requestPass());
@@ -495,6 +507,21 @@ export class Scheduler {
       .where("key", "=", key)
       .executeTakeFirst();
     return row?.value ?? null;
+  }
+
+  /**
+   * A variable or connection for a try of this scheduler that is still in flight, and no other:
+   * read outside the tick (like an XCom pull), so a try that reads nothing costs nothing. Errors
+   * other than Updraft's own (the database) are logged here and reach the task without detail.
+   */
+  async #forTry<T extends StoredVariable | ConnectionParts>(tryId: string, what: "variable" | "connection", read: () => Promise<T | null>): Promise<T | null> {
+    if (!this.#inflight.has(tryId)) throw new UpdraftError("UPDRAFT_E_TRY_INTERRUPTED", `the try is not running on this scheduler: no ${what} is read for it`);
+    try {
+      return await read();
+    } catch (error) {
+      if (!(error instanceof UpdraftError)) this.#log.error({ err: error, tryId }, `reading a ${what} for a task failed`);
+      throw error;
+    }
   }
 
   #registerJob(): Promise<number> {

@@ -11,10 +11,15 @@ import type { TaskContext, TaskOptions, TaskRef } from "./types.js";
 
 export interface BashOptions extends TaskOptions {
   id: string;
-  /** The command run by `bash -c`, or a function of the context that returns it. */
-  command: string | ((ctx: TaskContext) => string);
-  /** Variables added to the environment the command inherits. */
-  env?: Record<string, string>;
+  /** The command run by `bash -c`, or a function of the context that returns it (or a promise of it). */
+  command: string | ((ctx: TaskContext) => string | Promise<string>);
+  /**
+   * Variables added to the environment the command inherits, or a function of the context that
+   * returns them: the way to hand a command a secret, which then stays out of its command line.
+   * @example
+   *   env: async (ctx) => ({ PGPASSWORD: (await ctx.connection("warehouse")).password ?? "" })
+   */
+  env?: Record<string, string> | ((ctx: TaskContext) => Record<string, string> | Promise<Record<string, string>>);
   /** Working directory; by default a fresh temporary directory, removed afterwards. */
   cwd?: string;
   /**
@@ -56,7 +61,7 @@ export function bash(options: BashOptions): TaskRef<string> {
     hasInput: false,
     options: [options],
     display: typeof command === "string" ? { command } : {},
-    run: (_input, ctx) => runBash(typeof command === "string" ? command : command(ctx), env, cwd, skipCodes, ctx),
+    run: async (_input, ctx) => runBash(typeof command === "string" ? command : await command(ctx), typeof env === "function" ? await env(ctx) : env, cwd, skipCodes, ctx),
   }) as TaskRef<string>;
 }
 

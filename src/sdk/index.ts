@@ -14,6 +14,7 @@ export type { BashOptions } from "./bash.js";
 export { NonRetryableError, SkipError } from "./errors.js";
 export type {
   AnyTaskRef,
+  Connection,
   Dag,
   DagOptions,
   Input,

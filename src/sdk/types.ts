@@ -92,6 +92,28 @@ export interface TaskLogger {
   error(...args: unknown[]): void;
 }
 
+/**
+ * A connection as a task reads it with `ctx.connection(id)`: Airflow's fields, in camelCase, with
+ * the extra parsed. Its password, the values of sensitive names in its extra (token, api_key, …)
+ * and `uri` are masked as `***` in the try's log.
+ */
+export interface Connection {
+  readonly connId: string;
+  /** Airflow's conn_type, e.g. "postgres", "http", "aws". */
+  readonly connType: string;
+  readonly description: string | null;
+  readonly host: string | null;
+  /** The database, for most database types (Airflow's `schema`). */
+  readonly schema: string | null;
+  readonly login: string | null;
+  readonly password: string | null;
+  readonly port: number | null;
+  /** Extra settings, parsed from JSON (Airflow's `extra_dejson`); `{}` when there are none. */
+  readonly extra: Readonly<Record<string, unknown>>;
+  /** The connection in Airflow's URI format: `postgres://etl:pa%24%24@db.internal:5432/warehouse?sslmode=require`. */
+  readonly uri: string;
+}
+
 /** What a running try knows about itself; the second argument of every `run`. */
 export interface TaskContext {
   readonly dagId: string;
@@ -118,6 +140,32 @@ export interface TaskContext {
     /** Stores a JSON value under `key` for other tasks of this run. */
     push(key: string, value: unknown): Promise<void>;
   };
+  /**
+   * The value of a variable: the `UPDRAFT_VAR_<KEY>` environment variable (key upper-cased) if the
+   * task's process has it, else the variable stored in Updraft (`updraft variables set`, the UI).
+   * A missing variable without a default throws `UPDRAFT_E_VARIABLE_NOT_FOUND`. The value of a
+   * secret variable (marked secret, or a key naming a password, token, …) is masked in the log.
+   * Asynchronous because the value comes from the scheduler, not with the try.
+   * @example
+   *   const recipients = await ctx.variable("report_recipients", { default: "data@example.com" });
+   *   const limits = await ctx.variable<{ maxRows: number }>("etl_limits", { json: true });
+   */
+  variable(key: string, options?: { json?: false }): Promise<string>;
+  /** With a default, returned (as given) when the variable does not exist. */
+  variable<D>(key: string, options: { default: D; json?: false }): Promise<string | D>;
+  /** With `json: true`, the value parsed as JSON (Airflow's `deserialize_json`). */
+  variable<T = unknown>(key: string, options: { json: true }): Promise<T>;
+  variable<T = unknown, D = T>(key: string, options: { json: true; default: D }): Promise<T | D>;
+  /**
+   * A connection: the `UPDRAFT_CONN_<ID>` environment variable (id upper-cased; Airflow's URI or
+   * JSON) if the task's process has it, else the connection stored in Updraft (`updraft
+   * connections add`, the UI), its password and extra decrypted for this try. A missing one throws
+   * `UPDRAFT_E_CONNECTION_NOT_FOUND`.
+   * @example
+   *   const db = await ctx.connection("warehouse");
+   *   const client = new pg.Client({ host: db.host!, port: db.port ?? 5432, user: db.login!, password: db.password!, database: db.schema! });
+   */
+  connection(connId: string): Promise<Connection>;
 }
 
 export type TaskRun<I, O> = (input: I, ctx: TaskContext) => O | Promise<O>;

@@ -6,7 +6,11 @@
 import type { Kysely, Selectable } from "kysely";
 import { UpdraftError } from "../errors/index.js";
 import type { Keyring } from "../security/secrets.js";
+import type { ConnectionParts } from "../util/connection-uri.js";
+import { chunk } from "./batch.js";
+import type { ImportSummary } from "./variables.js";
 import type { ConnectionTable, Database } from "./schema.js";
+import { requireKeyring } from "./secrets.js";
 
 const CONN_ID_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
 const CONN_TYPE_RE = /^[A-Za-z0-9_.-]{1,100}$/;
@@ -120,6 +124,98 @@ export async function readConnection(db: Kysely<Database>, keyring: Keyring, con
     password: row.password_enc === null ? null : keyring.decrypt(row.password_enc),
     extra: row.extra_enc === null ? null : (JSON.parse(keyring.decrypt(row.extra_enc)) as Record<string, unknown>),
   };
+}
+
+/**
+ * A connection for the try that asked for it (`ctx.connection`), its password and extra
+ * decrypted; null when there is none. This is the one read the scheduler answers runners with, and
+ * the execution API will answer remote workers with.
+ */
+export async function connectionForTask(db: Kysely<Database>, keyring: Keyring | null, connId: string): Promise<ConnectionParts | null> {
+  const row = await db.selectFrom("connection").select(SELECT).where("conn_id", "=", connId).executeTakeFirst();
+  if (!row) return null;
+  const decrypt = (ciphertext: string) => requireKeyring(keyring, `connection '${connId}'`).decrypt(ciphertext);
+  return {
+    connType: row.conn_type,
+    description: row.description,
+    host: row.host,
+    schema: row.schema_name,
+    login: row.login,
+    port: row.port,
+    password: row.password_enc === null ? null : decrypt(row.password_enc),
+    extra: row.extra_enc === null ? null : (JSON.parse(decrypt(row.extra_enc)) as Record<string, unknown>),
+  };
+}
+
+/** Every connection with its secrets decrypted, or without them when no keyring is given (`updraft connections export`). */
+export async function exportConnections(db: Kysely<Database>, keyring: Keyring | null): Promise<Array<{ connId: string } & ConnectionParts>> {
+  const rows = await db.selectFrom("connection").select(SELECT).orderBy("conn_id").execute();
+  return rows.map((row) => ({
+    connId: row.conn_id,
+    connType: row.conn_type,
+    description: row.description,
+    host: row.host,
+    schema: row.schema_name,
+    login: row.login,
+    port: row.port,
+    password: row.password_enc === null || !keyring ? null : keyring.decrypt(row.password_enc),
+    extra: row.extra_enc === null || !keyring ? null : (JSON.parse(keyring.decrypt(row.extra_enc)) as Record<string, unknown>),
+  }));
+}
+
+/**
+ * Creates connections, and replaces existing ones whole when `overwrite` (else skips them), in a
+ * few statements whatever their number (`updraft connections import`; run it in a transaction).
+ */
+export async function importConnections(db: Kysely<Database>, keyring: Keyring, connections: Array<{ connId: string } & ConnectionParts>, options: { overwrite: boolean }): Promise<ImportSummary> {
+  for (const c of connections) checkConnId(c.connId);
+  const existing = new Set<string>();
+  for (const part of chunk(connections.map((c) => c.connId), 1_000)) {
+    for (const r of await db.selectFrom("connection").select("conn_id").where("conn_id", "in", part).execute()) existing.add(r.conn_id);
+  }
+  const summary: ImportSummary = { created: [], updated: [], skipped: [] };
+  const now = Date.now();
+  const rows = connections.flatMap((c) => {
+    if (existing.has(c.connId) && !options.overwrite) {
+      summary.skipped.push(c.connId);
+      return [];
+    }
+    (existing.has(c.connId) ? summary.updated : summary.created).push(c.connId);
+    const set = changes(keyring, c);
+    return [{
+      conn_id: c.connId,
+      conn_type: set.conn_type!,
+      description: c.description,
+      host: c.host,
+      schema_name: c.schema,
+      login: c.login,
+      port: c.port,
+      password_enc: set.password_enc ?? null,
+      extra_enc: set.extra_enc ?? null,
+      created_at: now,
+      updated_at: now,
+    }];
+  });
+  for (const part of chunk(rows, 500)) {
+    await db
+      .insertInto("connection")
+      .values(part)
+      .onConflict((oc) =>
+        oc.column("conn_id").doUpdateSet((eb) => ({
+          conn_type: eb.ref("excluded.conn_type"),
+          description: eb.ref("excluded.description"),
+          host: eb.ref("excluded.host"),
+          schema_name: eb.ref("excluded.schema_name"),
+          login: eb.ref("excluded.login"),
+          port: eb.ref("excluded.port"),
+          password_enc: eb.ref("excluded.password_enc"),
+          extra_enc: eb.ref("excluded.extra_enc"),
+          updated_at: eb.ref("excluded.updated_at"),
+        })),
+      )
+      .execute();
+  }
+  return summary;
 }
 
 function changes(keyring: Keyring, fields: ConnectionFields) {

@@ -53,3 +53,15 @@ export async function rotateSecrets(db: Kysely<Database>, keyring: Keyring): Pro
   });
   return changed;
 }
+
+/**
+ * The keyring, to decrypt `what` for a task. A scheduler may run without one (`updraft scheduler`
+ * without UPDRAFT_SECRET_KEY): plain values still reach tasks, and a secret one fails the read
+ * with this error, which names the setting.
+ */
+export function requireKeyring(keyring: Keyring | null, what: string): Keyring {
+  if (keyring) return keyring;
+  throw new UpdraftError("UPDRAFT_E_SECRET_KEY", `${what} is stored encrypted, and this process has no secrets keyring to decrypt it`, {
+    hint: "give the scheduler (updraft scheduler, dags test, tasks test) UPDRAFT_SECRET_KEY, the keyring the API server uses (standalone keeps it in $UPDRAFT_HOME/secret_key)",
+  });
+}

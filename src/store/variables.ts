@@ -6,32 +6,14 @@
 import type { Kysely, Selectable } from "kysely";
 import { UpdraftError } from "../errors/index.js";
 import type { Keyring } from "../security/secrets.js";
+import { isSensitiveKey, MASK } from "../util/sensitive.js";
+import { chunk } from "./batch.js";
 import type { Database, VariableTable } from "./schema.js";
+import { requireKeyring } from "./secrets.js";
+
+export { isSensitiveKey, MASK, SENSITIVE_KEY_PARTS } from "../util/sensitive.js";
 
 const KEY_RE = /^(?!\.+$)[A-Za-z0-9_.-]{1,250}$/;
-
-/** Parts of a key that make a variable secret (case-insensitive), after Airflow's sensitive field names. */
-export const SENSITIVE_KEY_PARTS = [
-  "password",
-  "passwd",
-  "secret",
-  "token",
-  "api_key",
-  "apikey",
-  "private_key",
-  "passphrase",
-  "credential",
-  "authorization",
-  "keyfile_dict",
-  "service_account",
-] as const;
-
-export const MASK = "***";
-
-export function isSensitiveKey(key: string): boolean {
-  const lower = key.toLowerCase();
-  return SENSITIVE_KEY_PARTS.some((part) => lower.includes(part));
-}
 
 export function checkVariableKey(key: string): string {
   if (!KEY_RE.test(key)) {
@@ -85,6 +67,18 @@ export async function requireVariable(db: Kysely<Database>, key: string): Promis
 export async function readVariableValue(db: Kysely<Database>, keyring: Keyring, key: string): Promise<string> {
   const row = await rowOf(db, key);
   return row.value_enc !== null ? keyring.decrypt(row.value_enc) : (row.value ?? "");
+}
+
+/**
+ * A variable for the try that asked for it (`ctx.variable`): its value, decrypted, and whether it
+ * is secret (so the runner masks it); null when there is none. This is the one read the scheduler
+ * answers runners with, and the execution API will answer remote workers with.
+ */
+export async function variableForTask(db: Kysely<Database>, keyring: Keyring | null, key: string): Promise<{ value: string; secret: boolean } | null> {
+  const row = await db.selectFrom("variable").select(["value", "value_enc", "is_secret"]).where("key", "=", key).executeTakeFirst();
+  if (!row) return null;
+  if (row.value_enc === null) return { value: row.value ?? "", secret: row.is_secret === 1 || isSensitiveKey(key) };
+  return { value: requireKeyring(keyring, `variable '${key}'`).decrypt(row.value_enc), secret: true };
 }
 
 function stored(keyring: Keyring, key: string, value: string, isSecret: boolean) {
@@ -144,4 +138,71 @@ export async function updateVariable(db: Kysely<Database>, keyring: Keyring, key
 export async function deleteVariable(db: Kysely<Database>, key: string): Promise<void> {
   const result = await db.deleteFrom("variable").where("key", "=", key).executeTakeFirst();
   if (Number(result.numDeletedRows) === 0) throw new UpdraftError("UPDRAFT_E_VARIABLE_NOT_FOUND", `variable '${key.slice(0, 250)}' not found`);
+}
+
+export interface VariableImport {
+  key: string;
+  value: string;
+  /** Marks the variable secret; one that is secret already stays secret. */
+  isSecret?: boolean;
+  /** Left undefined, an existing description is kept. */
+  description?: string | null;
+}
+
+export interface ImportSummary {
+  created: string[];
+  updated: string[];
+  skipped: string[];
+}
+
+/**
+ * Creates variables, and replaces the values of existing ones when `overwrite` (else skips them),
+ * in a few statements whatever their number (`updraft variables set|import`; run it in a
+ * transaction). A secret variable stays secret when its value is replaced.
+ */
+export async function importVariables(db: Kysely<Database>, keyring: Keyring, variables: VariableImport[], options: { overwrite: boolean }): Promise<ImportSummary> {
+  for (const v of variables) checkVariableKey(v.key);
+  const existing = new Map<string, { secret: boolean; description: string | null }>();
+  for (const part of chunk(variables.map((v) => v.key), 1_000)) {
+    const rows = await db.selectFrom("variable").select(["key", "is_secret", "value_enc", "description"]).where("key", "in", part).execute();
+    for (const r of rows) existing.set(r.key, { secret: r.is_secret === 1 || r.value_enc !== null, description: r.description });
+  }
+  const summary: ImportSummary = { created: [], updated: [], skipped: [] };
+  const now = Date.now();
+  const rows = variables.flatMap((v) => {
+    const old = existing.get(v.key);
+    if (old && !options.overwrite) {
+      summary.skipped.push(v.key);
+      return [];
+    }
+    (old ? summary.updated : summary.created).push(v.key);
+    const description = v.description !== undefined ? v.description : (old?.description ?? null);
+    return [{ key: v.key, ...stored(keyring, v.key, v.value, (v.isSecret ?? false) || (old?.secret ?? false)), description, created_at: now, updated_at: now }];
+  });
+  for (const part of chunk(rows, 1_000)) {
+    await db
+      .insertInto("variable")
+      .values(part)
+      .onConflict((oc) =>
+        oc.column("key").doUpdateSet((eb) => ({
+          value: eb.ref("excluded.value"),
+          value_enc: eb.ref("excluded.value_enc"),
+          is_secret: eb.ref("excluded.is_secret"),
+          description: eb.ref("excluded.description"),
+          updated_at: eb.ref("excluded.updated_at"),
+        })),
+      )
+      .execute();
+  }
+  return summary;
+}
+
+/** Every variable with its plain value, secret ones decrypted (`updraft variables export --include-secrets`). */
+export async function exportVariables(db: Kysely<Database>, keyring: Keyring | null): Promise<Array<{ key: string; value: string | null; secret: boolean; description: string | null }>> {
+  const rows = await db.selectFrom("variable").select(["key", "value", "value_enc", "is_secret", "description"]).orderBy("key").execute();
+  return rows.map((r) => {
+    const secret = r.is_secret === 1 || r.value_enc !== null;
+    const value = r.value_enc !== null ? (keyring ? keyring.decrypt(r.value_enc) : null) : (r.value ?? "");
+    return { key: r.key, value, secret, description: r.description };
+  });
 }

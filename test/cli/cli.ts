@@ -28,6 +28,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Run this script instead of src/cli/main.ts (e.g. bin/updraft.js); it then runs without tsx. */
   script?: string;
+  /** Written to the child's stdin, which is then closed. */
+  input?: string;
 }
 
 /** The parent's environment without any UPDRAFT_* variable, so only what a test sets counts. */
@@ -44,7 +46,7 @@ function cleanEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv 
 export function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
   const nodeArgs = options.script ? [options.script, ...args] : ["--import", "tsx", "src/cli/main.ts", ...args];
   return new Promise((resolvePromise, reject) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       nodeArgs,
       { cwd: REPO_ROOT, env: cleanEnv(options.env ?? {}), timeout: options.timeoutMs ?? CLI_TIMEOUT_MS, killSignal: "SIGKILL", maxBuffer: 16 * 1024 * 1024 },
@@ -57,6 +59,7 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<CliRes
         resolvePromise({ code: error ? (error.code as number) : 0, stdout, stderr });
       },
     );
+    if (options.input !== undefined) child.stdin?.end(options.input);
   });
 }
 

@@ -1,6 +1,6 @@
 /** Running DAGs in tests with the real processor, scheduler and local executor. */
 import type { DagRunState, TaskInstanceState } from "../../src/dag/model.js";
-import { createScheduler, processDagsFolder } from "../../src/runtime/index.js";
+import { createScheduler, processDagsFolder, type SchedulerExtras } from "../../src/runtime/index.js";
 import { triggerDagRun, type TriggerOptions } from "../../src/scheduler/create-run.js";
 import type { Scheduler, SchedulerEvent } from "../../src/scheduler/scheduler.js";
 import { listTaskInstances } from "../../src/store/runs.js";
@@ -20,7 +20,7 @@ export interface RunningScheduler {
   stop(): Promise<void>;
 }
 
-export async function startScheduler(env: TestEnv, options: { onlyRuns?: number[] } = {}): Promise<RunningScheduler> {
+export async function startScheduler(env: TestEnv, options: Pick<SchedulerExtras, "onlyRuns" | "keyring"> = {}): Promise<RunningScheduler> {
   const events: SchedulerEvent[] = [];
   const waiters = new Map<number, Array<(state: DagRunState) => void>>();
   const ended = new Map<number, DagRunState>();

@@ -34,3 +34,21 @@ dag({ id: "typing" }, () => {
   // @ts-expect-error: unknown option
   store(summary, { retriez: 2 });
 });
+
+// ctx.variable and ctx.connection: the value's type follows the options.
+task({
+  id: "reads",
+  run: async (_: void, ctx) => {
+    const plain: string = await ctx.variable("region");
+    const withDefault: string | null = await ctx.variable("region", { default: null });
+    const limits: { rows: number } = await ctx.variable<{ rows: number }>("limits", { json: true });
+    const maybe: { rows: number } | undefined = await ctx.variable<{ rows: number }, undefined>("limits", { json: true, default: undefined });
+    // @ts-expect-error: with a default of null the value may be null
+    const notNull: string = await ctx.variable("region", { default: null });
+    const conn = await ctx.connection("warehouse");
+    const fields: [string, string | null, number | null, string] = [conn.connType, conn.password, conn.port, conn.uri];
+    // @ts-expect-error: a connection is read-only
+    conn.password = "x";
+    return [plain, withDefault, limits.rows, maybe, notNull, fields, conn.extra.sslmode];
+  },
+});

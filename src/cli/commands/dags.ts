@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { UpdraftError } from "../../errors/index.js";
-import { createScheduler, processDagsFolder } from "../../runtime/index.js";
+import { configuredKeyring, createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
 import { getDagVersion, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
 import { listDagRuns, listTaskInstances } from "../../store/runs.js";
@@ -164,6 +164,7 @@ export function registerDagsCommands(program: Command): void {
       const { config } = loadCliConfig(command);
       const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
       const log = createLogger("warn");
+      const keyring = configuredKeyring(config);
       await withStore(config, async (store) => {
         await processDagsFolder(store, config, silentLogger());
         const folderErrors = (await listImportErrors(store.db)).filter((e) => e.dags_folder === config.dagsFolder);
@@ -189,6 +190,7 @@ export function registerDagsCommands(program: Command): void {
         const outcome = await new Promise<string>((resolve, reject) => {
           const scheduler = createScheduler(store, config, log, {
             onlyRuns: [run.id],
+            keyring,
             onEvent: (event) => {
               if (event.type === "log" && !json) {
                 for (const line of event.lines) process.stdout.write(`[${event.taskId}#${event.tryNumber}] ${line.message}\n`);

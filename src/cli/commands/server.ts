@@ -1,7 +1,8 @@
 /** The long-running commands: standalone, scheduler, dag-processor. */
 import type { Command } from "commander";
 import { redactUrl } from "../../store/connect.js";
-import { createProcessor, createScheduler, openConfiguredStore } from "../../runtime/index.js";
+import { configuredKeyring, createProcessor, createScheduler, openConfiguredStore } from "../../runtime/index.js";
+import { checkKeyring } from "../../store/secrets.js";
 import { loadKeys, startApi } from "../../api/start.js";
 import { ensureStandaloneAdmin } from "../../api/bootstrap.js";
 import { createLogger } from "../../util/logger.js";
@@ -41,7 +42,7 @@ export function registerServerCommands(program: Command): void {
         throw error;
       });
       const processor = createProcessor(store, config, log);
-      const scheduler = createScheduler(store, config, log);
+      const scheduler = createScheduler(store, config, log, { keyring: keys.keyring });
       const summary = await processor.start();
       await scheduler.start();
       if (admin) {
@@ -67,8 +68,19 @@ export function registerServerCommands(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       const log = createLogger(config.logLevel);
+      // Without a keyring the scheduler still runs: tasks read plain variables and connections,
+      // and a secret one fails the read with an error naming UPDRAFT_SECRET_KEY.
+      const keyring = configuredKeyring(config);
       const store = await openConfiguredStore(config, { migrate: true, log });
-      const scheduler = createScheduler(store, config, log);
+      if (keyring) {
+        await checkKeyring(store.db, keyring).catch(async (error: unknown) => {
+          await store.close();
+          throw error;
+        });
+      } else {
+        log.warn("UPDRAFT_SECRET_KEY is not set: tasks cannot read secret variables and connections (plain ones they can)");
+      }
+      const scheduler = createScheduler(store, config, log, { keyring });
       await scheduler.start();
       log.info({ database: redactUrl(config.databaseUrl), job: scheduler.jobId }, "scheduler running");
       await onShutdown(log, async () => {

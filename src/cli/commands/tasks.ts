@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
 import { UpdraftError } from "../../errors/index.js";
 import { splitStack } from "../../errors/stack.js";
-import { createLocalExecutor, processDagsFolder } from "../../runtime/index.js";
+import { configuredKeyring, createLocalExecutor, processDagsFolder } from "../../runtime/index.js";
 import type { TryResult } from "../../runner/protocol.js";
 import { clearTaskInstances, markTaskInstances } from "../../scheduler/manual-ops.js";
+import { connectionForTask } from "../../store/connections.js";
 import { getBundleCode, latestStructureOf } from "../../store/dags.js";
 import { listTries, readLogs, readXcoms, requireDagRun, requireTaskInstance } from "../../store/runs.js";
+import { variableForTask } from "../../store/variables.js";
 import { formatDs, parseDate, restoreTimetable } from "../../timetable/index.js";
 import { resolveParams } from "../../dag/params.js";
 import { silentLogger } from "../../util/logger.js";
@@ -157,6 +159,7 @@ export function registerTasksCommands(program: Command): void {
           throw new CliUsageError(`--input is not valid JSON: ${(error as Error).message}`, `--input '[1, 2, 3]'`);
         }
       }
+      const keyring = configuredKeyring(config);
       await withStore(config, async (store) => {
         await processDagsFolder(store, config, silentLogger());
         const { versionId, structure } = await latestStructureOf(store.db, dagId);
@@ -187,6 +190,8 @@ export function registerTasksCommands(program: Command): void {
               finished: (_id, r) => resolve(r),
               pullXcom: async (_id, upstream, key) =>
                 run ? ((await readXcoms(store.db, run.id, upstream)).find((x) => x.key === key)?.value ?? null) : null,
+              readVariable: (_id, key) => variableForTask(store.db, keyring, key),
+              readConnection: (_id, connId) => connectionForTask(store.db, keyring, connId),
               loadBundle: (hash) => getBundleCode(store.db, hash),
             })
             .then(() =>

@@ -1,12 +1,12 @@
 /** `updraft users …`, `updraft roles list` and `updraft rotate-secret-key`. */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { auditedCli } from "../../api/audit.js";
 import type { Config } from "../../config/index.js";
 import { UpdraftError } from "../../errors/index.js";
-import { createKeyring, parseKeyring, type Keyring } from "../../security/secrets.js";
+import { configuredKeyring } from "../../runtime/index.js";
+import type { Keyring } from "../../security/secrets.js";
 import type { Store } from "../../store/connect.js";
 import { checkKeyring, rotateSecrets } from "../../store/secrets.js";
 import { addUserRole, createUser, deleteUser, ensureBuiltinRoles, listRoles, listUsers, removeUserRole, updateUser } from "../../store/users.js";
@@ -53,14 +53,13 @@ function printGenerated(username: string, password: string): void {
 
 /** The keyring as the API server would have it: UPDRAFT_SECRET_KEY, or standalone's $UPDRAFT_HOME/secret_key. */
 export function cliKeyring(config: Config): Keyring {
-  const file = join(config.home, "secret_key");
-  const text = config.secretKey ?? (existsSync(file) ? readFileSync(file, "utf8").trim() : null);
-  if (!text) {
-    throw new UpdraftError("UPDRAFT_E_SECRET_KEY", `UPDRAFT_SECRET_KEY is not set (and there is no ${file})`, {
-      hint: 'set it to the keyring with the new key first: UPDRAFT_SECRET_KEY="new:<key>,old:<key>"',
+  const keyring = configuredKeyring(config);
+  if (!keyring) {
+    throw new UpdraftError("UPDRAFT_E_SECRET_KEY", `UPDRAFT_SECRET_KEY is not set (and there is no ${join(config.home, "secret_key")})`, {
+      hint: 'set it to the keyring the API server uses; to rotate, with the new key first: UPDRAFT_SECRET_KEY="new:<key>,old:<key>"',
     });
   }
-  return createKeyring(parseKeyring(text, config.secretKey ? "UPDRAFT_SECRET_KEY" : file));
+  return keyring;
 }
 
 export function registerUsersCommands(program: Command): void {
