@@ -94,6 +94,30 @@ describe.each(DIALECTS)("example DAGs (%s)", (dialect) => {
     await expect(triggerDagRun(e.store, "orders_etl", { conf: { region: "mars" } })).rejects.toMatchObject({ code: "UPDRAFT_E_PARAMS_INVALID" });
   });
 
+  it("orders_etl succeeds with every value its params form allows (every region, any minAmountEur ≥ 0)", async () => {
+    const { env: e } = await exampleEnv(dialect, "orders_etl");
+    await processDags(e);
+    const s = await startScheduler(e);
+    try {
+      const cases = [
+        { region: "apac", minAmountEur: 1.3 },
+        { region: "apac", minAmountEur: 50 },
+        { region: "us", minAmountEur: 0 },
+        { region: "eu", minAmountEur: 1e9 },
+      ];
+      const runs = [];
+      for (const [i, conf] of cases.entries()) runs.push(await triggerDagRun(e.store, "orders_etl", { conf: { ...conf, dryRun: true }, logicalDate: `2026-11-${10 + i}T03:00` }));
+      for (const [i, run] of runs.entries()) expect(await s.waitForRun(run.id, 60_000), JSON.stringify(cases[i])).toBe("success");
+      // Regions are worth the same in EUR: a threshold filters apac as it filters eu.
+      const apac50 = await output<Array<{ amountEur: number }>>(e, runs[1]!.id, "transform");
+      expect(apac50.length).toBeGreaterThan(0);
+      expect(apac50.every((o) => o.amountEur >= 50)).toBe(true);
+      expect(await output(e, runs[3]!.id, "transform")).toEqual([]);
+    } finally {
+      await s.stop();
+    }
+  });
+
   it("regional_sales_report: fans out per region, fans in, and the branch skips one report", async () => {
     const { env: e } = await exampleEnv(dialect, "regional_sales_report");
     const run = await runDag(e, "regional_sales_report");
