@@ -124,9 +124,11 @@ function openSqlite(file: string, options: StoreOptions): Store {
       hint: "check that the directory exists and is writable",
     });
   }
+  // The busy timeout first: switching a fresh file to WAL needs its lock, which another process
+  // starting at the same moment may hold.
+  raw.pragma("busy_timeout = 10000");
   raw.pragma("journal_mode = WAL");
   raw.pragma(`synchronous = ${options.sqliteSynchronous === "FULL" ? "FULL" : "NORMAL"}`);
-  raw.pragma("busy_timeout = 10000");
   raw.pragma("foreign_keys = ON");
   // Checkpoints run on a timer below instead of in the middle of a scheduling burst.
   raw.pragma("wal_autocheckpoint = 10000");
@@ -285,8 +287,14 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
   const channel = `updraft_${parsed.schema ?? "public"}`;
   try {
     const client = await pool.connect();
-    if (parsed.schema) await client.query(`create schema if not exists "${parsed.schema}"`);
-    client.release();
+    try {
+      // Two processes creating the schema at once: one of them gets a unique violation.
+      if (parsed.schema) await client.query(`create schema if not exists "${parsed.schema}"`).catch((error: { code?: string }) => {
+        if (error.code !== "23505" && error.code !== "42P06") throw error;
+      });
+    } finally {
+      client.release();
+    }
   } catch (error) {
     await pool.end();
     throw new UpdraftError("UPDRAFT_E_DATABASE", `cannot connect to PostgreSQL at ${redactUrl(parsed.target)}: ${(error as Error).message}`, {

@@ -1,15 +1,16 @@
-import { Migrator, NO_MIGRATIONS, sql } from "kysely";
+import { Migrator, NO_MIGRATIONS, sql, type Kysely } from "kysely";
 import { UpdraftError } from "../errors/index.js";
 import type { Store } from "./connect.js";
 import { migrationProvider } from "./migrations/index.js";
+import type { Database } from "./schema.js";
 
 export interface MigrationReport {
   applied: string[];
 }
 
-function migrator(store: Store): Migrator {
+function migrator(store: Store, db: Kysely<Database> = store.db): Migrator {
   return new Migrator({
-    db: store.db,
+    db,
     provider: migrationProvider({ dialect: store.dialect }),
     migrationTableName: "updraft_migration",
     migrationLockTableName: "updraft_migration_lock",
@@ -18,9 +19,33 @@ function migrator(store: Store): Migrator {
   });
 }
 
-/** Brings the schema up to date; running it again does nothing. */
+/** How long a process waits for another one's migration before giving up. */
+const MIGRATION_WAIT_MS = 120_000;
+
+/**
+ * Brings the schema up to date; running it again does nothing. Several processes may start at
+ * once on a fresh database: one migrates while the others wait, then find nothing left to do.
+ * PostgreSQL: Kysely takes a transaction-level advisory lock around the migrations. SQLite:
+ * Kysely takes none (it assumes one connection), so the migrations run inside one BEGIN
+ * IMMEDIATE transaction, the database's write lock, held until they are all applied (SQLite's
+ * DDL is transactional: a failed migration leaves nothing behind); a process that finds the lock
+ * held waits for it (the busy timeout, again until MIGRATION_WAIT_MS).
+ */
 export async function migrate(store: Store): Promise<MigrationReport> {
-  const { error, results } = await migrator(store).migrateToLatest();
+  if (store.dialect !== "sqlite") return migrateWith(store, store.db);
+  const deadline = Date.now() + MIGRATION_WAIT_MS;
+  for (;;) {
+    try {
+      return await store.transaction((trx) => migrateWith(store, trx));
+    } catch (error) {
+      const busy = /SQLITE_BUSY/.test(String((error as { code?: unknown }).code ?? "")) || /SQLITE_BUSY/.test(String(((error as { cause?: { code?: unknown } }).cause)?.code ?? ""));
+      if (!busy || Date.now() > deadline) throw error;
+    }
+  }
+}
+
+async function migrateWith(store: Store, db: Kysely<Database>): Promise<MigrationReport> {
+  const { error, results } = await migrator(store, db).migrateToLatest();
   if (error) {
     throw new UpdraftError("UPDRAFT_E_MIGRATION", `database migration failed: ${(error as Error).message}`, {
       hint: "the database was left at the last migration that succeeded; fix the cause and run `updraft db migrate` again",

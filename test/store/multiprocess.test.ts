@@ -1,10 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { openStore, type Store } from "../../src/store/connect.js";
 import { setPaused } from "../../src/store/dags.js";
+import { MIGRATION_NAMES } from "../../src/store/migrations/index.js";
 import { listDagRuns } from "../../src/store/runs.js";
 import { countRows, DIALECTS, envFactory, etlDag, recordFile, simpleDag, waitFor } from "./fixtures.js";
 
@@ -16,6 +20,7 @@ interface ChildReply {
   ok?: boolean;
   ready?: boolean;
   ids?: number[];
+  applied?: string[];
   error?: string;
   code?: string | null;
 }
@@ -194,3 +199,30 @@ describe.each(DIALECTS)("several processes on one database (%s)", (dialect) => {
     });
   }
 });
+
+describe("processes migrating a fresh SQLite database at the same moment", () => {
+  const others: OtherProcess[] = [];
+  afterEach(async () => {
+    for (const other of others.splice(0)) await other.stop();
+  });
+
+  it("one migrates, the others wait and then find nothing to do; none fails (three rounds)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "updraft-migrate-race-"));
+    try {
+      for (let round = 0; round < 3; round++) {
+        const url = `sqlite://${join(dir, `round${round}.db`)}`;
+        // Every child has opened the file already: the migrations start at the same moment.
+        const children = await Promise.all([1, 2, 3, 4].map(() => OtherProcess.start(url)));
+        others.push(...children);
+        const replies = await Promise.all(children.map((c) => c.send({ op: "migrate" })));
+        expect(replies.filter((r) => !r.ok), JSON.stringify(replies)).toEqual([]);
+        expect(replies.filter((r) => (r.applied ?? []).length > 0)).toHaveLength(1);
+        expect(replies.flatMap((r) => r.applied ?? [])).toEqual([...MIGRATION_NAMES]);
+        for (const c of others.splice(0)) await c.stop();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

@@ -4,14 +4,16 @@
  * on stdin and answers one JSON line on stdout.
  *   { op: "trigger", dagId, prefix, count, holdMs? }  count manual runs with run ids prefix0…; after
  *        each, a transaction that inserts pool row `${prefix}${i}` and holds the write lock holdMs
+ *   { op: "migrate" }  migrates the database (the child opens it without migrating)
  *   { op: "exit" }
  */
 import { createInterface } from "node:readline";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { openStore } from "../../src/store/connect.js";
+import { migrate } from "../../src/store/migrate.js";
 
 interface Command {
-  op: "trigger" | "exit";
+  op: "trigger" | "migrate" | "exit";
   dagId?: string;
   prefix?: string;
   count?: number;
@@ -28,6 +30,13 @@ send({ ready: true, pid: process.pid });
 for await (const line of createInterface({ input: process.stdin })) {
   const command = JSON.parse(line) as Command;
   if (command.op === "exit") break;
+  if (command.op === "migrate") {
+    await migrate(store).then(
+      (report) => send({ ok: true, applied: report.applied }),
+      (error: unknown) => send({ ok: false, error: String(error), code: (error as { code?: unknown }).code ?? null }),
+    );
+    continue;
+  }
   try {
     const ids: number[] = [];
     for (let i = 0; i < (command.count ?? 1); i++) {

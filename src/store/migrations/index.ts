@@ -19,6 +19,8 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   "0003-refresh-reuse": m0003,
 };
 
+export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
+
 export function migrationProvider(ctx: MigrationContext): MigrationProvider {
   return {
     async getMigrations(): Promise<Record<string, Migration>> {
