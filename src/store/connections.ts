@@ -82,15 +82,23 @@ export function normalizeExtra(extra: string | Record<string, unknown>): string 
 
 type Row = Selectable<ConnectionTable>;
 
+/** A row's plain fields. */
+function fieldsOf(row: Row): Omit<ConnectionParts, "password" | "extra"> {
+  return { connType: row.conn_type, description: row.description, host: row.host, schema: row.schema_name, login: row.login, port: row.port };
+}
+
+/** A row's password and extra, decrypted; both null without a way to decrypt them. */
+function secretsOf(row: Row, decrypt: ((ciphertext: string) => string) | null): Pick<ConnectionParts, "password" | "extra"> {
+  return {
+    password: row.password_enc === null || !decrypt ? null : decrypt(row.password_enc),
+    extra: row.extra_enc === null || !decrypt ? null : (JSON.parse(decrypt(row.extra_enc)) as Record<string, unknown>),
+  };
+}
+
 function info(row: Row): ConnectionInfo {
   return {
     connId: row.conn_id,
-    connType: row.conn_type,
-    description: row.description,
-    host: row.host,
-    schema: row.schema_name,
-    login: row.login,
-    port: row.port,
+    ...fieldsOf(row),
     passwordSet: row.password_enc !== null,
     extraSet: row.extra_enc !== null,
     createdAt: Number(row.created_at),
@@ -119,11 +127,7 @@ export async function requireConnection(db: Kysely<Database>, connId: string): P
 /** A connection with its password and extra decrypted. */
 export async function readConnection(db: Kysely<Database>, keyring: Keyring, connId: string): Promise<ConnectionWithSecrets> {
   const row = await rowOf(db, connId);
-  return {
-    ...info(row),
-    password: row.password_enc === null ? null : keyring.decrypt(row.password_enc),
-    extra: row.extra_enc === null ? null : (JSON.parse(keyring.decrypt(row.extra_enc)) as Record<string, unknown>),
-  };
+  return { ...info(row), ...secretsOf(row, (c) => keyring.decrypt(c)) };
 }
 
 /**
@@ -134,33 +138,13 @@ export async function readConnection(db: Kysely<Database>, keyring: Keyring, con
 export async function connectionForTask(db: Kysely<Database>, keyring: Keyring | null, connId: string): Promise<ConnectionParts | null> {
   const row = await db.selectFrom("connection").select(SELECT).where("conn_id", "=", connId).executeTakeFirst();
   if (!row) return null;
-  const decrypt = (ciphertext: string) => requireKeyring(keyring, `connection '${connId}'`).decrypt(ciphertext);
-  return {
-    connType: row.conn_type,
-    description: row.description,
-    host: row.host,
-    schema: row.schema_name,
-    login: row.login,
-    port: row.port,
-    password: row.password_enc === null ? null : decrypt(row.password_enc),
-    extra: row.extra_enc === null ? null : (JSON.parse(decrypt(row.extra_enc)) as Record<string, unknown>),
-  };
+  return { ...fieldsOf(row), ...secretsOf(row, (c) => requireKeyring(keyring, `connection '${connId}'`).decrypt(c)) };
 }
 
 /** Every connection with its secrets decrypted, or without them when no keyring is given (`updraft connections export`). */
 export async function exportConnections(db: Kysely<Database>, keyring: Keyring | null): Promise<Array<{ connId: string } & ConnectionParts>> {
   const rows = await db.selectFrom("connection").select(SELECT).orderBy("conn_id").execute();
-  return rows.map((row) => ({
-    connId: row.conn_id,
-    connType: row.conn_type,
-    description: row.description,
-    host: row.host,
-    schema: row.schema_name,
-    login: row.login,
-    port: row.port,
-    password: row.password_enc === null || !keyring ? null : keyring.decrypt(row.password_enc),
-    extra: row.extra_enc === null || !keyring ? null : (JSON.parse(keyring.decrypt(row.extra_enc)) as Record<string, unknown>),
-  }));
+  return rows.map((row) => ({ connId: row.conn_id, ...fieldsOf(row), ...secretsOf(row, keyring ? (c) => keyring.decrypt(c) : null) }));
 }
 
 /**

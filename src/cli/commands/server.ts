@@ -48,18 +48,20 @@ export function registerServerCommands(program: Command): void {
       if (admin) {
         process.stdout.write(`\nAn Admin account was created for you (shown once; also in ${admin.file}):\n  username: ${admin.username}\n  password: ${admin.password}\n\n`);
       }
-      log.info(
-        { url: api.url, dagsFolder: config.dagsFolder, database: redactUrl(config.databaseUrl), dagFiles: summary.files, importErrors: summary.errors },
-        `Updraft standalone is running at ${api.url} (Ctrl-C stops it)`,
-      );
-      if (config.dagsArePausedAtCreation) log.info("new DAGs start paused: `updraft dags unpause <dag_id>` lets them run on schedule");
-      await onShutdown(log, async () => {
+      // The signal handlers first: a supervisor may stop the process the moment it says it runs.
+      const stopped = onShutdown(log, async () => {
         await api.close();
         await processor.stop();
         await scheduler.stop();
         await store.close();
         log.info("stopped");
       });
+      log.info(
+        { url: api.url, dagsFolder: config.dagsFolder, database: redactUrl(config.databaseUrl), dagFiles: summary.files, importErrors: summary.errors },
+        `Updraft standalone is running at ${api.url} (Ctrl-C stops it)`,
+      );
+      if (config.dagsArePausedAtCreation) log.info("new DAGs start paused: `updraft dags unpause <dag_id>` lets them run on schedule");
+      await stopped;
     });
 
   program
@@ -82,11 +84,12 @@ export function registerServerCommands(program: Command): void {
       }
       const scheduler = createScheduler(store, config, log, { keyring });
       await scheduler.start();
-      log.info({ database: redactUrl(config.databaseUrl), job: scheduler.jobId }, "scheduler running");
-      await onShutdown(log, async () => {
+      const stopped = onShutdown(log, async () => {
         await scheduler.stop();
         await store.close();
       });
+      log.info({ database: redactUrl(config.databaseUrl), job: scheduler.jobId }, "scheduler running");
+      await stopped;
     });
 
   program
@@ -101,11 +104,12 @@ export function registerServerCommands(program: Command): void {
       const keys = loadKeys(config, { standalone: false });
       const store = await openConfiguredStore(config, { migrate: true, log });
       const api = await startApi({ store, config, log, keys, configSources: sources });
-      log.info({ url: api.url, database: redactUrl(config.databaseUrl) }, `API server running at ${api.url}`);
-      await onShutdown(log, async () => {
+      const stopped = onShutdown(log, async () => {
         await api.close();
         await store.close();
       });
+      log.info({ url: api.url, database: redactUrl(config.databaseUrl) }, `API server running at ${api.url}`);
+      await stopped;
     });
 
   program
@@ -117,10 +121,11 @@ export function registerServerCommands(program: Command): void {
       const store = await openConfiguredStore(config, { migrate: true, log });
       const processor = createProcessor(store, config, log);
       const summary = await processor.start();
-      log.info({ dagsFolder: config.dagsFolder, ...summary }, "DAG processor running");
-      await onShutdown(log, async () => {
+      const stopped = onShutdown(log, async () => {
         await processor.stop();
         await store.close();
       });
+      log.info({ dagsFolder: config.dagsFolder, ...summary }, "DAG processor running");
+      await stopped;
     });
 }
