@@ -12,7 +12,8 @@ export type StoredEvent =
   | { kind: "run-state"; dag_id: string; run_id: string; state: string }
   | { kind: "dag-version"; dag_id: string; version_number: number }
   | { kind: "dag-updated"; dag_id: string; is_paused?: boolean; is_active?: boolean }
-  | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null };
+  | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null }
+  | { kind: "import-warning"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null };
 
 const EVENT_COLUMNS = [["ts", "bigint"], ["kind", "text"], ["dag_id", "text"], ["payload", "text"]] as const;
 const INSERT_EVENTS = statement((d) => `insert into event (ts, kind, dag_id, payload) select ts, kind, dag_id, payload from ${d.rows(EVENT_COLUMNS)}`);
