@@ -6,6 +6,7 @@ import { CliUsageError } from "./context.js";
 import { registerConfigCommands } from "./commands/config.js";
 import { registerDagsCommands } from "./commands/dags.js";
 import { registerDbCommands } from "./commands/db.js";
+import { registerInitCommand } from "./commands/init.js";
 import { registerPoolsCommands } from "./commands/pools.js";
 import { registerServerCommands } from "./commands/server.js";
 import { registerTasksCommands } from "./commands/tasks.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerPoolsCommands(program);
   registerConfigCommands(program);
   registerUsersCommands(program);
+  registerInitCommand(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);
