@@ -10,6 +10,9 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createCliEnv, REPO_ROOT, runCli, type CliEnv } from "./cli.js";
 
+/** Several CLI processes and cold TypeScripts per test: room for a busy machine. */
+const SLOW = 180_000;
+
 let root: string;
 let env: CliEnv | undefined;
 beforeEach(() => {
@@ -64,7 +67,7 @@ describe("updraft init", () => {
     expect(again.stderr).toContain("UPDRAFT_E_INIT_EXISTS");
     expect(again.stderr).toContain("hint:");
     expect(readFileSync(join(project, "README.md"), "utf8")).toBe("mine\n");
-  });
+  }, SLOW);
 
   it("an editor's tsc in the scaffold, with updraft linked to this build, finds a type error", async () => {
     const types = join(REPO_ROOT, "dist/sdk/index.d.ts");
@@ -89,7 +92,7 @@ describe("updraft init", () => {
     const broken = await tsc();
     expect(broken.code).not.toBe(0);
     expect(broken.stdout).toMatch(new RegExp(`dags/hello\\.ts\\(${line},\\d+\\): error TS2345: `));
-  });
+  }, SLOW);
 });
 
 describe("updraft dags check", () => {
@@ -113,7 +116,7 @@ describe("updraft dags check", () => {
     const missing = await runCli(["dags", "check", "--dags-folder", join(root, "nope")]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("UPDRAFT_E_USAGE");
-  });
+  }, SLOW);
 
   it("the built CLI checks against the shipped declaration files", async () => {
     if (!existsSync(join(REPO_ROOT, "dist/cli/main.js"))) throw new Error("run npm run build first");
@@ -125,7 +128,7 @@ describe("updraft dags check", () => {
     const bad = await runCli(["dags", "check", "--dags-folder", join(project, "dags"), "--json"], { script: "bin/updraft.js" });
     expect(bad.code).toBe(1);
     expect((JSON.parse(bad.stdout) as { diagnostics: Array<{ code: string }> }).diagnostics.map((d) => d.code)).toEqual(["TS2345"]);
-  });
+  }, SLOW);
 });
 
 describe("type warnings in the CLI", () => {
@@ -140,7 +143,8 @@ describe("type warnings in the CLI", () => {
       ].join("\n"),
       "broken.ts": 'import { dag } from "updraft";\nexport default dag({ id: "broken" }, () => { ( });\n',
     });
-    const summary = await env.json<{ files: number; errors: number; warnings: number }>(["dags", "reserialize", "--json"]);
+    const byDefault = { env: { UPDRAFT_TYPE_CHECK: undefined } }; // warn
+    const summary = await env.json<{ files: number; errors: number; warnings: number }>(["dags", "reserialize", "--json"], byDefault);
     expect(summary).toMatchObject({ files: 2, errors: 1, warnings: 1 });
     const listed = await env.json<Array<{ severity: string; fileloc: string; code: string; line: number }>>(["dags", "list-import-errors", "--json"]);
     expect(listed.map((e) => [e.fileloc, e.severity, e.code])).toEqual([
@@ -158,5 +162,5 @@ describe("type warnings in the CLI", () => {
     await env.json(["dags", "reserialize", "--json"], { env: { UPDRAFT_TYPE_CHECK: "off" } });
     const after = await env.json<Array<{ severity: string }>>(["dags", "list-import-errors", "--json"]);
     expect(after.map((e) => e.severity)).toEqual(["error"]);
-  });
+  }, SLOW);
 });

@@ -27,6 +27,9 @@ function file(name: string, source: string): { dagsFolder: string; file: string;
 
 const bad = (n: number) => `export const x${n}: number = "not a number";\n`;
 
+/** Cold TypeScript workers cost seconds of CPU: room for a busy machine. */
+const SLOW = 180_000;
+
 describe("type-check pool", () => {
   it("answers every check, one after another, with the errors of each", async () => {
     pool = new TypeCheckPool({ timeoutMs: 60_000, memoryLimitMb: 1024 });
@@ -41,7 +44,7 @@ describe("type-check pool", () => {
     // And side by side: the three calls of one tick are all answered.
     const together = await Promise.all([0, 1, 2].map((n) => pool!.check(`g${n}.ts`, file(`g${n}.ts`, n === 1 ? "export const ok = 1;\n" : bad(n)))));
     expect(together.map((o) => (o.kind === "checked" ? o.diagnostics.length : o.kind))).toEqual([1, 0, 1]);
-  });
+  }, SLOW);
 
   it("a newer check of the same file replaces the waiting one", async () => {
     pool = new TypeCheckPool({ timeoutMs: 60_000, memoryLimitMb: 1024 });
@@ -51,7 +54,7 @@ describe("type-check pool", () => {
     expect((await first).kind).toBe("checked");
     expect(await waiting).toEqual({ kind: "cancelled" });
     expect(await newer).toMatchObject({ kind: "checked", diagnostics: [] });
-  });
+  }, SLOW);
 
   it("a check over its time limit fails and the next one gets a new worker", async () => {
     // Long enough for a cold check of a small file on a busy machine; the hostile one takes minutes.
@@ -68,7 +71,7 @@ describe("type-check pool", () => {
     const after = await pool.check("ok.ts", file("ok.ts", bad(3)));
     expect(after).toMatchObject({ kind: "checked", diagnostics: [{ code: 2322 }] });
     expect(pool.pid).toBeGreaterThan(0);
-  });
+  }, SLOW);
 
   it("closing cancels what waits and what runs", async () => {
     pool = new TypeCheckPool({ timeoutMs: 60_000, memoryLimitMb: 1024 });
@@ -78,5 +81,5 @@ describe("type-check pool", () => {
     expect(await running).toEqual({ kind: "cancelled" });
     expect(await waiting).toEqual({ kind: "cancelled" });
     expect(await pool.check("c.ts", file("c.ts", bad(3)))).toEqual({ kind: "cancelled" });
-  });
+  }, SLOW);
 });
