@@ -52,9 +52,15 @@ export function formatDiagnostic(d: TypeDiagnostic, base: string): string {
   return `${where}error TS${d.code}: ${d.message}`;
 }
 
-/** Up to `max` diagnostics as lines, and how many were left out. */
+/** Longest diagnostic kept in a stored message (a message about a huge type can run to megabytes). */
+const MAX_DIAGNOSTIC_CHARS = 2_000;
+
+/** Up to `max` diagnostics as lines, each cut at 2,000 characters, and how many were left out. */
 export function formatDiagnostics(list: readonly TypeDiagnostic[], base: string, max = 50): string {
-  const lines = list.slice(0, max).map((d) => formatDiagnostic(d, base));
+  const lines = list.slice(0, max).map((d) => {
+    const line = formatDiagnostic(d, base);
+    return line.length > MAX_DIAGNOSTIC_CHARS ? `${line.slice(0, MAX_DIAGNOSTIC_CHARS)}…` : line;
+  });
   if (list.length > max) lines.push(`… and ${list.length - max} more type errors (updraft dags check lists them all)`);
   return lines.join("\n");
 }
