@@ -3,7 +3,7 @@ import reactHooks from "eslint-plugin-react-hooks";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", ".updraft/", ".bench/", ".scratch/", "**/*.d.ts"] },
+  { ignores: ["dist/", "node_modules/", "coverage/", ".updraft/", ".bench/", ".scratch/", "docs/sdk-reference/", "**/*.d.ts"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -4,11 +4,11 @@
  * FULL) and PostgreSQL. Prints a table; docs/BENCHMARKS.md records the figures.
  *
  *   npm run bench                          # everything
- *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, dags, dagfile, idle, events, uigrid)
+ *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, dags, dagfile, typecheck, idle, events, uigrid)
  *   npm run bench -- --db sqlite-normal    # some databases
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
@@ -20,6 +20,7 @@ import type * as DagsModule from "../src/store/dags.js";
 import type { Store } from "../src/store/connect.js";
 import type * as LoggerModule from "../src/util/logger.js";
 import type * as UsersModule from "../src/store/users.js";
+import type * as TypeCheckPoolModule from "../src/dag-processor/type-check-pool.js";
 
 // The benchmark measures the built package (`npm run bench` builds it first), so that runner and
 // import-worker processes run compiled JavaScript as in production, not TypeScript through tsx.
@@ -39,7 +40,7 @@ for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
   if (a.startsWith("--")) args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "chain,fanout,dags,dagfile,idle,events,uigrid").split(",");
+const only = (args.get("only") ?? "chain,fanout,dags,dagfile,typecheck,idle,events,uigrid").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -77,6 +78,8 @@ async function makeEnv(db: Db, dags: Record<string, string>, overrides: Record<s
       warmRunners: runners,
       parallelism: 64,
       logLevel: "warn",
+      // The scheduling workloads change no DAG file after this setup; dagfile measures typeCheck itself.
+      typeCheck: "off",
       ...(databaseUrl ? { databaseUrl } : {}),
       ...overrides,
     },
@@ -264,25 +267,94 @@ async function benchManyDags(db: Db): Promise<void> {
   }
 }
 
-/** A DAG file changed on disk → its new version stored, with `processor.start()` watching. */
+/**
+ * A DAG file changed on disk → its new version stored, with `processor.start()` watching; with
+ * typeCheck off, warn (the default) and error. With warn every other change adds a type error,
+ * and the time until the file's import warning appears (or goes) is measured too: the check runs
+ * in its own process after the version was stored. With error the check runs beside the import
+ * and the version waits for both (the changes are clean, so each one is stored).
+ */
 async function benchDagFile(db: Db): Promise<void> {
-  const env = await makeEnv(db, { "watched.ts": chainDag("watched", 3) });
-  const processor = createProcessor(env.store, env.config, silentLogger());
-  try {
-    await processor.start();
-    const lags: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const before = await versions(env.store);
-      const t0 = performance.now();
-      writeFileSync(join(env.config.dagsFolder, "watched.ts"), chainDag("watched", 4 + i));
-      while ((await versions(env.store)) === before) await new Promise((r) => setTimeout(r, 5));
-      lags.push(performance.now() - t0);
-      await new Promise((r) => setTimeout(r, 200));
+  const typeError = `\nexport const wrong: number = "not a number";\n`;
+  for (const typeCheck of ["off", "warn", "error"] as const) {
+    const env = await makeEnv(db, { "watched.ts": chainDag("watched", 3) }, { typeCheck });
+    const processor = createProcessor(env.store, env.config, silentLogger());
+    try {
+      await processor.start();
+      if (typeCheck === "warn") await processor.typeChecksSettled(); // the worker is warm
+      const lags: number[] = [];
+      const checks: number[] = [];
+      let peakRss = 0;
+      for (let i = 0; i < 6; i++) {
+        const before = await versions(env.store);
+        const broken = typeCheck === "warn" && i % 2 === 0;
+        const t0 = performance.now();
+        writeFileSync(join(env.config.dagsFolder, "watched.ts"), chainDag("watched", 4 + i) + (broken ? typeError : ""));
+        while ((await versions(env.store)) === before) await new Promise((r) => setTimeout(r, 5));
+        lags.push(performance.now() - t0);
+        if (typeCheck === "warn") {
+          while ((await warningCount(env.store)) !== (broken ? 1 : 0)) await new Promise((r) => setTimeout(r, 5));
+          checks.push(performance.now() - t0);
+          peakRss = Math.max(peakRss, statusKb(processor.typeCheckPid, "VmHWM") / 1024);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      rows.push({ workload: `changed DAG file → new version stored (typeCheck ${typeCheck})`, db, figure: "latency", value: median(lags), unit: "ms", budget: "≤ 2000 ms", detail: `median of ${lags.length}: ${lags.map((x) => x.toFixed(0)).join(", ")} ms` });
+      if (typeCheck === "warn") {
+        rows.push({ workload: "changed DAG file → its type warning stored or cleared (typeCheck warn)", db, figure: "latency", value: median(checks), unit: "ms", budget: "—", detail: `median of ${checks.length}: ${checks.map((x) => x.toFixed(0)).join(", ")} ms; type-check worker peak RSS ${peakRss.toFixed(0)} MB` });
+      }
+    } finally {
+      await processor.stop();
+      await env.cleanup();
     }
-    rows.push({ workload: "changed DAG file → new version stored", db, figure: "latency", value: median(lags), unit: "ms", budget: "≤ 2000 ms", detail: `median of 5: ${lags.map((x) => x.toFixed(0)).join(", ")} ms` });
+  }
+}
+
+/** A field of /proc/<pid>/status in kB (0 when the process is gone). */
+function statusKb(pid: number | undefined, field: string): number {
+  if (pid === undefined) return 0;
+  try {
+    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function warningCount(store: Store): Promise<number> {
+  const row = await store.db.selectFrom("import_warning").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+/**
+ * The type check alone (no database): the worker's first check of a DAG file (starting the
+ * process, loading TypeScript, parsing the lib, Node's types and the SDK), then checks of the
+ * same file edited (the warm language service), and the worker's memory.
+ */
+async function benchTypeCheck(db: Db): Promise<void> {
+  if (db !== "sqlite-normal") return;
+  const { TypeCheckPool } = await load<typeof TypeCheckPoolModule>("dag-processor/type-check-pool.js");
+  const dir = mkdtempSync(join(tmpdir(), "updraft-bench-tc-"));
+  const pool = new TypeCheckPool({ timeoutMs: 60_000, memoryLimitMb: 1024 });
+  try {
+    const file = join(dir, "watched.ts");
+    const check = async (source: string) => {
+      writeFileSync(file, source);
+      const t0 = performance.now();
+      const outcome = await pool.check("watched.ts", { dagsFolder: dir, file, source });
+      if (outcome.kind !== "checked") throw new Error(`type check ${outcome.kind}: ${"message" in outcome ? outcome.message : ""}`);
+      return performance.now() - t0;
+    };
+    const cold = await check(chainDag("watched", 3));
+    const warm: number[] = [];
+    for (let i = 0; i < 10; i++) warm.push(await check(chainDag("watched", 4 + i) + (i % 2 ? `\nexport const wrong: number = "x";\n` : "")));
+    const rss = statusKb(pool.pid, "VmRSS") / 1024;
+    const peak = statusKb(pool.pid, "VmHWM") / 1024;
+    rows.push({ workload: "type check of one DAG file, first in a new worker", db, figure: "latency", value: cold, unit: "ms", budget: "—", detail: "process start, TypeScript, lib, @types/node and the SDK's declarations" });
+    rows.push({ workload: "type check of the same file edited (warm worker)", db, figure: "latency", value: median(warm), unit: "ms", budget: "—", detail: `median of ${warm.length}: ${warm.map((x) => x.toFixed(0)).join(", ")} ms` });
+    rows.push({ workload: "type-check worker after 11 checks", db, figure: "RSS", value: rss, unit: "MB", budget: "—", detail: `peak ${peak.toFixed(0)} MB; it exits after 10 idle seconds` });
   } finally {
-    await processor.stop();
-    await env.cleanup();
+    await pool.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -407,7 +479,7 @@ async function benchUiGrid(db: Db): Promise<void> {
   rows.push({ workload: "task starts → its grid cell turns 'running' (Chromium)", db, figure: "latency", value: liveMs, unit: "ms", budget: "≤ 1000 ms", detail: liveDetail });
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
 
 console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${runners} runners`);
 for (const workload of only) {

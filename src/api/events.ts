@@ -112,7 +112,7 @@ export class EventHub {
       this.#noteGaps(rows);
       const events = rows.map((r) => ({ ts: new Date(r.ts).toISOString(), ...(JSON.parse(r.payload) as StoredEvent) }));
       for (const e of events) if (e.kind === "dag-version" || e.kind === "dag-updated") this.#access.delete(e.dag_id);
-      await this.#loadAccess(events.flatMap((e) => ("dag_id" in e ? [e.dag_id] : e.kind === "import-error" ? e.dag_ids : [])));
+      await this.#loadAccess(events.flatMap((e) => ("dag_id" in e ? [e.dag_id] : e.kind === "import-error" || e.kind === "import-warning" ? e.dag_ids : [])));
       // In order: a revocation takes effect before anything that follows it reaches the socket.
       let from = 0;
       for (let i = 0; i <= events.length; i++) {
@@ -197,7 +197,7 @@ export class EventHub {
 
   #mayRead(principal: Principal, e: StoredEvent): boolean {
     if (e.kind === "auth-changed") return false;
-    if (e.kind === "import-error") return readsAllDags(principal) || e.dag_ids.some((id) => canDag(principal, this.#access.get(id) ?? null, "read"));
+    if (e.kind === "import-error" || e.kind === "import-warning") return readsAllDags(principal) || e.dag_ids.some((id) => canDag(principal, this.#access.get(id) ?? null, "read"));
     return canDag(principal, this.#access.get(e.dag_id) ?? null, "read");
   }
 
@@ -348,8 +348,8 @@ function clientMessage(e: StoredEvent & { ts: string }): Record<string, unknown>
     const { run_id, ...others } = rest;
     return { type: kind, ...others, dag_run_id: run_id };
   }
-  if (kind === "import-error") {
-    const { dags_folder: _folder, ...others } = rest as Extract<StoredEvent, { kind: "import-error" }> & { ts: string };
+  if (kind === "import-error" || kind === "import-warning") {
+    const { dags_folder: _folder, ...others } = rest as Extract<StoredEvent, { kind: "import-error" | "import-warning" }> & { ts: string };
     return { type: kind, ...others };
   }
   return { type: kind, ...rest };

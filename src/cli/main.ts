@@ -7,6 +7,7 @@ import { registerConfigCommands } from "./commands/config.js";
 import { registerConnectionsCommands } from "./commands/connections.js";
 import { registerDagsCommands } from "./commands/dags.js";
 import { registerDbCommands } from "./commands/db.js";
+import { registerInitCommand } from "./commands/init.js";
 import { registerPoolsCommands } from "./commands/pools.js";
 import { registerServerCommands } from "./commands/server.js";
 import { registerTasksCommands } from "./commands/tasks.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
   registerConnectionsCommands(program);
   registerConfigCommands(program);
   registerUsersCommands(program);
+  registerInitCommand(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);

@@ -19,6 +19,7 @@ export interface Config {
   runnerMemoryLimitMb: number;
   killGraceMs: number;
   importTimeoutMs: number;
+  typeCheck: "off" | "warn" | "error";
   xcomMaxBytes: number;
   dagsArePausedAtCreation: boolean;
   dagRescanIntervalMs: number;
@@ -104,6 +105,11 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
   },
   killGraceMs: { key: "killGraceMs", env: "UPDRAFT_KILL_GRACE", description: "Time a timed-out try gets to stop after its signal fires, before its process is killed", default: () => 1000, parse: duration },
   importTimeoutMs: { key: "importTimeoutMs", env: "UPDRAFT_IMPORT_TIMEOUT", description: "Time a DAG file gets to import", default: () => 30_000, parse: duration },
+  typeCheck: {
+    key: "typeCheck", env: "UPDRAFT_TYPE_CHECK",
+    description: "Type-check DAG files: off; warn (type errors are import warnings, the DAGs still register); error (type errors are import errors)",
+    default: () => "warn", parse: oneOf("off", "warn", "error"),
+  },
   xcomMaxBytes: { key: "xcomMaxBytes", env: "UPDRAFT_XCOM_MAX_SIZE", description: "Largest task output (XCom) stored, as JSON", default: () => 1024 * 1024, parse: (v) => parseSize(v as string) },
   dagsArePausedAtCreation: { key: "dagsArePausedAtCreation", env: "UPDRAFT_DAGS_PAUSED_AT_CREATION", description: "New DAGs start paused", default: () => true, parse: bool },
   dagRescanIntervalMs: { key: "dagRescanIntervalMs", env: "UPDRAFT_DAG_RESCAN_INTERVAL", description: "How often the DAGs folder is checked for changes (besides file-system events)", default: () => 1000, parse: duration },

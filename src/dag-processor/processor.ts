@@ -3,6 +3,13 @@
  * scan (on start, on file-system events, and every `dagRescanIntervalMs`); a file is bundled again
  * when it or any file it imports changed, imported in a worker subprocess when its bundle is new,
  * and its DAGs stored as a new version when their content hash changed.
+ *
+ * Type checking (`typeCheck`) runs in a subprocess of its own beside the imports. With "warn" the
+ * file's DAGs are stored at once and the check follows; its result becomes the file's import
+ * warning when it arrives, unless the file was processed again meanwhile. With "error" the check
+ * runs alongside the import and the file is stored when both are done, type errors being import
+ * errors (the file's DAGs keep their last version), so that mode costs the pickup the check's
+ * time.
  */
 import { watch, type FSWatcher } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
@@ -14,13 +21,16 @@ import { validateDag } from "../dag/validate.js";
 import { errorMessage } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
 import { isStorageFull } from "../store/storage.js";
-import { forgetMissingFiles, recordFileResult, type FileReport } from "../store/dags.js";
+import { forgetMissingFiles, recordFileResult, type FileImportError, type FileReport } from "../store/dags.js";
+import { recordImportWarning } from "../store/import-warnings.js";
 import { heartbeatJob, registerJob, stopJob } from "../store/jobs.js";
 import type { Logger } from "../util/logger.js";
 import { ensurePrivateDir, writePrivateFileAtomic } from "../util/private-files.js";
 import { bundleDagFile, isBundleFailure } from "./bundle.js";
 import { discoverDagFiles, MAX_DAG_FILE_BYTES } from "./discover.js";
 import { ImportPool } from "./import-pool.js";
+import { formatDiagnostics, displayPath } from "./type-check-config.js";
+import { TypeCheckPool, type TypeCheckOutcome } from "./type-check-pool.js";
 
 interface FileState {
   /** mtime of every file the bundle was built from. */
@@ -65,8 +75,19 @@ export class DagProcessor {
   #heartbeat: NodeJS.Timeout | null = null;
   #unsubscribeStorage: (() => void) | null = null;
   #diskFullLoggedAt = -Infinity;
+  readonly #checks: TypeCheckPool | null;
+  readonly #backgroundChecks: boolean;
+  /** Bumped each time a file is processed: a type check of an older round is stale. */
+  readonly #rounds = new Map<string, number>();
+  #roundCounter = 0;
+  /** Warn-mode checks on their way to the store. */
+  readonly #pendingWarnings = new Set<Promise<void>>();
 
-  constructor(options: { store: Store; config: Config; log: Logger; onEvent?: (event: ProcessorEvent) => void }) {
+  /**
+   * `backgroundTypeChecks: false` (one-off scans that stop right after) skips the checks of
+   * typeCheck "warn", whose results would come after the scan; "error" checks always run.
+   */
+  constructor(options: { store: Store; config: Config; log: Logger; onEvent?: (event: ProcessorEvent) => void; backgroundTypeChecks?: boolean }) {
     this.#store = options.store;
     this.#config = options.config;
     this.#log = options.log;
@@ -77,6 +98,18 @@ export class DagProcessor {
       timeoutMs: options.config.importTimeoutMs,
       memoryLimitMb: options.config.runnerMemoryLimitMb,
     });
+    this.#backgroundChecks = options.backgroundTypeChecks ?? true;
+    this.#checks = options.config.typeCheck === "off" ? null : new TypeCheckPool({ timeoutMs: options.config.importTimeoutMs, memoryLimitMb: options.config.runnerMemoryLimitMb });
+  }
+
+  /** The type-check worker's process id while it runs (for measurements). */
+  get typeCheckPid(): number | undefined {
+    return this.#checks?.pid;
+  }
+
+  /** Resolves once every type check started so far has been recorded (or found stale). */
+  async typeChecksSettled(): Promise<void> {
+    while (this.#pendingWarnings.size > 0) await Promise.allSettled([...this.#pendingWarnings]);
   }
 
   get dagsFolder(): string {
@@ -149,7 +182,12 @@ export class DagProcessor {
         if (!(await this.#process(file, existing))) errors++;
       }),
     );
-    for (const known of [...this.#files.keys()]) if (!existing.has(known)) this.#files.delete(known);
+    for (const known of [...this.#files.keys()]) {
+      if (!existing.has(known)) {
+        this.#files.delete(known);
+        this.#rounds.delete(known);
+      }
+    }
     const gone = await forgetMissingFiles(this.#store, this.dagsFolder, existing, Date.now());
     if (gone.length > 0) this.#log.info({ dags: gone }, "DAG files are gone; their DAGs are now inactive");
     return { files: files.length, processed: due.length, errors };
@@ -188,6 +226,7 @@ export class DagProcessor {
     const previous = this.#files.get(fileloc);
     const now = Date.now();
     const changes = this.#changes;
+    const mode = this.#config.typeCheck;
     const before = await this.#mtimes([abs]);
     let source: string;
     let size: number;
@@ -198,7 +237,7 @@ export class DagProcessor {
       this.#log.debug({ fileloc, err: error }, "DAG file vanished while being read");
       return true;
     }
-    const base = { dagsFolder: this.dagsFolder, fileloc, source, existingFiles: existing, pausedAtCreation: this.#config.dagsArePausedAtCreation, now };
+    const base = { dagsFolder: this.dagsFolder, fileloc, source, existingFiles: existing, pausedAtCreation: this.#config.dagsArePausedAtCreation, now, clearWarning: mode !== "warn" };
     try {
       if (size > MAX_DAG_FILE_BYTES) {
         const message = `${fileloc} is ${(size / 1024 / 1024).toFixed(1)} MiB, more than the ${MAX_DAG_FILE_BYTES / 1024 / 1024} MiB a DAG file may be; move data out of it (read it at run time) or split the file`;
@@ -214,7 +253,9 @@ export class DagProcessor {
       if (isBundleFailure(bundle)) {
         const location = bundle.file ? `${bundle.file}:${bundle.line}:${bundle.column}` : null;
         const message = location ? `${location}: ${bundle.message}` : bundle.message;
-        const report = await recordFileResult(this.#store, { ...base, dags: [], bundle: null, error: { code: "UPDRAFT_E_BUNDLE_FAILED", message, line: bundle.line, column: bundle.column, location, stack: null } });
+        this.#nextRound(fileloc);
+        // A warning of the file's previous content no longer applies (and no check follows).
+        const report = await recordFileResult(this.#store, { ...base, clearWarning: true, dags: [], bundle: null, error: { code: "UPDRAFT_E_BUNDLE_FAILED", message, line: bundle.line, column: bundle.column, location, stack: null } });
         this.#store.eventsAppended();
         this.#files.set(fileloc, { inputs: before, bundleHash: null, processedAt: now, failed: true, changes, recordedAt: now });
         this.#log.warn({ fileloc, error: message }, "DAG file failed to bundle");
@@ -231,7 +272,18 @@ export class DagProcessor {
       }
       const bundlePath = join(this.#bundleDir, `${bundle.hash}.mjs`);
       if (!existsSync(bundlePath)) await writePrivateFileAtomic(bundlePath, bundle.code);
+      const gate = mode === "error" && this.#checks ? this.#checks.check(fileloc, { dagsFolder: this.dagsFolder, file: abs, source }) : null;
       const outcome = await this.#pool.importFile(bundlePath, fileloc, this.dagsFolder);
+      const typeProblem = gate ? this.#typeProblem(await gate) : null;
+      if (typeProblem === "cancelled") {
+        this.#files.delete(fileloc); // stopping: leave the file due
+        return true;
+      }
+      if (typeProblem) {
+        // Type errors are import errors: none of the file's DAGs is updated.
+        outcome.dags = [];
+        outcome.errors.unshift({ ...typeProblem, stack: null });
+      }
       // The worker ran author code: check what it sent as if it came from outside.
       outcome.dags = outcome.dags.filter((dag) => {
         const problems = validateDag(dag);
@@ -243,15 +295,18 @@ export class DagProcessor {
       const error = first
         ? {
             code: first.code,
-            message: outcome.errors.map((e) => (e.location ? `${e.location}: ${e.message}` : e.message)).join("\n"),
+            // Type errors name their places themselves, one line each.
+            message: outcome.errors.map((e) => (e.location && e.code !== "UPDRAFT_E_TYPE_ERRORS" ? `${e.location}: ${e.message}` : e.message)).join("\n"),
             line: first.line,
             column: first.column,
             location: first.location,
             stack: first.stack,
           }
         : null;
+      const round = this.#nextRound(fileloc);
       const report = await recordFileResult(this.#store, { ...base, dags: outcome.dags, bundle, error });
       this.#store.eventsAppended();
+      if (mode === "warn" && this.#backgroundChecks) this.#checkInBackground(fileloc, abs, source, round);
       const failed = error !== null || report.clashes.length > 0;
       this.#files.set(fileloc, { inputs, bundleHash: bundle.hash, processedAt: now, failed, changes, recordedAt: now });
       if (error) this.#log.warn({ fileloc, error: error.message }, "DAG file has an import error");
@@ -273,6 +328,54 @@ export class DagProcessor {
     }
   }
 
+  /** A new round of recording the file: a background type check of an older round is stale. */
+  #nextRound(fileloc: string): number {
+    const round = ++this.#roundCounter;
+    this.#rounds.set(fileloc, round);
+    return round;
+  }
+
+  /** A type check's result as an import error or warning (null: no type errors). */
+  #typeProblem(outcome: TypeCheckOutcome): (FileImportError & { stack: null }) | "cancelled" | null {
+    if (outcome.kind === "cancelled") return "cancelled";
+    if (outcome.kind === "failed") {
+      return { code: "UPDRAFT_E_TYPE_CHECK_FAILED", message: `${outcome.message} (hint: check the file with \`updraft dags check\`, or set UPDRAFT_TYPE_CHECK=off)`, line: null, column: null, location: null, stack: null };
+    }
+    const list = outcome.diagnostics;
+    if (list.length === 0) return null;
+    const first = list[0]!;
+    const location = first.file !== null && first.line !== null ? `${displayPath(first.file, this.dagsFolder)}:${first.line}:${first.column}` : null;
+    return {
+      code: "UPDRAFT_E_TYPE_ERRORS",
+      message: `${list.length === 1 ? "1 type error" : `${list.length} type errors`}:\n${formatDiagnostics(list, this.dagsFolder)}`,
+      line: first.line,
+      column: first.column,
+      location,
+      stack: null,
+    };
+  }
+
+  /**
+   * typeCheck "warn": checks the file after its DAGs were stored, and records the result as its
+   * import warning, unless the file was processed again or changed on disk meanwhile.
+   */
+  #checkInBackground(fileloc: string, abs: string, source: string, round: number): void {
+    const pending: Promise<void> = this.#checks!.check(fileloc, { dagsFolder: this.dagsFolder, file: abs, source })
+      .then(async (outcome) => {
+        const problem = this.#typeProblem(outcome);
+        if (problem === "cancelled" || this.#stopped || this.#rounds.get(fileloc) !== round) return;
+        const onDisk = await readFile(abs, "utf8").catch(() => null);
+        if (onDisk !== source) return; // changed meanwhile: the next round checks it
+        const warning = problem && { code: problem.code, message: problem.message, line: problem.line, column: problem.column, location: problem.location };
+        if (await recordImportWarning(this.#store, { dagsFolder: this.dagsFolder, fileloc, warning, now: Date.now() })) this.#store.eventsAppended();
+        if (warning) this.#log.warn({ fileloc, warning: warning.message }, "DAG file has type errors");
+        if (outcome.kind === "checked") this.#log.debug({ fileloc, ms: Math.round(outcome.ms), errors: outcome.diagnostics.length }, "DAG file type-checked");
+      })
+      .catch((error: unknown) => this.#log.error({ fileloc, err: error }, `recording the type check failed: ${errorMessage(error)}`))
+      .finally(() => this.#pendingWarnings.delete(pending));
+    this.#pendingWarnings.add(pending);
+  }
+
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#unsubscribeStorage?.();
@@ -280,6 +383,8 @@ export class DagProcessor {
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#watcher?.close();
     await this.#scanning?.catch(() => {});
+    await this.#checks?.close();
+    await this.typeChecksSettled();
     await this.#pool.close();
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     if (this.#jobId !== null) await stopJob(this.#store.db, this.#jobId).catch(() => {});

@@ -59,11 +59,18 @@ export function createScheduler(store: Store, config: Config, log: Logger, optio
   return new Scheduler({ store, config, executor: createLocalExecutor(config, log), log, ...options });
 }
 
-/** Processes the DAGs folder once (one-off commands and tests), then stops the processor's workers. */
-export async function processDagsFolder(store: Store, config: Config, log: Logger): Promise<ScanSummary> {
-  const processor = createProcessor(store, config, log);
+/**
+ * Processes the DAGs folder once (one-off commands and tests), then stops the processor's workers.
+ * The type checks of typeCheck "warn" are skipped unless `waitForTypeChecks` (they would only
+ * finish after the scan); those of "error" always run, since they decide what is stored.
+ */
+export async function processDagsFolder(store: Store, config: Config, log: Logger, options: { waitForTypeChecks?: boolean } = {}): Promise<ScanSummary> {
+  const wait = options.waitForTypeChecks ?? false;
+  const processor = new DagProcessor({ store, config, log, backgroundTypeChecks: wait });
   try {
-    return await processor.scan();
+    const summary = await processor.scan();
+    if (wait) await processor.typeChecksSettled();
+    return summary;
   } finally {
     await processor.stop();
   }

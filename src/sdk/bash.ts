@@ -9,13 +9,23 @@ import { rejectUnknownKeys } from "./options.js";
 import { defineTask } from "./task.js";
 import type { TaskContext, TaskOptions, TaskRef } from "./types.js";
 
+/**
+ * What `bash()` takes: the command, its environment and working directory, and any task option.
+ * @example
+ *   bash({ id: "export", command: (ctx) => `./export.sh ${ctx.ds}`, env: { TARGET: "s3://bucket" },
+ *          cwd: "/srv/jobs", retries: 2, executionTimeout: "10m" });
+ */
 export interface BashOptions extends TaskOptions {
+  /** Unique in its DAG (or group): letters, digits, "_" and "-". */
   id: string;
   /** The command run by `bash -c`, or a function of the context that returns it (or a promise of it). */
   command: string | ((ctx: TaskContext) => string | Promise<string>);
   /**
    * Variables added to the environment the command inherits, or a function of the context that
    * returns them: the way to hand a command a secret, which then stays out of its command line.
+   * The environment already holds the runner's and `UPDRAFT_DAG_ID`, `UPDRAFT_RUN_ID`,
+   * `UPDRAFT_TASK_ID`, `UPDRAFT_TRY_NUMBER`, `UPDRAFT_LOGICAL_DATE` (ISO 8601, UTC) and
+   * `UPDRAFT_DS`; a name given here wins.
    * @example
    *   env: async (ctx) => ({ PGPASSWORD: (await ctx.connection("warehouse")).password ?? "" })
    */
@@ -34,10 +44,13 @@ const TAIL_BYTES = 64 * 1024;
 const KILL_GRACE_MS = 2_000;
 
 /**
- * Adds a task that runs a bash command. Its output is the last line the command printed to stdout;
- * a non-zero exit fails the try (exit 99 skips it, or the codes of `skipOnExitCode`).
+ * Adds a task that runs a bash command (`bash -c`). Its output is the last line the command
+ * printed to stdout; everything it prints goes to the try's log; a non-zero exit fails the try
+ * (exit 99 skips it, or the codes of `skipOnExitCode`). When the try times out or is killed, the
+ * command gets SIGTERM, then SIGKILL.
  * @example
  *   const day = bash({ id: "export", command: (ctx) => `./export.sh ${ctx.ds}`, retries: 2 });
+ *   load(day); // load receives the last line export.sh printed
  */
 export function bash(options: BashOptions): TaskRef<string> {
   const builder = currentBuilder("bash()");

@@ -27,7 +27,9 @@ function dagOptionError(id: string, message: string, hint: string): never {
 }
 
 /**
- * Defines a DAG: its options, and a body that adds tasks by calling task functions.
+ * Defines a DAG: its options, and a body that adds tasks by calling task functions. The body
+ * runs once, synchronously, each time the file is imported: it declares tasks, it does no work.
+ * A file may define several DAGs; export each (the default export or named ones).
  * @example
  *   export default dag({ id: "daily_sales", schedule: "0 3 * * *", timezone: "Europe/Berlin" }, () => {
  *     store(summarize(extract()));
@@ -161,15 +163,13 @@ export function group<T>(id: string, body: () => T): T {
   }
 }
 
-type ChainItem = AnyTaskRef | readonly AnyTaskRef[];
-
 /**
  * Adds control edges in sequence: chain(a, b, [c, d], e) makes a → b → (c, d) → e.
  * Two adjacent lists must be of equal length and are linked pairwise, as in Airflow.
  * @example
  *   chain(start, [load_a, load_b], finish);
  */
-export function chain(...items: ChainItem[]): void {
+export function chain(...items: Array<AnyTaskRef | readonly AnyTaskRef[]>): void {
   const builder = currentBuilder("chain()");
   for (let i = 1; i < items.length; i++) {
     const up = items[i - 1]!;

@@ -6,7 +6,9 @@ const KIND = Symbol.for("updraft.error.kind");
  *   if (!response.ok && response.status === 404) throw new NonRetryableError("report not found");
  */
 export class NonRetryableError extends Error {
+  /** "NonRetryableError". */
   override readonly name = "NonRetryableError";
+  /** @internal How Updraft recognises the error, also from another copy of the SDK. */
   readonly [KIND] = "non-retryable";
 }
 
@@ -16,7 +18,9 @@ export class NonRetryableError extends Error {
  *   if (rows.length === 0) throw new SkipError("nothing to load today");
  */
 export class SkipError extends Error {
+  /** "SkipError". */
   override readonly name = "SkipError";
+  /** @internal How Updraft recognises the error, also from another copy of the SDK. */
   readonly [KIND] = "skip";
 }
 

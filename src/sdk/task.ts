@@ -82,7 +82,11 @@ export function task<I = void, O = unknown>(spec: TaskSpec<I, O>): TaskFunction<
   return makeTaskFunction("task", spec, "task") as unknown as TaskFunction<I, Awaited<O>>;
 }
 
-/** What a branch returns: the id(s) of direct downstream tasks (or groups) to follow; none skips all. */
+/**
+ * What a branch returns: the id(s) of direct downstream tasks (or groups) to follow; none skips all.
+ * @example
+ *   const pick = branch({ id: "pick", run: (n: number): BranchChoice => (n === 0 ? null : n > 100 ? ["big", "audit"] : "small") });
+ */
 export type BranchChoice = string | readonly string[] | null | undefined;
 
 /**

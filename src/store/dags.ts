@@ -8,6 +8,7 @@ import { nextScheduledRun } from "../dag/next-run.js";
 import { UpdraftError } from "../errors/index.js";
 import type { Store } from "./connect.js";
 import { appendEvents, type StoredEvent } from "./events.js";
+import { clearImportWarning } from "./import-warnings.js";
 import type { Database, DagRow, DagVersionRow, ImportErrorRow } from "./schema.js";
 
 export interface FileImportError {
@@ -33,6 +34,11 @@ export interface FileResult {
   existingFiles: ReadonlySet<string>;
   pausedAtCreation: boolean;
   now: number;
+  /**
+   * Remove the file's import warning in the same transaction (type checking is off, or its
+   * errors are import errors now). Left alone otherwise: a type check on its way replaces it.
+   */
+  clearWarning?: boolean;
 }
 
 export interface FileReport {
@@ -170,6 +176,7 @@ export async function recordFileResult(store: Store, result: FileResult): Promis
       events.push({ kind: "import-error", dags_folder: result.dagsFolder, fileloc: result.fileloc, dag_ids: ofFile.map((d) => d.dag_id), message: errors.length > 0 ? errors.join("\n") : null });
     }
     await appendEvents({ db: trx, dialect: store.dialect }, events, result.now, store.eventChannel);
+    if (result.clearWarning) await clearImportWarning(store, trx, result.dagsFolder, result.fileloc, result.now);
   });
   return report;
 }
@@ -204,7 +211,7 @@ function dagRow(dag: SerializedDag, result: FileResult, versionId: number | null
 
 /**
  * Files of `dagsFolder` that are gone: their DAGs become inactive (history kept) and their import
- * errors go. DAGs of other folders are not touched.
+ * errors and warnings go. DAGs of other folders are not touched.
  */
 export async function forgetMissingFiles(store: Store, dagsFolder: string, existingFiles: ReadonlySet<string>, now: number): Promise<string[]> {
   return store.transaction(async (trx) => {
@@ -214,6 +221,9 @@ export async function forgetMissingFiles(store: Store, dagsFolder: string, exist
     const errors = await trx.selectFrom("import_error").select("fileloc").where("dags_folder", "=", dagsFolder).execute();
     const stale = errors.filter((e) => !existingFiles.has(e.fileloc)).map((e) => e.fileloc);
     if (stale.length > 0) await trx.deleteFrom("import_error").where("dags_folder", "=", dagsFolder).where("fileloc", "in", stale).execute();
+    const warned = await trx.selectFrom("import_warning").select("fileloc").where("dags_folder", "=", dagsFolder).execute();
+    const staleWarnings = warned.filter((w) => !existingFiles.has(w.fileloc)).map((w) => w.fileloc);
+    if (staleWarnings.length > 0) await trx.deleteFrom("import_warning").where("dags_folder", "=", dagsFolder).where("fileloc", "in", staleWarnings).execute();
     return gone;
   });
 }

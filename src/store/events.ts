@@ -14,6 +14,7 @@ export type StoredEvent =
   | { kind: "dag-version"; dag_id: string; version_number: number }
   | { kind: "dag-updated"; dag_id: string; is_paused?: boolean; is_active?: boolean }
   | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null }
+  | { kind: "import-warning"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null }
   /** Sessions, tokens or roles of these users changed: API servers check their sockets again at once (never sent to clients). */
   | { kind: "auth-changed"; user_ids: number[] };
 

@@ -63,6 +63,20 @@ export interface ImportErrorTable {
   created_at: number;
 }
 
+/** What a file's type check found while its DAGs registered anyway (typeCheck "warn"). */
+export interface ImportWarningTable {
+  id: Generated<number>;
+  dags_folder: string;
+  fileloc: string;
+  /** UPDRAFT_E_TYPE_ERRORS, or UPDRAFT_E_TYPE_CHECK_FAILED when the check could not finish. */
+  code: string;
+  message: string;
+  line: number | null;
+  column: number | null;
+  location: string | null;
+  created_at: number;
+}
+
 export interface DagRunTable {
   id: Generated<number>;
   dag_id: string;
@@ -278,6 +292,7 @@ export interface Database {
   dag_bundle: DagBundleTable;
   dag_version: DagVersionTable;
   import_error: ImportErrorTable;
+  import_warning: ImportWarningTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
   task_try: TaskTryTable;
@@ -306,6 +321,7 @@ export type NewTaskInstance = Insertable<TaskInstanceTable>;
 export type TaskInstanceUpdate = Updateable<TaskInstanceTable>;
 export type TaskTryRow = Selectable<TaskTryTable>;
 export type ImportErrorRow = Selectable<ImportErrorTable>;
+export type ImportWarningRow = Selectable<ImportWarningTable>;
 export type PoolRow = Selectable<PoolTable>;
 export type JobRow = Selectable<JobTable>;
 export type TaskLogRow = Selectable<TaskLogTable>;

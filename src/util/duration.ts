@@ -1,6 +1,11 @@
 import { UpdraftError } from "../errors/index.js";
 
-/** A duration as DAG authors write it: "500ms", "30s", "5m", "1h", "1d", or a number of seconds. */
+/**
+ * A duration as DAG authors write it: "500ms", "30s", "5m", "1h", "1d", or a number of seconds.
+ * @example
+ *   task({ id: "slow", retryDelay: "30s", executionTimeout: "1h", run: work });
+ *   dag({ id: "every_90s", schedule: { every: 90 } }, body);
+ */
 export type Duration = string | number;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -9,6 +9,7 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { afterEach, describe, expect, it } from "vitest";
+import { recordImportWarning } from "../../src/store/import-warnings.js";
 import { processDags, startScheduler, type RunningScheduler } from "../helpers/run.js";
 import { postgresEnabled } from "../helpers/services.js";
 import { openStore } from "../../src/store/connect.js";
@@ -397,8 +398,19 @@ describe("events: state changes and filtering (sqlite)", () => {
     expect(aError).toMatchObject({ dag_ids: ["a"], message: expect.any(String) });
     await adminWs.waitFor((m) => m.type === "import-error" && m.fileloc === "a.ts", "admin: a.ts import error");
 
-    // Nothing of b's, nor the error of a file that defines no DAG of theirs, reached the limited user.
-    const leaked = limitedWs.messages.filter((m) => m.dag_id === "b" || (m.type === "import-error" && m.fileloc !== "a.ts"));
+    // Import warnings (type errors of files whose DAGs registered) go the same way: b's to the admin only.
+    const warn = (fileloc: string) =>
+      recordImportWarning(a.env.store, { dagsFolder: a.env.dagsFolder, fileloc, now: Date.now(), warning: { code: "UPDRAFT_E_TYPE_ERRORS", message: `${fileloc}:1:1 - error TS2322: no`, line: 1, column: 1, location: `${fileloc}:1:1` } });
+    await warn("b.ts");
+    await warn("a.ts");
+    a.env.store.eventsAppended();
+    const aWarning = await limitedWs.waitFor((m) => m.type === "import-warning" && m.fileloc === "a.ts", "limited: a.ts import warning");
+    expect(aWarning).toMatchObject({ dag_ids: ["a"], message: "a.ts:1:1 - error TS2322: no" });
+    expect(aWarning).not.toHaveProperty("dags_folder");
+    await adminWs.waitFor((m) => m.type === "import-warning" && m.fileloc === "b.ts", "admin: b.ts import warning");
+
+    // Nothing of b's, nor the error or warning of a file that defines no DAG of theirs, reached the limited user.
+    const leaked = limitedWs.messages.filter((m) => m.dag_id === "b" || ((m.type === "import-error" || m.type === "import-warning") && m.fileloc !== "a.ts"));
     expect(leaked).toEqual([]);
     expect(limitedWs.messages.some((m) => JSON.stringify(m).includes("run-b"))).toBe(false);
     // Both sockets stayed open through all of it.

@@ -68,7 +68,7 @@ export interface CliEnv {
   home: string;
   dagsFolder: string;
   writeDag(relativePath: string, source: string): string;
-  /** Runs the CLI with UPDRAFT_HOME and UPDRAFT_DAGS_FOLDER set to this env's folders. */
+  /** Runs the CLI with UPDRAFT_HOME and UPDRAFT_DAGS_FOLDER set to this env's folders (and UPDRAFT_TYPE_CHECK=off). */
   run(args: string[], options?: RunOptions): Promise<CliResult>;
   /** Runs the CLI, expects exit 0 and parses the whole of stdout as JSON. */
   json<T = unknown>(args: string[], options?: RunOptions): Promise<T>;
@@ -88,7 +88,8 @@ export function createCliEnv(dags: Record<string, string> = {}): CliEnv {
   };
   for (const [path, source] of Object.entries(dags)) writeDag(path, source);
   const run = (args: string[], options: RunOptions = {}) =>
-    runCli(args, { ...options, env: { UPDRAFT_HOME: home, UPDRAFT_DAGS_FOLDER: dagsFolder, ...options.env } });
+    // Type checking is off unless a test asks for it (UPDRAFT_TYPE_CHECK: undefined gets the default).
+    runCli(args, { ...options, env: { UPDRAFT_HOME: home, UPDRAFT_DAGS_FOLDER: dagsFolder, UPDRAFT_TYPE_CHECK: "off", ...options.env } });
   return {
     root,
     home,

@@ -34,6 +34,8 @@ export async function createTestEnv(options: { dialect?: TestDialect; dags?: Rec
       dagsFolder,
       dagsArePausedAtCreation: false,
       warmRunners: 1,
+      // Type checking has tests of its own; elsewhere it would only cost a TypeScript per processor.
+      typeCheck: "off",
       ...(pgSchema ? { databaseUrl: pgSchema.url } : {}),
       ...options.config,
     },

@@ -2,19 +2,30 @@
  * Import errors: files of the DAGs folder that failed to import. A user sees one when they may
  * read every DAG (dags:read), or a DAG that the failing file defined (its DAGs stay registered
  * with their last good version); a file that never registered a DAG is seen only with dags:read.
+ *
+ * Import warnings (type errors of a file whose DAGs registered, typeCheck "warn") come through the
+ * same routes with `severity=warning` or `all`; the default stays `error`, so a client written
+ * before warnings existed still reads only failed files. Ids are unique within a severity.
  */
 import type { FastifyInstance } from "fastify";
-import { sql, type Expression, type SqlBool } from "kysely";
+import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
 import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
-import type { ImportErrorRow } from "../../store/schema.js";
+import type { Database, ImportErrorRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
 
+const Severity = Type.Union([Type.Literal("error"), Type.Literal("warning")], {
+  description: "error: the file failed to import (its DAGs keep their last version); warning: its DAGs registered, but it has type errors",
+});
+type Severity = "error" | "warning";
+const SeverityQuery = Type.Optional(Type.Union([Type.Literal("error"), Type.Literal("warning"), Type.Literal("all")], { description: "which to list (default error)" }));
+
 const ImportError = Type.Object(
   {
-    import_error_id: Type.Integer(),
+    import_error_id: Type.Integer({ description: "unique among the entries of its severity" }),
+    severity: Severity,
     filename: Type.String({ description: "the file, relative to the DAGs folder" }),
     timestamp: Type.String({ format: "date-time" }),
     code: Type.String(),
@@ -27,9 +38,12 @@ const ImportError = Type.Object(
   { additionalProperties: false },
 );
 
-function importErrorJson(row: ImportErrorRow) {
+type Row = Omit<ImportErrorRow, "dags_folder"> & { severity: Severity };
+
+function importErrorJson(row: Row) {
   return {
     import_error_id: row.id,
+    severity: row.severity,
     filename: row.fileloc,
     timestamp: iso(row.created_at)!,
     code: row.code,
@@ -48,6 +62,16 @@ function visibleTo(readable: string[] | null): Expression<SqlBool> {
   return sql<boolean>`exists (select 1 from dag d where d.dags_folder = e.dags_folder and d.fileloc = e.fileloc and d.dag_id in (${sql.join(readable)}))`;
 }
 
+const COLUMNS = ["e.id", "e.fileloc", "e.code", "e.message", "e.line", "e.column", "e.location", "e.created_at"] as const;
+
+/** The entries of one severity (or both) that `visible` lets through, as one query. */
+function entries(db: Kysely<Database>, severity: Severity | "all", visible: Expression<SqlBool>) {
+  const errors = db.selectFrom("import_error as e").select([...COLUMNS, "e.stack", sql<Severity>`cast('error' as text)`.as("severity")]).where(visible);
+  const warnings = db.selectFrom("import_warning as e").select([...COLUMNS, sql<string | null>`cast(null as text)`.as("stack"), sql<Severity>`cast('warning' as text)`.as("severity")]).where(visible);
+  const union = severity === "error" ? errors : severity === "warning" ? warnings : errors.unionAll(warnings);
+  return db.selectFrom(union.as("x")).selectAll("x");
+}
+
 export function registerImportErrorRoutes(app: FastifyInstance, { store }: ApiDeps): void {
   const db = store.db;
 
@@ -57,17 +81,19 @@ export function registerImportErrorRoutes(app: FastifyInstance, { store }: ApiDe
       config: { access: { dag: "read" } },
       schema: {
         tags: ["import errors"],
-        summary: "Files that failed to import (those of DAGs you may read)",
-        querystring: Type.Object({ ...Page }, { additionalProperties: false }),
+        summary: "Files that failed to import (those of DAGs you may read); with severity=warning or all, type warnings too",
+        querystring: Type.Object({ ...Page, severity: SeverityQuery }, { additionalProperties: false }),
         response: { 200: Type.Object({ import_errors: Type.Array(ImportError), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
       },
     },
     async (request) => {
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const query = request.query as { limit?: number; offset?: number; severity?: Severity | "all" };
+      const { limit, offset } = pageOf(query);
       const visible = visibleTo(await readableDagIds(db, principalOf(request)));
-      const rows = await db.selectFrom("import_error as e").selectAll("e").where(visible).orderBy("e.fileloc").orderBy("e.id").limit(limit).offset(offset).execute();
-      const total = await db.selectFrom("import_error as e").select((eb) => eb.fn.countAll<number>().as("n")).where(visible).executeTakeFirstOrThrow();
-      return { import_errors: rows.map(importErrorJson), total_entries: Number(total.n) };
+      const list = entries(db, query.severity ?? "error", visible);
+      const rows = await list.orderBy("x.fileloc").orderBy("x.severity").orderBy("x.id").limit(limit).offset(offset).execute();
+      const total = await db.selectFrom(list.as("y")).select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
+      return { import_errors: rows.map((r) => importErrorJson(r as Row)), total_entries: Number(total.n) };
     },
   );
 
@@ -77,17 +103,21 @@ export function registerImportErrorRoutes(app: FastifyInstance, { store }: ApiDe
       config: { access: { dag: "read" } },
       schema: {
         tags: ["import errors"],
-        summary: "One import error",
+        summary: "One import error (or with severity=warning, one import warning)",
         params: Type.Object({ import_error_id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
+        querystring: Type.Object({ severity: Type.Optional(Type.Union([Type.Literal("error"), Type.Literal("warning")], { description: "default error" })) }, { additionalProperties: false }),
         response: { 200: ImportError, ...ERRORS },
       },
     },
     async (request) => {
       const { import_error_id } = request.params as { import_error_id: number };
+      const severity = (request.query as { severity?: Severity }).severity ?? "error";
       const visible = visibleTo(await readableDagIds(db, principalOf(request)));
-      const row = await db.selectFrom("import_error as e").selectAll("e").where("e.id", "=", import_error_id).where(visible).executeTakeFirst();
-      if (!row) throw new UpdraftError("UPDRAFT_E_IMPORT_ERROR_NOT_FOUND", `import error ${import_error_id} not found`, { hint: "GET /api/v1/importErrors lists the ones you may see" });
-      return importErrorJson(row);
+      const row = await entries(db, severity, visible).where("x.id", "=", import_error_id).executeTakeFirst();
+      if (!row) {
+        throw new UpdraftError("UPDRAFT_E_IMPORT_ERROR_NOT_FOUND", `import ${severity} ${import_error_id} not found`, { hint: `GET /api/v1/importErrors${severity === "warning" ? "?severity=warning" : ""} lists the ones you may see` });
+      }
+      return importErrorJson(row as Row);
     },
   );
 }

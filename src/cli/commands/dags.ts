@@ -3,10 +3,12 @@ import { UpdraftError } from "../../errors/index.js";
 import { configuredKeyring, createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
 import { getDagVersion, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
+import { listImportWarnings } from "../../store/import-warnings.js";
 import { listDagRuns, listTaskInstances } from "../../store/runs.js";
 import type { DagRow } from "../../store/schema.js";
 import { createLogger, silentLogger } from "../../util/logger.js";
 import { isJson, iso, loadCliConfig, parseJsonOption, printJson, printTable, withStore } from "../context.js";
+import { registerDagsCheckCommand } from "./dags-check.js";
 
 export function dagJson(dag: DagRow, versionNumber?: number) {
   return {
@@ -129,15 +131,24 @@ export function registerDagsCommands(program: Command): void {
 
   dags
     .command("list-import-errors")
-    .description("DAG files that failed to import, with file, line and message")
-    .option("--json", "print JSON")
+    .description("DAG files that failed to import, with file, line and message; and type warnings of files whose DAGs registered")
+    .option("--json", "print JSON (each entry has a severity: error or warning)")
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const errors = (await listImportErrors(store.db)).map((e) => ({ fileloc: e.fileloc, code: e.code, location: e.location, line: e.line, column: e.column, message: e.message, timestamp: iso(e.created_at) }));
-        if (isJson(command)) printJson(errors);
-        else if (errors.length === 0) process.stdout.write("no import errors\n");
-        else for (const e of errors) process.stdout.write(`${e.fileloc} [${e.code}]\n  ${e.message.split("\n").join("\n  ")}\n`);
+        const entry = (severity: "error" | "warning", e: { fileloc: string; code: string; location: string | null; line: number | null; column: number | null; message: string; created_at: number }) =>
+          ({ severity, fileloc: e.fileloc, code: e.code, location: e.location, line: e.line, column: e.column, message: e.message, timestamp: iso(e.created_at) });
+        const errors = (await listImportErrors(store.db)).map((e) => entry("error", e));
+        const warnings = (await listImportWarnings(store.db)).map((w) => entry("warning", w));
+        const all = [...errors, ...warnings].sort((a, b) => a.fileloc.localeCompare(b.fileloc) || a.severity.localeCompare(b.severity));
+        if (isJson(command)) printJson(all);
+        else if (all.length === 0) process.stdout.write("no import errors\n");
+        else {
+          for (const e of all) {
+            const mark = e.severity === "warning" ? " warning (its DAGs are registered)" : "";
+            process.stdout.write(`${e.fileloc} [${e.code}]${mark}\n  ${e.message.split("\n").join("\n  ")}\n`);
+          }
+        }
       });
     });
 
@@ -148,11 +159,14 @@ export function registerDagsCommands(program: Command): void {
     .action(async (_opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const summary = await processDagsFolder(store, config, silentLogger());
-        if (isJson(command)) printJson(summary);
-        else process.stdout.write(`${summary.files} DAG file(s), ${summary.processed} processed, ${summary.errors} with import errors\n`);
+        const summary = await processDagsFolder(store, config, silentLogger(), { waitForTypeChecks: true });
+        const warnings = (await listImportWarnings(store.db, { dagsFolder: config.dagsFolder })).length;
+        if (isJson(command)) printJson({ ...summary, warnings });
+        else process.stdout.write(`${summary.files} DAG file(s), ${summary.processed} processed, ${summary.errors} with import errors, ${warnings} with type warnings\n`);
       });
     });
+
+  registerDagsCheckCommand(dags);
 
   dags
     .command("test <dag_id> [logical_date]")

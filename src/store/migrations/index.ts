@@ -3,6 +3,7 @@ import type { Kysely, Migration, MigrationProvider } from "kysely";
 import * as m0001 from "./0001-initial.js";
 import * as m0002 from "./0002-api.js";
 import * as m0003 from "./0003-refresh-reuse.js";
+import * as m0004 from "./0004-import-warnings.js";
 
 export interface MigrationContext {
   dialect: "sqlite" | "postgres";
@@ -17,6 +18,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   "0001-initial": m0001,
   "0002-api": m0002,
   "0003-refresh-reuse": m0003,
+  "0004-import-warnings": m0004,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);

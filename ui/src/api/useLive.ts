@@ -15,6 +15,7 @@ function staleKeys(e: LiveEvent): unknown[][] {
     case "dag-updated":
       return [["dags"], ["dagIndex"], ["dag", dag], ["structure", dag], ["grid", dag], ["versions", dag]];
     case "import-error":
+    case "import-warning":
       return [["importErrors"], ["dags"]];
     default:
       return [];

@@ -40,26 +40,36 @@ export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused" | "
   );
 }
 
+/** An import error, or (severity "warning") the type errors of a file whose DAGs registered. */
+type ImportProblem = ImportError & { severity?: "error" | "warning" };
+
 function ImportErrors() {
   const [open, setOpen] = useState(false);
-  const errors = useQuery({ queryKey: ["importErrors"], queryFn: () => get<{ import_errors: ImportError[]; total_entries: number }>("/importErrors", { limit: 100 }) });
+  const errors = useQuery({ queryKey: ["importErrors"], queryFn: () => get<{ import_errors: ImportProblem[]; total_entries: number }>("/importErrors", { limit: 100, severity: "all" }) });
   const format = useFormatTime();
   const list = errors.data?.import_errors ?? [];
   if (list.length === 0) return null;
+  const warned = list.filter((e) => e.severity === "warning").length;
+  const failed = list.length - warned;
+  const summary = [
+    failed > 0 ? (failed === 1 ? "1 DAG file failed to import" : `${failed} DAG files failed to import`) : "",
+    warned > 0 ? (warned === 1 ? "1 DAG file has type errors" : `${warned} DAG files have type errors`) : "",
+  ].filter(Boolean).join(" · ");
   return (
     <div className="banner" role="status">
       <button className="link" onClick={() => setOpen((o) => !o)} aria-expanded={open}>
-        {list.length === 1 ? "1 DAG file failed to import" : `${list.length} DAG files failed to import`} {open ? "▴" : "▾"}
+        {summary} {open ? "▴" : "▾"}
       </button>
       {open && (
         <ul>
           {list.map((e) => (
-            <li key={e.import_error_id}>
+            <li key={`${e.severity ?? "error"}-${e.import_error_id}`}>
               <strong className="mono">
                 {e.filename}
                 {e.line !== null ? `:${e.line}${e.column !== null ? `:${e.column}` : ""}` : ""}
               </strong>{" "}
               <span className="muted">
+                {e.severity === "warning" ? "warning, its DAGs are registered · " : ""}
                 {e.code} · {format(e.timestamp)}
               </span>
               <pre className="json" style={{ marginTop: 4 }}>
