@@ -123,3 +123,38 @@ describe("updraft dags (registry)", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     expect(plain.stdout).toMatch(/created run manual__2024-03-02\S* of DAG etl/);
   });
 });
+
+describe("a DAG whose file failed to import", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+  it("is named, with file, line and code, by every command that looks the DAG up", async () => {
+    // broken.ts (id "broken", line 4) matches by its name; reports.ts holds its id as a string.
+    const REPORTS = `import { dag, task } from "updraft";\nconst t = task({ id: "t", run: () => 1 });\nexport default dag({ id: "weekly_report" }, () => { t(; });\n`;
+    env = createCliEnv({ "etl.ts": ETL, "broken.ts": BROKEN, "reports.ts": REPORTS });
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const [trigger, test, listRuns, show, weekly, unknown] = await Promise.all([
+      env.run(["dags", "trigger", "broken"]),
+      env.run(["dags", "test", "broken"]),
+      env.run(["dags", "list-runs", "broken"]),
+      env.run(["tasks", "list", "broken"]),
+      env.run(["dags", "trigger", "weekly_report"]),
+      env.run(["dags", "trigger", "nope"]),
+    ]);
+    for (const [name, res] of Object.entries({ trigger, test, listRuns, show })) {
+      expect(res.code, name).toBe(2);
+      expect(res.stderr, name).toMatch(/DAG 'broken' not found, and a file that may define it failed to import: broken\.ts:4(:\d+)? \[UPDRAFT_E_[A-Z_]+\] \S/);
+      expect(res.stderr, name).toContain("hint: fix the file");
+    }
+    expect(weekly.code).toBe(2);
+    expect(weekly.stderr).toMatch(/reports\.ts:3(:\d+)? \[UPDRAFT_E_/);
+    expect(weekly.stderr).not.toContain("broken.ts");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("DAG 'nope' not found\n");
+    expect(unknown.stderr).toContain("known DAGs: etl");
+
+    // A registered DAG whose file breaks later still triggers (its last good version), with a note.
+    env.writeDag("etl.ts", `${ETL}\nconst oops = ;\n`);
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const stale = await env.run(["dags", "trigger", "etl"]);
+    expect(stale.code, stale.stderr).toBe(0);
+    expect(stale.stderr).toMatch(/note: the file of DAG 'etl' has an import error \(etl\.ts:\d+/);
+  });
+});

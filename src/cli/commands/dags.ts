@@ -1,8 +1,8 @@
 import type { Command } from "commander";
-import { UpdraftError } from "../../errors/index.js";
+import { isUpdraftError, UpdraftError } from "../../errors/index.js";
 import { createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
-import { getDagVersion, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
+import { describeImportError, getDagVersion, importErrorsForDag, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
 import { listDagRuns, listTaskInstances } from "../../store/runs.js";
 import type { DagRow } from "../../store/schema.js";
 import { createLogger, silentLogger } from "../../util/logger.js";
@@ -93,6 +93,8 @@ export function registerDagsCommands(program: Command): void {
         if (isJson(command)) printJson({ dagId: run.dagId, runId: run.runId, logicalDate: iso(run.logicalDate), paused: run.paused });
         else process.stdout.write(`created run ${run.runId} of DAG ${run.dagId}\n`);
         if (run.paused) process.stderr.write(`note: DAG '${dagId}' is paused; the run starts when you unpause it (updraft dags unpause ${dagId})\n`);
+        const [fileError] = await importErrorsForDag(store.db, dagId);
+        if (fileError) process.stderr.write(`note: the file of DAG '${dagId}' has an import error (${describeImportError(fileError)}); the run uses the last version of the DAG that imported\n`);
       });
     });
 
@@ -168,16 +170,17 @@ export function registerDagsCommands(program: Command): void {
         await processDagsFolder(store, config, silentLogger());
         const folderErrors = (await listImportErrors(store.db)).filter((e) => e.dags_folder === config.dagsFolder);
         const dag = await requireDag(store.db, dagId).catch((error: unknown) => {
-          // The DAG may be in one of the files that failed to import: say which, and where.
-          if (folderErrors.length === 0) throw error;
-          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `DAG '${dagId}' is not registered, and files of ${config.dagsFolder} failed to import:\n${folderErrors.map((e) => `  [${e.code}] ${e.message}`).join("\n")}`, {
-            hint: "fix the file and run the test again",
+          // Not found names the files that may define it when they failed to import; when none
+          // looks like it, every file of the folder that failed may still be the one.
+          if (folderErrors.length === 0 || !isUpdraftError(error, "UPDRAFT_E_DAG_NOT_FOUND") || error.details !== undefined) throw error;
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `DAG '${dagId}' is not registered, and files of ${config.dagsFolder} failed to import:\n${folderErrors.map((e) => `  ${describeImportError(e)}`).join("\n")}`, {
+            hint: "fix the file and run the test again (`updraft dags list-import-errors` shows the whole error)",
           });
         });
         const fileError = folderErrors.find((e) => e.fileloc === dag.fileloc);
         if (fileError) {
-          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' (${dag.fileloc}) has an import error [${fileError.code}]: ${fileError.message}`, {
-            hint: "fix the file and run the test again",
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' has an import error: ${describeImportError(fileError)}`, {
+            hint: "fix the file and run the test again (`updraft dags list-import-errors` shows the whole error)",
           });
         }
         if (dag.is_active !== 1 || dag.dags_folder !== config.dagsFolder) {
