@@ -345,3 +345,31 @@ export async function setPaused(store: Store, dagId: string, paused: boolean): P
   await store.notify();
   return { ...dag, is_paused: paused ? 1 : 0 };
 }
+
+/**
+ * Deletes a DAG with its whole history: versions, runs, task instances, tries, logs and XComs go
+ * with it (foreign keys cascade); the import error of its file stays, as it belongs to the file.
+ * Refused while a task of the DAG is queued or running, as Airflow refuses it. If the file is still
+ * in a DAGs folder, the DAG processor registers the DAG again, as new, the next time it reads it.
+ * The API's DELETE /dags/{dag_id} and `updraft dags delete` both come here.
+ */
+export async function deleteDag(store: Store, dagId: string): Promise<{ runs: number }> {
+  const now = Date.now();
+  const runs = await store.transaction(async (trx) => {
+    if (!(await trx.selectFrom("dag").select("dag_id").where("dag_id", "=", dagId).executeTakeFirst())) {
+      throw dagNotFoundError(dagId, [], "`updraft dags list --include-inactive` lists the DAGs there are");
+    }
+    const busy = await trx.selectFrom("task_instance").select(["task_id"]).where("dag_id", "=", dagId).where("state", "in", ["queued", "running"]).orderBy("id").limit(10).execute();
+    if (busy.length > 0) {
+      throw new UpdraftError("UPDRAFT_E_INVALID_STATE", `DAG '${dagId}' has tasks on their way (${[...new Set(busy.map((b) => b.task_id))].join(", ")})`, {
+        hint: "pause the DAG and let them finish (or mark their runs failed), then delete it",
+      });
+    }
+    const counted = await trx.selectFrom("dag_run").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dagId).executeTakeFirstOrThrow();
+    await trx.deleteFrom("dag").where("dag_id", "=", dagId).execute();
+    await appendEvents({ db: trx, dialect: store.dialect }, [{ kind: "dag-updated", dag_id: dagId, is_active: false, deleted: true }], now, store.eventChannel);
+    return Number(counted.n);
+  });
+  await store.notify();
+  return { runs };
+}

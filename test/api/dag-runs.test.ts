@@ -433,6 +433,33 @@ describe.each(DIALECTS)("a DAG whose file failed to import (%s)", (dialect) => {
   });
 });
 
+describe.each(DIALECTS)("deleting a DAG (%s)", (dialect) => {
+  it("deletes the DAG with its history (dags:delete), refuses while a task is on its way, and audits it as dag.delete", async () => {
+    const a = await setup(dialect);
+    const admin = await a.login("admin");
+    await trigger(a, "alpha", { dag_run_id: "r1" });
+    await setTi(a, "alpha", "r1", "extract", { state: "running", try_number: 1 });
+    expect((await a.inject(await a.login("user"), "DELETE", "/dags/alpha")).status).toBe(403);
+    const busy = await a.inject(admin, "DELETE", "/dags/alpha");
+    expect(busy.status, busy.body).toBe(409);
+    expect(busy.json.code).toBe("UPDRAFT_E_INVALID_STATE");
+
+    await setTi(a, "alpha", "r1", "extract", { state: "failed" });
+    const gone = await a.inject(admin, "DELETE", "/dags/alpha");
+    expect(gone.status, gone.body).toBe(204);
+    expect((await a.inject(admin, "GET", "/dags/alpha")).status).toBe(404);
+    expect(await a.env.store.db.selectFrom("dag_run").select("id").where("dag_id", "=", "alpha").execute()).toEqual([]);
+    await eventually(async () => {
+      const rows = await a.env.store.db.selectFrom("audit_log").select(["username", "outcome", "dag_id"]).where("action", "=", "dag.delete").orderBy("id").execute();
+      expect(rows).toEqual([
+        { username: "user", outcome: "denied", dag_id: "alpha" },
+        { username: "admin", outcome: "failure", dag_id: "alpha" },
+        { username: "admin", outcome: "success", dag_id: "alpha" },
+      ]);
+    });
+  });
+});
+
 describe.each(DIALECTS)("import errors API (%s)", (dialect) => {
   it("lists and reads import errors; a DAG-limited user sees only those of files of their DAGs", async () => {
     const a = await setup(dialect);

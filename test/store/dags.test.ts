@@ -5,7 +5,9 @@ import { describe, expect, it } from "vitest";
 import type { SerializedDag } from "../../src/dag/model.js";
 import { task } from "../../src/sdk/task.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
+import { eventsAfter } from "../../src/store/events.js";
 import {
+  deleteDag,
   forgetMissingFiles,
   getBundleCode,
   getDag,
@@ -270,6 +272,35 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
     const broken = await expectCode(triggerDagRun(env.store, "f"), "UPDRAFT_E_DAG_INACTIVE");
     expect(broken.message).toBe("DAG 'f' is not active, and its file failed to import: f.ts:3 [UPDRAFT_E_IMPORT_FAILED] SyntaxError: Unexpected end of input");
     expect(broken.details).toMatchObject({ import_errors: [{ filename: "f.ts", line: 3 }] });
+  });
+
+  it("deleteDag deletes a DAG with its versions, runs and task instances, records the event, and refuses while a task is on its way", async () => {
+    const env = await makeEnv();
+    await recordFile(env.store, "f.ts", [simpleDag("f.ts", "gone", ["a", "b"]), simpleDag("f.ts", "kept")]);
+    await triggerDagRun(env.store, "gone", { runId: "r1" });
+    await triggerDagRun(env.store, "gone", { runId: "r2" });
+    const kept = await triggerDagRun(env.store, "kept", { runId: "k1" });
+    await env.store.db.updateTable("task_instance").set({ state: "running" }).where("dag_id", "=", "gone").where("task_id", "=", "a").execute();
+
+    const busy = await expectCode(deleteDag(env.store, "gone"), "UPDRAFT_E_INVALID_STATE");
+    expect(busy.status).toBe(409);
+    expect(busy.message).toContain("(a)");
+    expect(await getDag(env.store.db, "gone")).toBeDefined();
+
+    await env.store.db.updateTable("task_instance").set({ state: "failed" }).where("dag_id", "=", "gone").execute();
+    const before = Number((await env.store.db.selectFrom("event").select((eb) => eb.fn.max<number>("id").as("id")).executeTakeFirst())?.id ?? 0);
+    expect(await deleteDag(env.store, "gone")).toEqual({ runs: 2 });
+    expect(await getDag(env.store.db, "gone")).toBeUndefined();
+    for (const table of ["dag_version", "dag_run", "task_instance"] as const) {
+      const rows = await env.store.db.selectFrom(table).select("dag_id").where("dag_id", "=", "gone").execute();
+      expect(rows, table).toEqual([]);
+    }
+    // The other DAG of the file is untouched.
+    expect((await env.store.db.selectFrom("task_instance").select("id").where("dag_run_id", "=", kept.id).execute()).length).toBe(1);
+    const events = (await eventsAfter(env.store.db, before)).map((e) => JSON.parse(e.payload) as unknown);
+    expect(events).toEqual([{ kind: "dag-updated", dag_id: "gone", is_active: false, deleted: true }]);
+
+    await expectCode(deleteDag(env.store, "gone"), "UPDRAFT_E_DAG_NOT_FOUND");
   });
 
   it("setPaused pauses and unpauses, and refuses unknown DAGs", async () => {

@@ -1,12 +1,14 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
 import { isUpdraftError, UpdraftError } from "../../errors/index.js";
 import { createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
-import { describeImportError, getDagVersion, importErrorsForDag, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
+import { deleteDag, describeImportError, getDagVersion, importErrorsForDag, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
 import { listDagRuns, listTaskInstances } from "../../store/runs.js";
 import type { DagRow } from "../../store/schema.js";
 import { createLogger, silentLogger } from "../../util/logger.js";
-import { isJson, iso, loadCliConfig, parseJsonOption, printJson, printTable, withStore } from "../context.js";
+import { confirm, isJson, iso, loadCliConfig, parseJsonOption, printJson, printTable, withStore } from "../context.js";
 
 export function dagJson(dag: DagRow, versionNumber?: number) {
   return {
@@ -42,7 +44,7 @@ export function runJson(run: { dag_id: string; run_id: string; state: string; ru
 }
 
 export function registerDagsCommands(program: Command): void {
-  const dags = program.command("dags").description("DAGs: list, inspect, trigger, pause, test");
+  const dags = program.command("dags").description("DAGs: list, inspect, trigger, pause, test, delete");
 
   dags
     .command("list")
@@ -110,6 +112,29 @@ export function registerDagsCommands(program: Command): void {
         });
       });
   }
+
+  dags
+    .command("delete <dag_id>")
+    .description("Delete a DAG with all its history: runs, task instances, tries, logs, XComs (asks first unless --yes)")
+    .option("-y, --yes", "delete without asking")
+    .action(async (dagId: string, opts: { yes?: boolean }, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        const dag = await requireDag(store.db, dagId);
+        const runs = await store.db.selectFrom("dag_run").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dagId).executeTakeFirstOrThrow();
+        const what = `DAG '${dagId}' and its history (${Number(runs.n)} run(s) with their task instances, tries, logs and XComs)`;
+        if (!opts.yes && !(await confirm(`Delete ${what}? This cannot be undone.`, { refusal: `deleting ${what} needs a confirmation`, hint: `run \`updraft dags delete ${dagId} --yes\` to delete it without asking` }))) {
+          process.stderr.write("cancelled: nothing was deleted\n");
+          process.exitCode = 1;
+          return;
+        }
+        const deleted = await deleteDag(store, dagId);
+        process.stdout.write(`DAG ${dagId} deleted with ${deleted.runs} run(s)\n`);
+        if (dag.is_active === 1 && existsSync(join(dag.dags_folder, dag.fileloc))) {
+          process.stderr.write(`note: its file ${dag.fileloc} is still in ${dag.dags_folder}: the DAG processor registers the DAG again, as a new one, when it next reads the file; remove the file to keep it deleted\n`);
+        }
+      });
+    });
 
   dags
     .command("list-runs <dag_id>")
