@@ -1,6 +1,6 @@
-/** `updraft dags …`: list, show, reserialize, pause/unpause, trigger, list-runs, list-import-errors, delete. */
+/** `updraft dags …`: list, show, reserialize, pause/unpause, trigger, list-runs, list-import-errors, delete; `updraft version`. */
 import { spawn } from "node:child_process";
-import { existsSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCliEnv, REPO_ROOT, type CliEnv, type CliResult, type DagListItem, type DagTestResult, type RunListItem, CLI_TEST_TIMEOUT_MS, CLI_TIMEOUT_MS } from "./cli.js";
@@ -241,5 +241,20 @@ describe("a DAG whose file failed to import", { timeout: CLI_TEST_TIMEOUT_MS }, 
     const stale = await env.run(["dags", "trigger", "etl"]);
     expect(stale.code, stale.stderr).toBe(0);
     expect(stale.stderr).toMatch(/note: the file of DAG 'etl' has an import error \(etl\.ts:\d+/);
+  });
+});
+
+describe("updraft version", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+  it("prints the version (--json: with Node.js, platform and architecture); -V still works", async () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
+    env = createCliEnv();
+    const [text, json, flag] = await Promise.all([env.run(["version"]), env.json<Record<string, string>>(["version", "--json"]), env.run(["-V"])]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toBe(`${pkg.version}\n`);
+    expect(json).toEqual({ version: pkg.version, node: process.versions.node, platform: process.platform, arch: process.arch });
+    expect(flag.code).toBe(0);
+    expect(flag.stdout).toBe(`${pkg.version}\n`);
+    // It needs no database: nothing was made in the home.
+    expect(existsSync(env.home)).toBe(false);
   });
 });
