@@ -1,6 +1,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
+import { auditedCli } from "../../api/audit.js";
 import { isUpdraftError, UpdraftError } from "../../errors/index.js";
 import { createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
@@ -91,7 +92,12 @@ export function registerDagsCommands(program: Command): void {
       const { config } = loadCliConfig(command);
       const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
       await withStore(config, async (store) => {
-        const run = await triggerDagRun(store, dagId, { conf, ...(opts.logicalDate ? { logicalDate: opts.logicalDate } : {}), ...(opts.runId ? { runId: opts.runId } : {}), ...(opts.note ? { note: opts.note } : {}) });
+        const audit = { action: "dag_run.trigger", command: "updraft dags trigger", objectType: "dag_run", objectId: opts.runId ?? null, dagId, details: { logical_date: opts.logicalDate ?? null, conf_keys: Object.keys(conf).slice(0, 50) } };
+        const run = await auditedCli(store.db, audit, async () => {
+          const made = await triggerDagRun(store, dagId, { conf, ...(opts.logicalDate ? { logicalDate: opts.logicalDate } : {}), ...(opts.runId ? { runId: opts.runId } : {}), ...(opts.note ? { note: opts.note } : {}) });
+          audit.objectId = made.runId;
+          return made;
+        });
         if (isJson(command)) printJson({ dagId: run.dagId, runId: run.runId, logicalDate: iso(run.logicalDate), paused: run.paused });
         else process.stdout.write(`created run ${run.runId} of DAG ${run.dagId}\n`);
         if (run.paused) process.stderr.write(`note: DAG '${dagId}' is paused; the run starts when you unpause it (updraft dags unpause ${dagId})\n`);
@@ -107,7 +113,8 @@ export function registerDagsCommands(program: Command): void {
       .action(async (dagId: string, _opts: unknown, command: Command) => {
         const { config } = loadCliConfig(command);
         await withStore(config, async (store) => {
-          await setPaused(store, dagId, paused);
+          const audit = { action: "dag.update", command: `updraft dags ${name}`, objectType: "dag", objectId: dagId, dagId, details: { is_paused: paused } };
+          await auditedCli(store.db, audit, () => setPaused(store, dagId, paused));
           process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);
         });
       });
@@ -128,7 +135,8 @@ export function registerDagsCommands(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        const deleted = await deleteDag(store, dagId);
+        const audit = { action: "dag.delete", command: "updraft dags delete", objectType: "dag", objectId: dagId, dagId };
+        const deleted = await auditedCli(store.db, audit, () => deleteDag(store, dagId));
         process.stdout.write(`DAG ${dagId} deleted with ${deleted.runs} run(s)\n`);
         if (dag.is_active === 1 && existsSync(join(dag.dags_folder, dag.fileloc))) {
           process.stderr.write(`note: its file ${dag.fileloc} is still in ${dag.dags_folder}: the DAG processor registers the DAG again, as a new one, when it next reads the file; remove the file to keep it deleted\n`);
@@ -213,7 +221,12 @@ export function registerDagsCommands(program: Command): void {
             hint: dag.is_active === 1 ? `it comes from ${dag.dags_folder}: pass --dags-folder ${dag.dags_folder}` : "its file is gone",
           });
         }
-        const run = await triggerDagRun(store, dagId, { conf, runType: "test", ...(logicalDate ? { logicalDate } : {}) });
+        const audit = { action: "dag_run.trigger", command: "updraft dags test", objectType: "dag_run", objectId: null as string | null, dagId, details: { run_type: "test", logical_date: logicalDate ?? null, conf_keys: Object.keys(conf).slice(0, 50) } };
+        const run = await auditedCli(store.db, audit, async () => {
+          const made = await triggerDagRun(store, dagId, { conf, runType: "test", ...(logicalDate ? { logicalDate } : {}) });
+          audit.objectId = made.runId;
+          return made;
+        });
         const outcome = await new Promise<string>((resolve, reject) => {
           const scheduler = createScheduler(store, config, log, {
             onlyRuns: [run.id],
