@@ -34,9 +34,14 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: true });
       const store = await openConfiguredStore(config, { migrate: true, log });
-      const admin = await ensureStandaloneAdmin(store, config);
-      // The port first: a port in use fails the start before anything else runs.
+      // The port first: a port in use fails the start before anything else runs (an admin made
+      // before it would have its password printed by no start at all).
       const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
+      const admin = await ensureStandaloneAdmin(store, config).catch(async (error: unknown) => {
+        await api.close();
         await store.close();
         throw error;
       });
@@ -88,7 +93,10 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: false });
       const store = await openConfiguredStore(config, { migrate: true, log });
-      const api = await startApi({ store, config, log, keys, configSources: sources });
+      const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
       log.info({ url: api.url, database: redactUrl(config.databaseUrl) }, `API server running at ${api.url}`);
       await onShutdown(log, async () => {
         await api.close();
