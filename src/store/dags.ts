@@ -268,9 +268,11 @@ function fileMentions(file: string, needles: string[]): boolean {
 }
 
 /** "file:line:column [code] first line of the message", the form every not-found message uses. */
-export function describeImportError(e: Pick<ImportErrorRow, "fileloc" | "line" | "column" | "code" | "message">): string {
+export function describeImportError(e: Pick<ImportErrorRow, "fileloc" | "line" | "column" | "location" | "code" | "message">): string {
   const where = `${e.fileloc}${e.line !== null ? `:${e.line}${e.column !== null ? `:${e.column}` : ""}` : ""}`;
-  const first = e.message.split("\n", 1)[0]!.trim();
+  let first = e.message.split("\n", 1)[0]!.trim();
+  // Bundler messages start with the place already ("gamma.ts:3:48: Unexpected …"): said once.
+  for (const prefix of [where, e.location]) if (prefix && first.startsWith(`${prefix}: `)) first = first.slice(prefix.length + 2);
   return `${where} [${e.code}] ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`;
 }
 

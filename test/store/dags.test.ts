@@ -235,7 +235,7 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
       writeFileSync(join(dagsFolder, "gamma.ts"), "export default dag({ id: 'gamma' }, () => { t( });\n");
       writeFileSync(join(dagsFolder, "reports.ts"), 'import { dag } from "updraft";\nexport default dag({ id: "weekly_report" }, () => { x( });\n');
       await recordFile(env.store, "gamma.ts", [], { dagsFolder, error: error('Expected ")" but found "}"\nmore lines of the bundler', 1) });
-      await recordFile(env.store, "reports.ts", [], { dagsFolder, error: error("Unexpected token", 2) });
+      await recordFile(env.store, "reports.ts", [], { dagsFolder, error: error("reports.ts:2:7: Unexpected token", 2) });
 
       const gamma = await expectCode(requireDag(env.store.db, "gamma"), "UPDRAFT_E_DAG_NOT_FOUND");
       expect(gamma.status).toBe(404);
