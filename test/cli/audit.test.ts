@@ -64,6 +64,8 @@ describe("CLI actions in the audit log", { timeout: CLI_TEST_TIMEOUT_MS }, () =>
         await cli(["pools", "set", "etl_pool", "3", "--description", "for the ETL"]);
         await cli(["pools", "set", "etl_pool", "4"]);
         await cli(["pools", "delete", "etl_pool"]);
+        // dags test makes (and runs) a run of type test: a trigger too.
+        await cli(["dags", "test", "etl"]);
       })(),
       cli(["dags", "trigger", "nope"]),
     ]);
@@ -79,7 +81,11 @@ describe("CLI actions in the audit log", { timeout: CLI_TEST_TIMEOUT_MS }, () =>
       ["pool.delete", "etl_pool", null, "success", "updraft pools delete", null],
     ]);
     const dagRows = rows.filter((r) => r.object_type !== "pool").map((r) => [r.action, r.object_type, r.object_id, r.dag_id, r.outcome, r.path]);
-    expect(dagRows.filter((r) => r[3] === "etl")).toEqual([
+    const testRun = rows.find((r) => r.path === "updraft dags test");
+    expect(testRun).toMatchObject({ action: "dag_run.trigger", object_type: "dag_run", dag_id: "etl", outcome: "success" });
+    expect(testRun!.object_id).toMatch(/^test__/);
+    expect(JSON.parse(testRun!.details!)).toEqual({ run_type: "test", logical_date: null, conf_keys: [] });
+    expect(dagRows.filter((r) => r[3] === "etl" && r[5] !== "updraft dags test")).toEqual([
       ["dag_run.trigger", "dag_run", "cli_run", "etl", "success", "updraft dags trigger"],
       ["dag.update", "dag", "etl", "etl", "success", "updraft dags pause"],
       ["dag.update", "dag", "etl", "etl", "success", "updraft dags unpause"],
@@ -96,10 +102,11 @@ describe("CLI actions in the audit log", { timeout: CLI_TEST_TIMEOUT_MS }, () =>
     // One filter finds the API's trigger and the CLI's.
     const triggers = await a.inject(admin, "GET", "/eventLogs?action=dag_run.trigger&dag_id=etl");
     expect(triggers.status, triggers.body).toBe(200);
-    expect(triggers.json.event_logs.map((e: { username: string; object_id: string; method: string }) => [e.username, e.object_id, e.method])).toEqual([
+    expect(triggers.json.event_logs.filter((e: { path: string }) => e.path !== "updraft dags test").map((e: { username: string; object_id: string; method: string }) => [e.username, e.object_id, e.method])).toEqual([
       [actor, "cli_run", "CLI"],
       ["admin", "api_run", "POST"],
     ]);
+    expect(triggers.json.total_entries).toBe(3);
 
     // Deleting the DAG (its runs must be over: the trigger above queued some).
     await a.env.store.db.updateTable("task_instance").set({ state: "failed" }).where("dag_id", "=", "etl").where("state", "in", ["queued", "running"]).execute();
