@@ -3,7 +3,8 @@ import type { FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
 import { UpdraftError } from "../errors/index.js";
 import { canDag, readsAllDags, type DagAccess, type Principal } from "../security/rbac.js";
-import type { Database } from "../store/schema.js";
+import { dagNotFoundError, importErrorsForDag } from "../store/dags.js";
+import type { Database, ImportErrorRow } from "../store/schema.js";
 import type { DagNeed } from "./types.js";
 
 export function parseAccess(text: string | null): DagAccess | null {
@@ -28,7 +29,11 @@ export async function authorizeDag(db: Kysely<Database>, principal: Principal, d
   const row = await db.selectFrom("dag").select(["access"]).where("dag_id", "=", dagId).executeTakeFirst();
   const access = row ? parseAccess(row.access) : null;
   if (!row || !canDag(principal, access, "read")) {
-    throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`);
+    // The reason a DAG is missing is often a file that failed to import: named to a caller who
+    // may read that import error. Worked out from the id alone (never from the DAG's row), so a
+    // DAG the caller may not read still answers exactly as one that does not exist.
+    const errors = await visibleImportErrors(db, principal, await importErrorsForDag(db, dagId, { byRow: false }));
+    throw dagNotFoundError(dagId, errors);
   }
   if (need !== "read" && !canDag(principal, access, need)) {
     throw new UpdraftError("UPDRAFT_E_FORBIDDEN", `you may not ${need === "trigger" ? "trigger, clear or change the state of runs of" : need} DAG '${dagId}'`, {
@@ -45,4 +50,18 @@ export async function readableDagIds(db: Kysely<Database>, principal: Principal)
   if (readsAllDags(principal)) return null;
   const rows = await db.selectFrom("dag").select(["dag_id", "access"]).where("access", "is not", null).execute();
   return rows.filter((r) => canDag(principal, parseAccess(r.access), "read")).map((r) => r.dag_id);
+}
+
+/**
+ * The import errors among `rows` the principal may read, by the rule of GET /importErrors: all
+ * with dags:read, otherwise those of files that define a DAG the principal may read.
+ */
+export async function visibleImportErrors(db: Kysely<Database>, principal: Principal, rows: ImportErrorRow[]): Promise<ImportErrorRow[]> {
+  if (rows.length === 0 || readsAllDags(principal)) return rows;
+  const dags = await db
+    .selectFrom("dag")
+    .select(["dag_id", "dags_folder", "fileloc", "access"])
+    .where("fileloc", "in", [...new Set(rows.map((r) => r.fileloc))])
+    .execute();
+  return rows.filter((r) => dags.some((d) => d.dags_folder === r.dags_folder && d.fileloc === r.fileloc && canDag(principal, parseAccess(d.access), "read")));
 }

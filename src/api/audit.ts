@@ -2,6 +2,7 @@
 import { userInfo } from "node:os";
 import type { FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
+import { isUpdraftError } from "../errors/index.js";
 import type { Database } from "../store/schema.js";
 
 export async function recordAudit(db: Kysely<Database>, request: FastifyRequest, status: number, action: string): Promise<void> {
@@ -37,15 +38,26 @@ function localActor(): string {
   }
 }
 
+/** What a CLI command changes, for its audit record. */
+export interface CliAudit {
+  /** The API's action name for the same change ("dag_run.trigger", "dag.update", …), so one filter finds both. */
+  action: string;
+  /** The command as typed, without its values ("updraft dags trigger"). */
+  command: string;
+  objectType: string;
+  /** May be set by `fn` once known (a triggered run's id): the record is written after it ran. */
+  objectId: string | null;
+  dagId?: string;
+  details?: Record<string, unknown>;
+}
+
 /**
  * Runs a change made from the command line and audits it like an API call: the actor is the
- * operating-system account, the source "local", the outcome success or failure.
+ * operating-system account, the source "local", the outcome success or failure. Every CLI
+ * command that changes state goes through here; a dry run changes nothing and is not audited,
+ * as in the API.
  */
-export async function auditedCli<T>(
-  db: Kysely<Database>,
-  what: { action: string; command: string; objectType: string; objectId: string | null; details?: Record<string, unknown> },
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function auditedCli<T>(db: Kysely<Database>, what: CliAudit, fn: () => Promise<T>): Promise<T> {
   const row = (status: number, details: Record<string, unknown> | undefined) => ({
     ts: Date.now(),
     user_id: null,
@@ -55,7 +67,7 @@ export async function auditedCli<T>(
     path: what.command.slice(0, 500),
     object_type: what.objectType,
     object_id: what.objectId?.slice(0, 500) ?? null,
-    dag_id: null,
+    dag_id: what.dagId?.slice(0, 250) ?? null,
     source_ip: "local",
     outcome: status < 400 ? "success" : "failure",
     status,
@@ -67,7 +79,8 @@ export async function auditedCli<T>(
     return result;
   } catch (error) {
     const code = (error as { code?: unknown }).code;
-    await db.insertInto("audit_log").values(row(400, { ...what.details, error: typeof code === "string" ? code : "error" })).execute().catch(() => undefined);
+    const status = isUpdraftError(error) ? error.status : 500;
+    await db.insertInto("audit_log").values(row(status, { ...what.details, error: typeof code === "string" ? code : "error" })).execute().catch(() => undefined);
     throw error;
   }
 }

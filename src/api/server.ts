@@ -129,10 +129,14 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     if (store.storage.full && MUTATING.has(request.method)) throw store.storage.error();
   });
 
-  // 3. Every change (and every refusal of one) goes to the audit log.
+  // 3. Every change (and every refusal of one) goes to the audit log. A dry run is a read (it
+  // changes nothing and shows only what the caller may read anyway), so, as in Airflow 3, it is
+  // not recorded: only the handler, which ran it with that flag, can say so; a request refused
+  // before its handler ran is recorded whatever it asked for.
   app.addHook("onResponse", async (request, reply) => {
     const action = request.routeOptions.config.audit;
     if (!action && !MUTATING.has(request.method)) return;
+    if (request.auditNote?.dryRun === true) return;
     await recordAudit(store.db, request, reply.statusCode, action ?? `${request.method} ${request.routeOptions.url ?? "unknown"}`).catch((error: unknown) => {
       if (!store.storage.note(error)) log.error({ err: error }, "could not write the audit log");
     });

@@ -12,6 +12,7 @@ import { generateSigningKey, parseSigningKey } from "../security/tokens.js";
 import type { Store } from "../store/connect.js";
 import { ensureBuiltinRoles } from "../store/users.js";
 import type { Logger } from "../util/logger.js";
+import { describePortHolder, findPortHolder } from "../util/port-holder.js";
 import { checkKeyring } from "../store/secrets.js";
 import { buildApi, type Api } from "./server.js";
 
@@ -67,7 +68,12 @@ export async function startApi(options: { store: Store; config: Config; log: Log
     ...(tls ? { https: tls } : {}),
   });
   const port = options.port ?? config.port;
-  await app.listen({ host: config.host, port });
+  try {
+    await app.listen({ host: config.host, port });
+  } catch (error) {
+    await app.close().catch(() => undefined);
+    throw listenError(error, config.host, port, `--port ${port < 65535 ? port + 1 : port - 1} (or UPDRAFT_PORT)`);
+  }
   const address = app.server.address();
   const bound = typeof address === "object" && address ? address.port : port;
   const scheme = tls ? "https" : "http";
@@ -78,7 +84,17 @@ export async function startApi(options: { store: Store; config: Config; log: Log
       const host = (req.headers.host ?? "localhost").replace(/:\d+$/, "");
       res.writeHead(301, { location: `https://${host}:${bound}${req.url ?? "/"}` }).end();
     });
-    await new Promise<void>((resolve) => redirect!.listen(config.httpsRedirectPort!, config.host, resolve));
+    const redirectPort = config.httpsRedirectPort;
+    await new Promise<void>((resolve, reject) => {
+      redirect!.once("error", reject);
+      redirect!.listen(redirectPort, config.host, () => {
+        redirect!.off("error", reject);
+        resolve();
+      });
+    }).catch(async (error: unknown) => {
+      await app.close().catch(() => undefined);
+      throw listenError(error, config.host, redirectPort, "another UPDRAFT_HTTPS_REDIRECT_PORT");
+    });
   }
   log.info({ url }, "API server listening");
   return {
@@ -89,6 +105,19 @@ export async function startApi(options: { store: Store; config: Config; log: Log
       await app.close();
     },
   };
+}
+
+/**
+ * A port already in use becomes UPDRAFT_E_PORT_IN_USE naming the process that holds it, when it
+ * can be found, and the setting to change; any other error is left as it is.
+ */
+function listenError(error: unknown, host: string, port: number, otherPort: string): unknown {
+  if ((error as { code?: unknown } | null)?.code !== "EADDRINUSE") return error;
+  const holder = describePortHolder(findPortHolder(port));
+  return new UpdraftError("UPDRAFT_E_PORT_IN_USE", `port ${port} on ${host} is already in use${holder ? ` (by ${holder})` : ""}`, {
+    hint: `stop ${holder ? "that process" : "the process that listens on it"}, or choose another port: ${otherPort}`,
+    cause: error,
+  });
 }
 
 function readTls(config: Config): { key: Buffer; cert: Buffer } {

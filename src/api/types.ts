@@ -24,7 +24,10 @@ declare module "fastify" {
   }
   interface FastifyRequest {
     principal: Principal | null;
-    /** Facts a handler adds for the audit log: the object acted on, and details. */
-    auditNote: { objectType?: string; objectId?: string; dagId?: string; details?: unknown };
+    /**
+     * Facts a handler adds for the audit log: the object acted on, and details. `dryRun`: the
+     * handler ran the request as a dry run (it changed nothing), so no record is written.
+     */
+    auditNote: { objectType?: string; objectId?: string; dagId?: string; details?: unknown; dryRun?: boolean };
   }
 }

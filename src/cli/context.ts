@@ -1,5 +1,6 @@
-/** What every command needs: the configuration, the store, output in text or JSON. */
+/** What every command needs: the configuration, the store, output in text or JSON, confirmations. */
 import { chmodSync, readFileSync, writeFileSync } from "node:fs";
+import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { loadConfig, type Config, type ConfigKey, type LoadedConfig } from "../config/index.js";
 import { openConfiguredStore } from "../runtime/index.js";
@@ -109,4 +110,22 @@ export function writePrivateFile(file: string, text: string): void {
   }
   writeFileSync(file, text, { mode: 0o600 });
   chmodSync(file, 0o600);
+}
+
+/**
+ * Asks a yes/no question on the terminal (the question on stderr, so stdout stays the command's
+ * output); true only for "y" or "yes". Without a terminal on stdin nobody can answer: refuses
+ * with `refusal` and `hint` (which names the flag that confirms up front) rather than guess.
+ */
+export async function confirm(question: string, refusal: { refusal: string; hint: string }): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new CliUsageError(`${refusal.refusal}, and stdin is not a terminal to ask on`, refusal.hint);
+  const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
+  try {
+    return await new Promise<boolean>((resolve) => {
+      rl.once("close", () => resolve(false));
+      rl.question(`${question} [y/N] `, (answer) => resolve(/^\s*y(es)?\s*$/i.test(answer)));
+    });
+  } finally {
+    rl.close();
+  }
 }

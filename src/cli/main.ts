@@ -1,6 +1,6 @@
 /** The `updraft` command. */
-import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { API_VERSION } from "../api/version.js";
 import { isUpdraftError, isStorageFull, errorMessage, UpdraftError } from "../errors/index.js";
 import { CliUsageError } from "./context.js";
 import { registerConfigCommands } from "./commands/config.js";
@@ -13,13 +13,12 @@ import { registerServerCommands } from "./commands/server.js";
 import { registerTasksCommands } from "./commands/tasks.js";
 import { registerUsersCommands } from "./commands/users.js";
 import { registerVariablesCommands } from "./commands/variables.js";
-
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+import { registerVersionCommand } from "./commands/version.js";
 
 export function buildProgram(): Command {
   const program = new Command("updraft")
     .description("Updraft: workflows as DAGs in TypeScript, scheduled in milliseconds")
-    .version(pkg.version, "-V, --version")
+    .version(API_VERSION, "-V, --version")
     .option("--home <dir>", "where Updraft keeps its state (UPDRAFT_HOME, default ./.updraft)")
     .option("--dags-folder <dir>", "folder of DAG files (UPDRAFT_DAGS_FOLDER, default ./dags)")
     .option("--database-url <url>", "metadata database (UPDRAFT_DATABASE_URL, default SQLite in the home)")
@@ -35,6 +34,7 @@ export function buildProgram(): Command {
   registerConfigCommands(program);
   registerUsersCommands(program);
   registerInitCommand(program);
+  registerVersionCommand(program);
   program.commands.forEach(function override(c: Command) {
     c.exitOverride();
     c.commands.forEach(override);

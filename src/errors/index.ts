@@ -79,6 +79,8 @@ export const ERROR_CODES = {
   UPDRAFT_E_CONNECTION_NOT_FOUND: 404,
   UPDRAFT_E_VARIABLE_NOT_FOUND: 404,
   UPDRAFT_E_TOKEN_NOT_FOUND: 404,
+  // starting a server (never an API answer; below 500 so that the CLI exits with 2: the user can fix it)
+  UPDRAFT_E_PORT_IN_USE: 409,
   // store
   UPDRAFT_E_DATABASE: 503,
   UPDRAFT_E_STORAGE_FULL: 503,

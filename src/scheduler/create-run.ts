@@ -8,7 +8,7 @@ import type { Store } from "../store/connect.js";
 import { chunk } from "../store/batch.js";
 import { exec, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
 import { appendEvents } from "../store/events.js";
-import { latestStructure, requireDag } from "../store/dags.js";
+import { describeImportError, importErrorDetails, importErrorsForDag, latestStructure, requireDag } from "../store/dags.js";
 import type { NewTaskInstance } from "../store/schema.js";
 import { parseDate, restoreTimetable, type DataInterval } from "../timetable/index.js";
 
@@ -131,9 +131,17 @@ export interface TriggeredRun {
 export async function triggerDagRun(store: Store, dagId: string, options: TriggerOptions = {}): Promise<TriggeredRun> {
   const dag = await requireDag(store.db, dagId);
   if (dag.is_active !== 1) {
-    throw new UpdraftError("UPDRAFT_E_DAG_INACTIVE", `DAG '${dagId}' is not active: its file is gone or no longer defines it`, {
-      hint: "restore the DAG file; its history is kept",
-    });
+    // Its file may be back, and broken: then that is what to fix.
+    const errors = await importErrorsForDag(store.db, dagId);
+    throw new UpdraftError(
+      "UPDRAFT_E_DAG_INACTIVE",
+      errors.length > 0
+        ? `DAG '${dagId}' is not active, and its file failed to import: ${describeImportError(errors[0]!)}`
+        : `DAG '${dagId}' is not active: its file is gone or no longer defines it`,
+      errors.length > 0
+        ? { hint: "fix the file: the DAG processor picks it up within seconds; its history is kept", details: { import_errors: importErrorDetails(errors) } }
+        : { hint: "restore the DAG file; its history is kept" },
+    );
   }
   const conf = options.conf ?? {};
   if (typeof conf !== "object" || conf === null || Array.isArray(conf)) {

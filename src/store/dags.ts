@@ -1,7 +1,7 @@
 /** DAGs, their versions and import errors: what the DAG processor writes and everyone reads. */
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { basename, extname, join } from "node:path";
 import { sql, type Kysely } from "kysely";
 import type { SerializedDag } from "../dag/model.js";
 import { nextScheduledRun } from "../dag/next-run.js";
@@ -234,13 +234,78 @@ export async function getDag(db: Kysely<Database>, dagId: string): Promise<DagRo
   return db.selectFrom("dag").selectAll().where("dag_id", "=", dagId).executeTakeFirst();
 }
 
-/** The DAG, or UPDRAFT_E_DAG_NOT_FOUND naming the DAGs that exist. */
+/**
+ * The DAG, or UPDRAFT_E_DAG_NOT_FOUND naming the import errors of files that would define it
+ * (see importErrorsForDag) and the DAGs that exist.
+ */
 export async function requireDag(db: Kysely<Database>, dagId: string): Promise<DagRow> {
   const dag = await getDag(db, dagId);
   if (dag) return dag;
+  const errors = await importErrorsForDag(db, dagId);
   const known = await db.selectFrom("dag").select("dag_id").where("is_active", "=", 1).orderBy("dag_id").limit(20).execute();
-  throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`, {
-    hint: known.length ? `known DAGs: ${known.map((d) => d.dag_id).join(", ")}` : "no DAGs are registered yet: check the DAGs folder and `updraft dags list-import-errors`",
+  throw dagNotFoundError(dagId, errors, known.length ? `known DAGs: ${known.map((d) => d.dag_id).join(", ")}` : "no DAGs are registered yet: check the DAGs folder and `updraft dags list-import-errors`");
+}
+
+/** Import errors looked at for a DAG id that is not found: enough for any real DAGs folder, few enough to answer quickly. */
+const MAX_ERRORS_SCANNED = 50;
+const MAX_SCANNED_FILE_BYTES = 1024 * 1024;
+
+/**
+ * Import errors of the files that would define `dagId`. The import error records the file, not
+ * the DAG ids (a file that fails to import may never have said them), so a file counts when:
+ * the DAG's row names it (a DAG its file defined before it broke; `byRow: false` leaves this out),
+ * its name without the extension is the DAG id, or its text holds the id as a quoted string (read
+ * from the DAGs folder when this process can see it; for at most 50 import errors).
+ */
+export async function importErrorsForDag(db: Kysely<Database>, dagId: string, options: { byRow?: boolean } = {}): Promise<ImportErrorRow[]> {
+  const row = options.byRow === false ? undefined : await db.selectFrom("dag").select(["dags_folder", "fileloc"]).where("dag_id", "=", dagId).executeTakeFirst();
+  if (row) {
+    return db.selectFrom("import_error").selectAll().where("dags_folder", "=", row.dags_folder).where("fileloc", "=", row.fileloc).execute();
+  }
+  const errors = await db.selectFrom("import_error").selectAll().orderBy("fileloc").orderBy("id").limit(MAX_ERRORS_SCANNED + 1).execute();
+  const quoted = [`"${dagId}"`, `'${dagId}'`, `\`${dagId}\``];
+  return errors.filter((e, i) => basename(e.fileloc, extname(e.fileloc)) === dagId || (i < MAX_ERRORS_SCANNED && fileMentions(join(e.dags_folder, e.fileloc), quoted)));
+}
+
+function fileMentions(file: string, needles: string[]): boolean {
+  try {
+    if (statSync(file).size > MAX_SCANNED_FILE_BYTES) return false;
+    const text = readFileSync(file, "utf8");
+    return needles.some((n) => text.includes(n));
+  } catch {
+    return false; // gone, unreadable, or not on this machine (an API server without the DAGs folder)
+  }
+}
+
+/** "file:line:column [code] first line of the message", the form every not-found message uses. */
+export function describeImportError(e: Pick<ImportErrorRow, "fileloc" | "line" | "column" | "location" | "code" | "message">): string {
+  const where = `${e.fileloc}${e.line !== null ? `:${e.line}${e.column !== null ? `:${e.column}` : ""}` : ""}`;
+  let first = e.message.split("\n", 1)[0]!.trim();
+  // Bundler messages start with the place already ("gamma.ts:3:48: Unexpected …"): said once.
+  for (const prefix of [where, e.location]) if (prefix && first.startsWith(`${prefix}: `)) first = first.slice(prefix.length + 2);
+  return `${where} [${e.code}] ${first.length > 300 ? `${first.slice(0, 300)}…` : first}`;
+}
+
+/** The import errors of a not-found DAG as `details` carry them (to programs; the API, to callers who may read them). */
+export function importErrorDetails(errors: ImportErrorRow[]) {
+  return errors.map((e) => ({ filename: e.fileloc, line: e.line, column: e.column, code: e.code, message: e.message }));
+}
+
+/**
+ * UPDRAFT_E_DAG_NOT_FOUND for `dagId`, built in this one place: with the import errors of the
+ * files that would define it (the reason it is missing) in the message, the hint and `details`,
+ * or with `otherwise` as the hint when there are none.
+ */
+export function dagNotFoundError(dagId: string, importErrors: ImportErrorRow[], otherwise?: string): UpdraftError {
+  if (importErrors.length === 0) return new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${dagId}' not found`, otherwise ? { hint: otherwise } : {});
+  const list = importErrors.map(describeImportError);
+  const message =
+    list.length === 1
+      ? `DAG '${dagId}' not found, and a file that may define it failed to import: ${list[0]}`
+      : `DAG '${dagId}' not found, and files that may define it failed to import:\n${list.map((l) => `  ${l}`).join("\n")}`;
+  return new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", message, {
+    hint: "fix the file: the DAG processor picks it up within seconds (`updraft dags list-import-errors` or GET /api/v1/importErrors shows the whole error)",
+    details: { import_errors: importErrorDetails(importErrors) },
   });
 }
 
@@ -291,4 +356,32 @@ export async function setPaused(store: Store, dagId: string, paused: boolean): P
   });
   await store.notify();
   return { ...dag, is_paused: paused ? 1 : 0 };
+}
+
+/**
+ * Deletes a DAG with its whole history: versions, runs, task instances, tries, logs and XComs go
+ * with it (foreign keys cascade); the import error of its file stays, as it belongs to the file.
+ * Refused while a task of the DAG is queued or running, as Airflow refuses it. If the file is still
+ * in a DAGs folder, the DAG processor registers the DAG again, as new, the next time it reads it.
+ * The API's DELETE /dags/{dag_id} and `updraft dags delete` both come here.
+ */
+export async function deleteDag(store: Store, dagId: string): Promise<{ runs: number }> {
+  const now = Date.now();
+  const runs = await store.transaction(async (trx) => {
+    if (!(await trx.selectFrom("dag").select("dag_id").where("dag_id", "=", dagId).executeTakeFirst())) {
+      throw dagNotFoundError(dagId, [], "`updraft dags list --include-inactive` lists the DAGs there are");
+    }
+    const busy = await trx.selectFrom("task_instance").select(["task_id"]).where("dag_id", "=", dagId).where("state", "in", ["queued", "running"]).orderBy("id").limit(10).execute();
+    if (busy.length > 0) {
+      throw new UpdraftError("UPDRAFT_E_INVALID_STATE", `DAG '${dagId}' has tasks on their way (${[...new Set(busy.map((b) => b.task_id))].join(", ")})`, {
+        hint: "pause the DAG and let them finish (or mark their runs failed), then delete it",
+      });
+    }
+    const counted = await trx.selectFrom("dag_run").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dagId).executeTakeFirstOrThrow();
+    await trx.deleteFrom("dag").where("dag_id", "=", dagId).execute();
+    await appendEvents({ db: trx, dialect: store.dialect }, [{ kind: "dag-updated", dag_id: dagId, is_active: false, deleted: true }], now, store.eventChannel);
+    return Number(counted.n);
+  });
+  await store.notify();
+  return { runs };
 }

@@ -12,7 +12,7 @@ export type StoredEvent =
   | { kind: "ti-state"; dag_id: string; run_id: string; task_id: string; state: string; try_number?: number }
   | { kind: "run-state"; dag_id: string; run_id: string; state: string }
   | { kind: "dag-version"; dag_id: string; version_number: number }
-  | { kind: "dag-updated"; dag_id: string; is_paused?: boolean; is_active?: boolean }
+  | { kind: "dag-updated"; dag_id: string; is_paused?: boolean; is_active?: boolean; deleted?: boolean }
   | { kind: "import-error"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null }
   | { kind: "import-warning"; dags_folder: string; fileloc: string; dag_ids: string[]; message: string | null }
   /** Sessions, tokens or roles of these users changed: API servers check their sockets again at once (never sent to clients). */

@@ -394,6 +394,72 @@ describe("DAG runs: who may do what", () => {
   });
 });
 
+describe.each(DIALECTS)("a DAG whose file failed to import (%s)", (dialect) => {
+  it("is still 404, with the import error named (message, hint, details) to callers who may read that import error only", async () => {
+    const a = await setup(dialect);
+    // gamma.ts never imported (syntax error on line 3). alpha.ts gains a DAG and a syntax error:
+    // alpha stays registered with its last version, alpha_v2 never was.
+    a.env.writeDag("gamma.ts", `import { dag, task } from "updraft";\nconst t = task({ id: "t", run: () => 1 });\nexport default dag({ id: "gamma" }, () => { t( });\n`);
+    a.env.writeDag("alpha.ts", `import { dag } from "updraft";\nexport default dag({ id: "alpha", access: { "team-a": ["read", "edit"] } }, () => {});\nexport const v2 = dag({ id: "alpha_v2" }, () => { ) });\n`);
+    await processDags(a.env);
+
+    for (const user of ["admin", "viewer"]) {
+      const token = await a.login(user);
+      for (const [method, url] of [["POST", "/dags/gamma/dagRuns"], ["GET", "/dags/gamma"]] as const) {
+        const res = await a.inject(token, method, url, method === "POST" ? {} : undefined);
+        expect(res.status, `${user} ${method} ${url}`).toBe(404);
+        expect(res.json.code).toBe("UPDRAFT_E_DAG_NOT_FOUND");
+        expect(res.json.message).toMatch(/^DAG 'gamma' not found, and a file that may define it failed to import: gamma\.ts:3(:\d+)? \[UPDRAFT_E_[A-Z_]+\] /);
+        expect(res.json.hint).toMatch(/fix the file/);
+        expect(res.json.details.import_errors).toMatchObject([{ filename: "gamma.ts", line: 3 }]);
+        expect(res.json.details.import_errors[0].message.length).toBeGreaterThan(0);
+      }
+    }
+
+    // team-a may read the import error of alpha.ts (its file defines alpha), not that of gamma.ts.
+    const teamA = await a.login("teama");
+    const v2 = await a.inject(teamA, "POST", "/dags/alpha_v2/dagRuns", {});
+    expect(v2.status).toBe(404);
+    expect(v2.json.details.import_errors).toMatchObject([{ filename: "alpha.ts", line: 3 }]);
+    const gamma = await a.inject(teamA, "POST", "/dags/gamma/dagRuns", {});
+    expect(gamma.json).toEqual({ code: "UPDRAFT_E_DAG_NOT_FOUND", message: "DAG 'gamma' not found", status: 404 });
+    // A DAG team-a may not read answers exactly like one that does not exist.
+    const [beta, nope] = await Promise.all([a.inject(teamA, "POST", "/dags/beta/dagRuns", {}), a.inject(teamA, "POST", "/dags/nope/dagRuns", {})]);
+    expect(beta.status).toBe(404);
+    expect(beta.body.replace("beta", "X")).toBe(nope.body.replace("nope", "X"));
+
+    // alpha itself still triggers (its last good version), as in Airflow.
+    expect((await a.inject(await a.login("admin"), "POST", "/dags/alpha/dagRuns", {})).status).toBe(200);
+  });
+});
+
+describe.each(DIALECTS)("deleting a DAG (%s)", (dialect) => {
+  it("deletes the DAG with its history (dags:delete), refuses while a task is on its way, and audits it as dag.delete", async () => {
+    const a = await setup(dialect);
+    const admin = await a.login("admin");
+    await trigger(a, "alpha", { dag_run_id: "r1" });
+    await setTi(a, "alpha", "r1", "extract", { state: "running", try_number: 1 });
+    expect((await a.inject(await a.login("user"), "DELETE", "/dags/alpha")).status).toBe(403);
+    const busy = await a.inject(admin, "DELETE", "/dags/alpha");
+    expect(busy.status, busy.body).toBe(409);
+    expect(busy.json.code).toBe("UPDRAFT_E_INVALID_STATE");
+
+    await setTi(a, "alpha", "r1", "extract", { state: "failed" });
+    const gone = await a.inject(admin, "DELETE", "/dags/alpha");
+    expect(gone.status, gone.body).toBe(204);
+    expect((await a.inject(admin, "GET", "/dags/alpha")).status).toBe(404);
+    expect(await a.env.store.db.selectFrom("dag_run").select("id").where("dag_id", "=", "alpha").execute()).toEqual([]);
+    await eventually(async () => {
+      const rows = await a.env.store.db.selectFrom("audit_log").select(["username", "outcome", "dag_id"]).where("action", "=", "dag.delete").orderBy("id").execute();
+      expect(rows).toEqual([
+        { username: "user", outcome: "denied", dag_id: "alpha" },
+        { username: "admin", outcome: "failure", dag_id: "alpha" },
+        { username: "admin", outcome: "success", dag_id: "alpha" },
+      ]);
+    });
+  });
+});
+
 describe.each(DIALECTS)("import errors API (%s)", (dialect) => {
   it("lists and reads import errors; a DAG-limited user sees only those of files of their DAGs", async () => {
     const a = await setup(dialect);

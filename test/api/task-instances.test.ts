@@ -5,7 +5,7 @@ import { requireDagRun } from "../../src/store/runs.js";
 import type { TaskInstanceUpdate } from "../../src/store/schema.js";
 import { startScheduler } from "../helpers/run.js";
 import { postgresEnabled } from "../helpers/services.js";
-import { createApiEnv, type ApiEnv, type Json } from "./helpers.js";
+import { createApiEnv, eventually, type ApiEnv, type Json } from "./helpers.js";
 
 const PG = await postgresEnabled();
 const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
@@ -276,6 +276,49 @@ describe.each(DIALECTS)("task instances API (%s)", (dialect) => {
     expect((await a.inject(admin, "GET", "/dags/alpha/dagRuns/r2/taskInstances/nope/logs/1")).json.code).toBe("UPDRAFT_E_TASK_NOT_FOUND");
   });
 
+});
+
+describe.each(DIALECTS)("dry runs and the audit log (%s)", (dialect) => {
+  it("a dry run of clear or mark (task instances and runs) is not audited; the same change for real is, once", async () => {
+    const a = await setup(dialect);
+    await seed(a);
+    const admin = await a.login("admin");
+    const audited = async () => {
+      const rows = await a.env.store.db.selectFrom("audit_log").select(["action", "object_id", "outcome", "details"]).where("action", "<>", "auth.login").where("action", "<>", "dag_run.trigger").orderBy("id").execute();
+      return rows.map((r) => ({ action: r.action, object_id: r.object_id, outcome: r.outcome, dry_run: (JSON.parse(r.details ?? "{}") as { dry_run?: unknown }).dry_run }));
+    };
+    const ok = async (method: string, url: string, body: Record<string, unknown>) => {
+      const res = await a.inject(admin, method, url, body);
+      expect(res.status, res.body).toBe(200);
+      expect(res.json.dry_run).toBe(body.dry_run !== false && (body.dry_run === true || method === "POST"));
+    };
+    // Dry runs: the defaults of clear and mark, and dry_run: true where the default is a real change.
+    await ok("POST", "/dags/alpha/clearTaskInstances", { dag_run_id: "r1" });
+    await ok("POST", "/dags/alpha/clearTaskInstances", { dag_run_id: "r1", dry_run: true });
+    await ok("PATCH", "/dags/alpha/dagRuns/r1/taskInstances/transform", { new_state: "success", dry_run: true });
+    await ok("POST", "/dags/alpha/dagRuns/r1/clear", {});
+    await ok("POST", "/dags/alpha/dagRuns/r1/mark", { state: "success" });
+    // Then a real change, whose record is written once its answer is sent: once it is there, the dry runs before it would be too.
+    await ok("PATCH", "/dags/alpha/dagRuns/r1/taskInstances/transform", { new_state: "success" });
+    await eventually(async () => expect((await audited()).length).toBeGreaterThanOrEqual(1));
+    expect(await audited()).toEqual([{ action: "task_instance.set_state", object_id: "r1/transform", outcome: "success", dry_run: false }]);
+
+    await ok("POST", "/dags/alpha/clearTaskInstances", { dag_run_id: "r1", task_ids: ["transform"], dry_run: false });
+    await ok("POST", "/dags/alpha/dagRuns/r1/clear", { dry_run: false });
+    await ok("POST", "/dags/alpha/dagRuns/r1/mark", { state: "failed", dry_run: false });
+    await eventually(async () => expect((await audited()).length).toBe(4));
+    expect((await audited()).map((r) => [r.action, r.dry_run])).toEqual([
+      ["task_instance.set_state", false],
+      ["task_instance.clear", false],
+      ["dag_run.clear", false],
+      ["dag_run.mark", false],
+    ]);
+
+    // A refused request is recorded whatever it asked for: nothing about it ran.
+    const viewer = await a.login("viewer");
+    expect((await a.inject(viewer, "POST", "/dags/alpha/clearTaskInstances", { dag_run_id: "r1", dry_run: true })).status).toBe(403);
+    await eventually(async () => expect((await audited()).at(-1)).toMatchObject({ action: "task_instance.clear", outcome: "denied" }));
+  });
 });
 
 describe("task instances API, SQLite only", () => {

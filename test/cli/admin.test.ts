@@ -1,9 +1,11 @@
 /** `updraft pools|config|db`, help, unknown commands and the built binary. */
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { openStore } from "../../src/store/connect.js";
 import { createCliEnv, REPO_ROOT, runCli, type CliEnv, type DagListItem, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 const SOLO = `
@@ -123,9 +125,18 @@ describe("updraft db", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     expect(refused.stderr).toContain("--yes");
     expect((await env.json<DagListItem[]>(["dags", "list", "--json"])).map((d) => d.dagId)).toEqual(["solo"]);
 
+    expect((await env.run(["pools", "set", "p", "2"])).code).toBe(0);
     const reset = await env.run(["db", "reset", "--yes"]);
     expect(reset.code, reset.stderr).toBe(0);
     expect(await env.json<DagListItem[]>(["dags", "list", "--json"])).toEqual([]);
+    // The audit log went with everything else; its first record says who reset it.
+    const store = await openStore({ url: `sqlite://${join(env.home, "updraft.db")}` });
+    try {
+      const rows = await store.db.selectFrom("audit_log").select(["action", "username", "method", "outcome"]).execute();
+      expect(rows).toEqual([{ action: "db.reset", username: `os:${userInfo().username}`, method: "CLI", outcome: "success" }]);
+    } finally {
+      await store.close();
+    }
   });
 });
 

@@ -1,6 +1,39 @@
-/** `updraft dags …`: list, show, reserialize, pause/unpause, trigger, list-runs, list-import-errors. */
+/** `updraft dags …`: list, show, reserialize, pause/unpause, trigger, list-runs, list-import-errors, delete; `updraft version`. */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { createCliEnv, type CliEnv, type DagListItem, type DagTestResult, type RunListItem, CLI_TEST_TIMEOUT_MS } from "./cli.js";
+import { createCliEnv, REPO_ROOT, type CliEnv, type CliResult, type DagListItem, type DagTestResult, type RunListItem, CLI_TEST_TIMEOUT_MS, CLI_TIMEOUT_MS } from "./cli.js";
+
+const SCRIPT = "/usr/bin/script";
+
+/**
+ * Runs the CLI on a terminal (util-linux `script` gives it a pseudo-terminal) and types `input`
+ * into it: what a person at a prompt does.
+ */
+function runOnTerminal(cli: CliEnv, args: string[], input: string): Promise<CliResult> {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("UPDRAFT_")) env[key] = value;
+  Object.assign(env, { UPDRAFT_HOME: cli.home, UPDRAFT_DAGS_FOLDER: cli.dagsFolder });
+  const quote = (a: string) => `'${a.replace(/'/g, "'\\''")}'`;
+  const command = [process.execPath, "--import", "tsx", "src/cli/main.ts", ...args].map(quote).join(" ");
+  return new Promise((resolve, reject) => {
+    const child = spawn(SCRIPT, ["-qec", command, "/dev/null"], { cwd: REPO_ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), CLI_TIMEOUT_MS);
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      if (code === null) reject(new Error(`updraft ${args.join(" ")} was killed\nstdout: ${stdout}\nstderr: ${stderr}`));
+      // On a terminal, stdout and stderr are one stream: `script` prints both on its stdout.
+      else resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(input);
+  });
+}
 
 const ETL = `
 import { dag, task } from "updraft";
@@ -121,5 +154,107 @@ describe("updraft dags (registry)", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.stderr).not.toContain("paused");
     expect(plain.stdout).toMatch(/created run manual__2024-03-02\S* of DAG etl/);
+  });
+});
+
+describe("updraft dags delete", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+  it("deletes a DAG with its history after --yes; refuses without a terminal to ask on; unknown DAGs exit 2", async () => {
+    env = createCliEnv({ "etl.ts": ETL, "solo.ts": SOLO });
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const trig = await env.run(["dags", "trigger", "etl", "--run-id", "r1"]);
+    expect(trig.code, trig.stderr).toBe(0);
+
+    // No terminal (the test gives the CLI none) and no --yes: refused, nothing deleted.
+    const [refused, unknown] = await Promise.all([env.run(["dags", "delete", "etl"]), env.run(["dags", "delete", "nope", "--yes"])]);
+    expect(refused.code).toBe(2);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toContain("deleting DAG 'etl' and its history (1 run(s)");
+    expect(refused.stderr).toContain("stdin is not a terminal");
+    expect(refused.stderr).toContain("hint: run `updraft dags delete etl --yes`");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("UPDRAFT_E_DAG_NOT_FOUND");
+    expect((await env.json<RunListItem[]>(["dags", "list-runs", "etl", "--json"])).map((r) => r.runId)).toEqual(["r1"]);
+
+    const deleted = await env.run(["dags", "delete", "etl", "--yes"]);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stdout).toBe("DAG etl deleted with 1 run(s)\n");
+    // Its file is still there: the DAG comes back as a new one when the folder is read again, unless the file goes.
+    expect(deleted.stderr).toContain("its file etl.ts is still in");
+    const [listed, runs] = await Promise.all([env.json<DagListItem[]>(["dags", "list", "--include-inactive", "--json"]), env.run(["dags", "list-runs", "etl"])]);
+    expect(listed.map((d) => d.dagId)).toEqual(["solo"]);
+    expect(runs.code).toBe(2);
+    expect(runs.stderr).toContain("DAG 'etl' not found");
+
+    rmSync(join(env.dagsFolder, "solo.ts"));
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const quiet = await env.run(["dags", "delete", "solo", "-y"]);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe("");
+  });
+
+  it.skipIf(!existsSync(SCRIPT))("asks on a terminal: anything but y keeps the DAG (exit 1), y deletes it", async () => {
+    env = createCliEnv({ "solo.ts": SOLO });
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const no = await runOnTerminal(env, ["dags", "delete", "solo"], "n\n");
+    expect(no.code, no.stdout).toBe(1);
+    expect(no.stdout).toContain("Delete DAG 'solo' and its history (0 run(s)");
+    expect(no.stdout).toContain("[y/N]");
+    expect(no.stdout).toContain("cancelled: nothing was deleted");
+    expect((await env.json<DagListItem[]>(["dags", "list", "--json"])).map((d) => d.dagId)).toEqual(["solo"]);
+
+    const yes = await runOnTerminal(env, ["dags", "delete", "solo"], "y\n");
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).toContain("DAG solo deleted with 0 run(s)");
+    expect(await env.json<DagListItem[]>(["dags", "list", "--include-inactive", "--json"])).toEqual([]);
+  });
+});
+
+describe("a DAG whose file failed to import", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+  it("is named, with file, line and code, by every command that looks the DAG up", async () => {
+    // broken.ts (id "broken", line 4) matches by its name; reports.ts holds its id as a string.
+    const REPORTS = `import { dag, task } from "updraft";\nconst t = task({ id: "t", run: () => 1 });\nexport default dag({ id: "weekly_report" }, () => { t(; });\n`;
+    env = createCliEnv({ "etl.ts": ETL, "broken.ts": BROKEN, "reports.ts": REPORTS });
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const [trigger, test, listRuns, show, weekly, unknown] = await Promise.all([
+      env.run(["dags", "trigger", "broken"]),
+      env.run(["dags", "test", "broken"]),
+      env.run(["dags", "list-runs", "broken"]),
+      env.run(["tasks", "list", "broken"]),
+      env.run(["dags", "trigger", "weekly_report"]),
+      env.run(["dags", "trigger", "nope"]),
+    ]);
+    for (const [name, res] of Object.entries({ trigger, test, listRuns, show })) {
+      expect(res.code, name).toBe(2);
+      expect(res.stderr, name).toMatch(/DAG 'broken' not found, and a file that may define it failed to import: broken\.ts:4(:\d+)? \[UPDRAFT_E_[A-Z_]+\] \S/);
+      expect(res.stderr, name).toContain("hint: fix the file");
+    }
+    expect(weekly.code).toBe(2);
+    expect(weekly.stderr).toMatch(/reports\.ts:3(:\d+)? \[UPDRAFT_E_/);
+    expect(weekly.stderr).not.toContain("broken.ts");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("DAG 'nope' not found\n");
+    expect(unknown.stderr).toContain("known DAGs: etl");
+
+    // A registered DAG whose file breaks later still triggers (its last good version), with a note.
+    env.writeDag("etl.ts", `${ETL}\nconst oops = ;\n`);
+    expect((await env.run(["dags", "reserialize"])).code).toBe(0);
+    const stale = await env.run(["dags", "trigger", "etl"]);
+    expect(stale.code, stale.stderr).toBe(0);
+    expect(stale.stderr).toMatch(/note: the file of DAG 'etl' has an import error \(etl\.ts:\d+/);
+  });
+});
+
+describe("updraft version", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
+  it("prints the version (--json: with Node.js, platform and architecture); -V still works", async () => {
+    const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
+    env = createCliEnv();
+    const [text, json, flag] = await Promise.all([env.run(["version"]), env.json<Record<string, string>>(["version", "--json"]), env.run(["-V"])]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toBe(`${pkg.version}\n`);
+    expect(json).toEqual({ version: pkg.version, node: process.versions.node, platform: process.platform, arch: process.arch });
+    expect(flag.code).toBe(0);
+    expect(flag.stdout).toBe(`${pkg.version}\n`);
+    // It needs no database: nothing was made in the home.
+    expect(existsSync(env.home)).toBe(false);
   });
 });

@@ -50,7 +50,7 @@ async function withDb<T>(cli: CliEnv, fn: (store: Store) => Promise<T>): Promise
 }
 
 function auditRows(store: Store) {
-  return store.db.selectFrom("audit_log").select(["action", "object_id", "outcome", "method", "source_ip", "username", "details"]).orderBy("id").execute();
+  return store.db.selectFrom("audit_log").select(["action", "path", "object_id", "outcome", "method", "source_ip", "username", "details"]).orderBy("id").execute();
 }
 
 interface UserJson {
@@ -128,23 +128,25 @@ describe("updraft users", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
 
     // Every change is in the audit log, under the operating-system account that made it.
     const audit = await withDb(cli, (store) => auditRows(store));
-    const seen = audit.map((r) => `${r.action} ${r.object_id} ${r.outcome}`).sort();
+    // The API's action names for the same changes (user.create, user.update, user.delete), so one filter finds both.
+    const seen = audit.map((r) => `${r.action} ${r.path} ${r.object_id} ${r.outcome}`).sort();
     expect(seen).toEqual(
       [
-        "users.add-role bob failure",
-        "users.add-role bob success",
-        "users.create ada success",
-        "users.create bob success",
-        "users.delete ada failure",
-        "users.delete bob success",
-        "users.remove-role bob success",
-        "users.set-password bob success",
-        "users.set-password bob success",
+        "user.update updraft users add-role bob failure",
+        "user.update updraft users add-role bob success",
+        "user.create updraft users create ada success",
+        "user.create updraft users create bob success",
+        "user.delete updraft users delete ada failure",
+        "user.delete updraft users delete bob success",
+        "user.update updraft users remove-role bob success",
+        "user.update updraft users set-password bob success",
+        "user.update updraft users set-password bob success",
       ].sort(),
     );
     for (const row of audit) expect([row.method, row.source_ip, row.username?.startsWith("os:")]).toEqual(["CLI", "local", true]);
     expect(JSON.stringify(audit)).not.toContain("passphrase");
-    expect(JSON.parse(audit.find((r) => r.action === "users.add-role" && r.outcome === "failure")!.details!)).toEqual({ role: "Wizard", error: "UPDRAFT_E_ROLE_NOT_FOUND" });
+    expect(JSON.parse(audit.find((r) => r.path === "updraft users add-role" && r.outcome === "failure")!.details!)).toEqual({ fields: ["roles"], added_role: "Wizard", error: "UPDRAFT_E_ROLE_NOT_FOUND" });
+    expect(JSON.parse(audit.find((r) => r.path === "updraft users set-password")!.details!)).toEqual({ fields: ["password"] });
   });
 
   it("never takes a password as a plain flag, and needs a role and one password source", async () => {

@@ -63,7 +63,8 @@ export async function startStandaloneProcess(options: StandaloneOptions): Promis
   void exited.then(() => (gone = true));
   let url: string | null = null;
   while (url === null) {
-    url = /"url":"(http[^"]+)"/.exec(output())?.[1] ?? null;
+    // The line that says it runs (after the admin is made and every part started), not the API's own.
+    url = /"url":"(http[^"]+)"[^\n]*standalone is running/.exec(output())?.[1] ?? null;
     if (url) break;
     if (gone || Date.now() > deadline) {
       if (!gone) child.kill("SIGKILL");

@@ -4,10 +4,14 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { SerializedDag } from "../../src/dag/model.js";
 import { task } from "../../src/sdk/task.js";
+import { triggerDagRun } from "../../src/scheduler/create-run.js";
+import { eventsAfter } from "../../src/store/events.js";
 import {
+  deleteDag,
   forgetMissingFiles,
   getBundleCode,
   getDag,
+  importErrorsForDag,
   latestStructure,
   listDags,
   listImportErrors,
@@ -219,6 +223,84 @@ describe.each(DIALECTS)("dags repository (%s)", (dialect) => {
     const missing = await expectCode(requireDag(env.store.db, "gamma"), "UPDRAFT_E_DAG_NOT_FOUND");
     expect(missing.hint).toBe("known DAGs: alpha, beta");
     expect(missing.status).toBe(404);
+  });
+
+  it("requireDag names the import errors of files that may define a DAG that is not found (by name, by text), with line and code", async () => {
+    const dagsFolder = mkdtempSync(join(tmpdir(), "updraft-dags-"));
+    try {
+      const env = await makeEnv();
+      await recordFile(env.store, "main.ts", [simpleDag("main.ts", "ok")], { dagsFolder });
+      const error = (message: string, line: number) => ({ code: "UPDRAFT_E_BUNDLE_FAILED", message, line, column: 7, location: null, stack: null });
+      // gamma.ts never imported: matched by its name. reports.ts holds the id as a string.
+      writeFileSync(join(dagsFolder, "gamma.ts"), "export default dag({ id: 'gamma' }, () => { t( });\n");
+      writeFileSync(join(dagsFolder, "reports.ts"), 'import { dag } from "updraft";\nexport default dag({ id: "weekly_report" }, () => { x( });\n');
+      await recordFile(env.store, "gamma.ts", [], { dagsFolder, error: error('Expected ")" but found "}"\nmore lines of the bundler', 1) });
+      await recordFile(env.store, "reports.ts", [], { dagsFolder, error: error("reports.ts:2:7: Unexpected token", 2) });
+
+      const gamma = await expectCode(requireDag(env.store.db, "gamma"), "UPDRAFT_E_DAG_NOT_FOUND");
+      expect(gamma.status).toBe(404);
+      expect(gamma.message).toBe(`DAG 'gamma' not found, and a file that may define it failed to import: gamma.ts:1:7 [UPDRAFT_E_BUNDLE_FAILED] Expected ")" but found "}"`);
+      expect(gamma.hint).toMatch(/fix the file/);
+      expect(gamma.details).toEqual({ import_errors: [{ filename: "gamma.ts", line: 1, column: 7, code: "UPDRAFT_E_BUNDLE_FAILED", message: 'Expected ")" but found "}"\nmore lines of the bundler' }] });
+
+      const weekly = await expectCode(requireDag(env.store.db, "weekly_report"), "UPDRAFT_E_DAG_NOT_FOUND");
+      expect(weekly.message).toContain("reports.ts:2:7 [UPDRAFT_E_BUNDLE_FAILED] Unexpected token");
+      expect(weekly.message).not.toContain("gamma.ts");
+
+      // A DAG no file mentions: not found as before, with the known DAGs.
+      const nope = await expectCode(requireDag(env.store.db, "nope"), "UPDRAFT_E_DAG_NOT_FOUND");
+      expect(nope.message).toBe("DAG 'nope' not found");
+      expect(nope.hint).toBe("known DAGs: ok");
+      expect(nope.details).toBeUndefined();
+
+      // A DAG whose file broke after it registered: found by its row (byRow) and by nothing else.
+      await recordFile(env.store, "main.ts", [], { dagsFolder, error: error("ReferenceError: y is not defined", 9) });
+      expect((await importErrorsForDag(env.store.db, "ok")).map((e) => e.fileloc)).toEqual(["main.ts"]);
+      expect(await importErrorsForDag(env.store.db, "ok", { byRow: false })).toEqual([]);
+    } finally {
+      rmSync(dagsFolder, { recursive: true, force: true });
+    }
+  });
+
+  it("triggering an inactive DAG whose file is back but broken names the import error", async () => {
+    const env = await makeEnv();
+    await recordFile(env.store, "f.ts", [simpleDag("f.ts", "f")]);
+    await forgetMissingFiles(env.store, DAGS_FOLDER, new Set(), Date.now());
+    const gone = await expectCode(triggerDagRun(env.store, "f"), "UPDRAFT_E_DAG_INACTIVE");
+    expect(gone.message).toContain("its file is gone");
+    await recordFile(env.store, "f.ts", [], { error: { code: "UPDRAFT_E_IMPORT_FAILED", message: "SyntaxError: Unexpected end of input", line: 3, column: null, location: null, stack: null } });
+    const broken = await expectCode(triggerDagRun(env.store, "f"), "UPDRAFT_E_DAG_INACTIVE");
+    expect(broken.message).toBe("DAG 'f' is not active, and its file failed to import: f.ts:3 [UPDRAFT_E_IMPORT_FAILED] SyntaxError: Unexpected end of input");
+    expect(broken.details).toMatchObject({ import_errors: [{ filename: "f.ts", line: 3 }] });
+  });
+
+  it("deleteDag deletes a DAG with its versions, runs and task instances, records the event, and refuses while a task is on its way", async () => {
+    const env = await makeEnv();
+    await recordFile(env.store, "f.ts", [simpleDag("f.ts", "gone", ["a", "b"]), simpleDag("f.ts", "kept")]);
+    await triggerDagRun(env.store, "gone", { runId: "r1" });
+    await triggerDagRun(env.store, "gone", { runId: "r2" });
+    const kept = await triggerDagRun(env.store, "kept", { runId: "k1" });
+    await env.store.db.updateTable("task_instance").set({ state: "running" }).where("dag_id", "=", "gone").where("task_id", "=", "a").execute();
+
+    const busy = await expectCode(deleteDag(env.store, "gone"), "UPDRAFT_E_INVALID_STATE");
+    expect(busy.status).toBe(409);
+    expect(busy.message).toContain("(a)");
+    expect(await getDag(env.store.db, "gone")).toBeDefined();
+
+    await env.store.db.updateTable("task_instance").set({ state: "failed" }).where("dag_id", "=", "gone").execute();
+    const before = Number((await env.store.db.selectFrom("event").select((eb) => eb.fn.max<number>("id").as("id")).executeTakeFirst())?.id ?? 0);
+    expect(await deleteDag(env.store, "gone")).toEqual({ runs: 2 });
+    expect(await getDag(env.store.db, "gone")).toBeUndefined();
+    for (const table of ["dag_version", "dag_run", "task_instance"] as const) {
+      const rows = await env.store.db.selectFrom(table).select("dag_id").where("dag_id", "=", "gone").execute();
+      expect(rows, table).toEqual([]);
+    }
+    // The other DAG of the file is untouched.
+    expect((await env.store.db.selectFrom("task_instance").select("id").where("dag_run_id", "=", kept.id).execute()).length).toBe(1);
+    const events = (await eventsAfter(env.store.db, before)).map((e) => JSON.parse(e.payload) as unknown);
+    expect(events).toEqual([{ kind: "dag-updated", dag_id: "gone", is_active: false, deleted: true }]);
+
+    await expectCode(deleteDag(env.store, "gone"), "UPDRAFT_E_DAG_NOT_FOUND");
   });
 
   it("setPaused pauses and unpauses, and refuses unknown DAGs", async () => {

@@ -302,7 +302,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
       const body = request.body as { dry_run?: boolean; only_failed?: boolean };
       const dryRun = body.dry_run ?? true;
-      request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { dry_run: dryRun, only_failed: body.only_failed ?? false } };
+      request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { dry_run: dryRun, only_failed: body.only_failed ?? false }, dryRun };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
       const affected = await clearTaskInstances(store, run.dag_id, run.run_id, { onlyFailed: body.only_failed ?? false, dryRun });
       return changeList(run, affected.map((a) => ({ taskId: a.taskId, previous: a.state, state: "none" })), dryRun);
@@ -331,7 +331,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
       const body = request.body as { state: "success" | "failed"; dry_run?: boolean };
       const dryRun = body.dry_run ?? true;
-      request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, dry_run: dryRun } };
+      request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, dry_run: dryRun }, dryRun };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
       return changeList(run, await setDagRunState(store, run, body.state, { dryRun }), dryRun);
     },

@@ -3,12 +3,12 @@ import { sql } from "kysely";
 import { Type } from "typebox";
 import type { SerializedDag } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
-import { getDagVersion, setPaused } from "../../store/dags.js";
+import { deleteDag, getDagVersion, setPaused } from "../../store/dags.js";
 import type { DagRow } from "../../store/schema.js";
 import { parseAccess, principalOf, readableDagIds } from "../access.js";
 import { canDag, type Principal } from "../../security/rbac.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ERRORS, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
+import { DagIdParam, ErrorBody, ERRORS, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
 
 const Dag = Type.Object(
   {
@@ -266,15 +266,17 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
     "/dags/:dag_id",
     {
       config: { access: { dag: "delete" }, audit: "dag.delete" },
-      schema: { tags: ["dags"], summary: "Delete a DAG and all its history (Admin)", params: DagIdParam, response: { 204: Type.Null(), ...ERRORS } },
+      schema: {
+        tags: ["dags"],
+        summary: "Delete a DAG and all its history (Admin); refused while a task of it is queued or running",
+        params: DagIdParam,
+        response: { 204: Type.Null(), ...ERRORS, 409: ErrorBody },
+      },
     },
     async (request, reply) => {
       const { dag_id } = request.params as { dag_id: string };
       request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id };
-      await store.transaction(async (trx) => {
-        await trx.deleteFrom("dag").where("dag_id", "=", dag_id).execute();
-      });
-      await store.notify();
+      await deleteDag(store, dag_id);
       return reply.code(204).send();
     },
   );

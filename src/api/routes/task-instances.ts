@@ -494,9 +494,9 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
     async (request) => {
       const params = request.params as TaskParamsT;
       const body = request.body as { new_state: "success" | "failed"; include_downstream?: boolean; dry_run?: boolean };
-      const { run } = await loadTi(params);
       const dryRun = body.dry_run ?? false;
-      request.auditNote = { objectType: "task_instance", objectId: `${run.run_id}/${params.task_id}`, dagId: run.dag_id, details: { ...body } };
+      request.auditNote = { objectType: "task_instance", objectId: `${params.dag_run_id}/${params.task_id}`, dagId: params.dag_id, details: { ...body }, dryRun };
+      const { run } = await loadTi(params);
       const affected = await markTaskInstances(store, run.dag_id, run.run_id, [params.task_id], body.new_state, { downstream: body.include_downstream ?? false, dryRun });
       return changeList(run, affected.map((a) => ({ taskId: a.taskId, previous: a.state, state: body.new_state })), dryRun);
     },
@@ -528,7 +528,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       const dagId = oneDag((request.params as { dag_id: string }).dag_id);
       const body = request.body as { dag_run_id: string; task_ids?: string[]; include_downstream?: boolean; include_upstream?: boolean; only_failed?: boolean; dry_run?: boolean };
       const dryRun = body.dry_run ?? true;
-      request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { ...body } };
+      request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { ...body }, dryRun };
       const run = await requireDagRun(db, dagId, body.dag_run_id);
       const affected = await clearTaskInstances(store, dagId, run.run_id, {
         ...(body.task_ids ? { taskIds: body.task_ids } : {}),

@@ -1,13 +1,16 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import type { Command } from "commander";
-import { UpdraftError } from "../../errors/index.js";
+import { auditedCli } from "../../api/audit.js";
+import { isUpdraftError, UpdraftError } from "../../errors/index.js";
 import { configuredKeyring, createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
-import { getDagVersion, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
+import { deleteDag, describeImportError, getDagVersion, importErrorsForDag, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
 import { listImportWarnings } from "../../store/import-warnings.js";
 import { listDagRuns, listTaskInstances } from "../../store/runs.js";
 import type { DagRow } from "../../store/schema.js";
 import { createLogger, silentLogger } from "../../util/logger.js";
-import { isJson, iso, loadCliConfig, parseJsonOption, printJson, printTable, withStore } from "../context.js";
+import { confirm, isJson, iso, loadCliConfig, parseJsonOption, printJson, printTable, withStore } from "../context.js";
 import { registerDagsCheckCommand } from "./dags-check.js";
 
 export function dagJson(dag: DagRow, versionNumber?: number) {
@@ -44,7 +47,7 @@ export function runJson(run: { dag_id: string; run_id: string; state: string; ru
 }
 
 export function registerDagsCommands(program: Command): void {
-  const dags = program.command("dags").description("DAGs: list, inspect, trigger, pause, test");
+  const dags = program.command("dags").description("DAGs: list, inspect, trigger, pause, test, delete");
 
   dags
     .command("list")
@@ -91,10 +94,17 @@ export function registerDagsCommands(program: Command): void {
       const { config } = loadCliConfig(command);
       const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
       await withStore(config, async (store) => {
-        const run = await triggerDagRun(store, dagId, { conf, ...(opts.logicalDate ? { logicalDate: opts.logicalDate } : {}), ...(opts.runId ? { runId: opts.runId } : {}), ...(opts.note ? { note: opts.note } : {}) });
+        const audit = { action: "dag_run.trigger", command: "updraft dags trigger", objectType: "dag_run", objectId: opts.runId ?? null, dagId, details: { logical_date: opts.logicalDate ?? null, conf_keys: Object.keys(conf).slice(0, 50) } };
+        const run = await auditedCli(store.db, audit, async () => {
+          const made = await triggerDagRun(store, dagId, { conf, ...(opts.logicalDate ? { logicalDate: opts.logicalDate } : {}), ...(opts.runId ? { runId: opts.runId } : {}), ...(opts.note ? { note: opts.note } : {}) });
+          audit.objectId = made.runId;
+          return made;
+        });
         if (isJson(command)) printJson({ dagId: run.dagId, runId: run.runId, logicalDate: iso(run.logicalDate), paused: run.paused });
         else process.stdout.write(`created run ${run.runId} of DAG ${run.dagId}\n`);
         if (run.paused) process.stderr.write(`note: DAG '${dagId}' is paused; the run starts when you unpause it (updraft dags unpause ${dagId})\n`);
+        const [fileError] = await importErrorsForDag(store.db, dagId);
+        if (fileError) process.stderr.write(`note: the file of DAG '${dagId}' has an import error (${describeImportError(fileError)}); the run uses the last version of the DAG that imported\n`);
       });
     });
 
@@ -105,11 +115,36 @@ export function registerDagsCommands(program: Command): void {
       .action(async (dagId: string, _opts: unknown, command: Command) => {
         const { config } = loadCliConfig(command);
         await withStore(config, async (store) => {
-          await setPaused(store, dagId, paused);
+          const audit = { action: "dag.update", command: `updraft dags ${name}`, objectType: "dag", objectId: dagId, dagId, details: { is_paused: paused } };
+          await auditedCli(store.db, audit, () => setPaused(store, dagId, paused));
           process.stdout.write(`DAG ${dagId} is ${paused ? "paused" : "unpaused"}\n`);
         });
       });
   }
+
+  dags
+    .command("delete <dag_id>")
+    .description("Delete a DAG with all its history: runs, task instances, tries, logs, XComs (asks first unless --yes)")
+    .option("-y, --yes", "delete without asking")
+    .action(async (dagId: string, opts: { yes?: boolean }, command: Command) => {
+      const { config } = loadCliConfig(command);
+      await withStore(config, async (store) => {
+        const dag = await requireDag(store.db, dagId);
+        const runs = await store.db.selectFrom("dag_run").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dagId).executeTakeFirstOrThrow();
+        const what = `DAG '${dagId}' and its history (${Number(runs.n)} run(s) with their task instances, tries, logs and XComs)`;
+        if (!opts.yes && !(await confirm(`Delete ${what}? This cannot be undone.`, { refusal: `deleting ${what} needs a confirmation`, hint: `run \`updraft dags delete ${dagId} --yes\` to delete it without asking` }))) {
+          process.stderr.write("cancelled: nothing was deleted\n");
+          process.exitCode = 1;
+          return;
+        }
+        const audit = { action: "dag.delete", command: "updraft dags delete", objectType: "dag", objectId: dagId, dagId };
+        const deleted = await auditedCli(store.db, audit, () => deleteDag(store, dagId));
+        process.stdout.write(`DAG ${dagId} deleted with ${deleted.runs} run(s)\n`);
+        if (dag.is_active === 1 && existsSync(join(dag.dags_folder, dag.fileloc))) {
+          process.stderr.write(`note: its file ${dag.fileloc} is still in ${dag.dags_folder}: the DAG processor registers the DAG again, as a new one, when it next reads the file; remove the file to keep it deleted\n`);
+        }
+      });
+    });
 
   dags
     .command("list-runs <dag_id>")
@@ -183,16 +218,17 @@ export function registerDagsCommands(program: Command): void {
         await processDagsFolder(store, config, silentLogger());
         const folderErrors = (await listImportErrors(store.db)).filter((e) => e.dags_folder === config.dagsFolder);
         const dag = await requireDag(store.db, dagId).catch((error: unknown) => {
-          // The DAG may be in one of the files that failed to import: say which, and where.
-          if (folderErrors.length === 0) throw error;
-          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `DAG '${dagId}' is not registered, and files of ${config.dagsFolder} failed to import:\n${folderErrors.map((e) => `  [${e.code}] ${e.message}`).join("\n")}`, {
-            hint: "fix the file and run the test again",
+          // Not found names the files that may define it when they failed to import; when none
+          // looks like it, every file of the folder that failed may still be the one.
+          if (folderErrors.length === 0 || !isUpdraftError(error, "UPDRAFT_E_DAG_NOT_FOUND") || error.details !== undefined) throw error;
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `DAG '${dagId}' is not registered, and files of ${config.dagsFolder} failed to import:\n${folderErrors.map((e) => `  ${describeImportError(e)}`).join("\n")}`, {
+            hint: "fix the file and run the test again (`updraft dags list-import-errors` shows the whole error)",
           });
         });
         const fileError = folderErrors.find((e) => e.fileloc === dag.fileloc);
         if (fileError) {
-          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' (${dag.fileloc}) has an import error [${fileError.code}]: ${fileError.message}`, {
-            hint: "fix the file and run the test again",
+          throw new UpdraftError("UPDRAFT_E_IMPORT_FAILED", `the file of DAG '${dagId}' has an import error: ${describeImportError(fileError)}`, {
+            hint: "fix the file and run the test again (`updraft dags list-import-errors` shows the whole error)",
           });
         }
         if (dag.is_active !== 1 || dag.dags_folder !== config.dagsFolder) {
@@ -200,7 +236,12 @@ export function registerDagsCommands(program: Command): void {
             hint: dag.is_active === 1 ? `it comes from ${dag.dags_folder}: pass --dags-folder ${dag.dags_folder}` : "its file is gone",
           });
         }
-        const run = await triggerDagRun(store, dagId, { conf, runType: "test", ...(logicalDate ? { logicalDate } : {}) });
+        const audit = { action: "dag_run.trigger", command: "updraft dags test", objectType: "dag_run", objectId: null as string | null, dagId, details: { run_type: "test", logical_date: logicalDate ?? null, conf_keys: Object.keys(conf).slice(0, 50) } };
+        const run = await auditedCli(store.db, audit, async () => {
+          const made = await triggerDagRun(store, dagId, { conf, runType: "test", ...(logicalDate ? { logicalDate } : {}) });
+          audit.objectId = made.runId;
+          return made;
+        });
         const outcome = await new Promise<string>((resolve, reject) => {
           const scheduler = createScheduler(store, config, log, {
             onlyRuns: [run.id],

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { auditedCli } from "../../api/audit.js";
 import { redactUrl } from "../../store/connect.js";
 import { openConfiguredStore } from "../../runtime/index.js";
 import { migrate, resetDatabase } from "../../store/migrate.js";
@@ -26,7 +27,8 @@ export function registerDbCommands(program: Command): void {
       if (!opts.yes) throw new CliUsageError(`db reset deletes all metadata in ${redactUrl(config.databaseUrl)}`, "run `updraft db reset --yes` to confirm");
       const store = await openConfiguredStore(config);
       try {
-        await resetDatabase(store);
+        // The audit log goes with everything else; its first record says who reset it.
+        await auditedCli(store.db, { action: "db.reset", command: "updraft db reset", objectType: "database", objectId: null }, () => resetDatabase(store));
         process.stdout.write("the database was reset\n");
       } finally {
         await store.close();

@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { auditedCli } from "../../api/audit.js";
 import { deletePool, listPools, setPool } from "../../store/pools.js";
 import { CliUsageError, isJson, loadCliConfig, printJson, printTable, withStore } from "../context.js";
 
@@ -24,7 +25,10 @@ export function registerPoolsCommands(program: Command): void {
       if (!Number.isInteger(n) || n < 0) throw new CliUsageError(`slots '${slots}' is not an integer ≥ 0`, "updraft pools set my_pool 4");
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        await setPool(store.db, name, n, opts.description ?? null);
+        // The API's names: pool.create for a new pool, pool.update for one that exists.
+        const exists = await store.db.selectFrom("pool").select("name").where("name", "=", name).executeTakeFirst();
+        const audit = { action: exists ? "pool.update" : "pool.create", command: "updraft pools set", objectType: "pool", objectId: name, details: { slots: n, ...(opts.description !== undefined ? { description: opts.description } : {}) } };
+        await auditedCli(store.db, audit, () => setPool(store.db, name, n, opts.description ?? null));
         await store.notify();
         process.stdout.write(`pool ${name}: ${n} slots\n`);
       });
@@ -34,7 +38,8 @@ export function registerPoolsCommands(program: Command): void {
     .action(async (name: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        await deletePool(store.db, name);
+        await auditedCli(store.db, { action: "pool.delete", command: "updraft pools delete", objectType: "pool", objectId: name }, () => deletePool(store.db, name));
+        await store.notify();
         process.stdout.write(`pool ${name} deleted\n`);
       });
     });

@@ -35,9 +35,14 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: true });
       const store = await openConfiguredStore(config, { migrate: true, log });
-      const admin = await ensureStandaloneAdmin(store, config);
-      // The port first: a port in use fails the start before anything else runs.
+      // The port first: a port in use fails the start before anything else runs (an admin made
+      // before it would have its password printed by no start at all).
       const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
+      const admin = await ensureStandaloneAdmin(store, config).catch(async (error: unknown) => {
+        await api.close();
         await store.close();
         throw error;
       });
@@ -103,7 +108,10 @@ export function registerServerCommands(program: Command): void {
       const log = createLogger(config.logLevel);
       const keys = loadKeys(config, { standalone: false });
       const store = await openConfiguredStore(config, { migrate: true, log });
-      const api = await startApi({ store, config, log, keys, configSources: sources });
+      const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
       const stopped = onShutdown(log, async () => {
         await api.close();
         await store.close();

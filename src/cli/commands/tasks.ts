@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Command } from "commander";
+import { auditedCli } from "../../api/audit.js";
 import { UpdraftError } from "../../errors/index.js";
 import { splitStack } from "../../errors/stack.js";
 import { configuredKeyring, createLocalExecutor, processDagsFolder } from "../../runtime/index.js";
@@ -82,7 +83,17 @@ export function registerTasksCommands(program: Command): void {
     .action(async (dagId: string, runId: string, taskIds: string[], opts: { downstream?: boolean; upstream?: boolean; onlyFailed?: boolean; dryRun?: boolean }, command: Command) => {
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const cleared = await clearTaskInstances(store, dagId, runId, { taskIds, downstream: opts.downstream ?? false, upstream: opts.upstream ?? false, onlyFailed: opts.onlyFailed ?? false, dryRun: opts.dryRun ?? false });
+        const options = { taskIds, downstream: opts.downstream ?? false, upstream: opts.upstream ?? false, onlyFailed: opts.onlyFailed ?? false, dryRun: opts.dryRun ?? false };
+        // As in the API: the same action name and details; a dry run changes nothing and is not audited.
+        const audit = {
+          action: "task_instance.clear",
+          command: "updraft tasks clear",
+          objectType: "dag_run",
+          objectId: runId,
+          dagId,
+          details: { dag_run_id: runId, ...(taskIds.length > 0 ? { task_ids: taskIds } : {}), include_downstream: options.downstream, include_upstream: options.upstream, only_failed: options.onlyFailed },
+        };
+        const cleared = options.dryRun ? await clearTaskInstances(store, dagId, runId, options) : await auditedCli(store.db, audit, () => clearTaskInstances(store, dagId, runId, options));
         if (isJson(command)) return printJson({ dryRun: opts.dryRun ?? false, taskInstances: cleared });
         process.stdout.write(`${opts.dryRun ? "would clear" : "cleared"} ${cleared.length} task instance(s)\n`);
         printTable(cleared.map((c) => ({ taskId: c.taskId, previousState: c.state })), ["taskId", "previousState"]);
@@ -99,7 +110,10 @@ export function registerTasksCommands(program: Command): void {
       if (state !== "success" && state !== "failed") throw new CliUsageError(`cannot mark a task instance '${state}'`, "use success or failed; to run it again use `updraft tasks clear`");
       const { config } = loadCliConfig(command);
       await withStore(config, async (store) => {
-        const changed = await markTaskInstances(store, dagId, runId, [taskId], state, { downstream: opts.downstream ?? false, dryRun: opts.dryRun ?? false });
+        const options = { downstream: opts.downstream ?? false, dryRun: opts.dryRun ?? false };
+        const audit = { action: "task_instance.set_state", command: "updraft tasks mark", objectType: "task_instance", objectId: `${runId}/${taskId}`, dagId, details: { new_state: state, include_downstream: options.downstream } };
+        const mark = () => markTaskInstances(store, dagId, runId, [taskId], state, options);
+        const changed = options.dryRun ? await mark() : await auditedCli(store.db, audit, mark);
         if (isJson(command)) return printJson({ dryRun: opts.dryRun ?? false, state, taskInstances: changed });
         process.stdout.write(`${opts.dryRun ? "would mark" : "marked"} ${changed.length} task instance(s) ${state}\n`);
       });

@@ -80,7 +80,7 @@ export function registerUsersCommands(program: Command): void {
       const { password, generated } = await passwordOf(opts);
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const audit = { action: "users.create", command: "updraft users create", objectType: "user", objectId: opts.username, details: { roles: opts.role } };
+        const audit = { action: "user.create", command: "updraft users create", objectType: "user", objectId: opts.username, details: { roles: opts.role } };
         const user = await auditedCli(store.db, audit, () =>
           createUser(store.db, {
             username: opts.username,
@@ -125,7 +125,7 @@ export function registerUsersCommands(program: Command): void {
     .action(async (username: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const audit = { action: "users.delete", command: "updraft users delete", objectType: "user", objectId: username };
+        const audit = { action: "user.delete", command: "updraft users delete", objectType: "user", objectId: username };
         await auditedCli(store.db, audit, () => deleteUser(store, username));
         process.stdout.write(`user ${username} deleted\n`);
       });
@@ -140,7 +140,7 @@ export function registerUsersCommands(program: Command): void {
       const { password, generated } = await passwordOf(opts);
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const audit = { action: "users.set-password", command: "updraft users set-password", objectType: "user", objectId: username };
+        const audit = { action: "user.update", command: "updraft users set-password", objectType: "user", objectId: username, details: { fields: ["password"] } };
         await auditedCli(store.db, audit, () => updateUser(store, username, { password }));
         process.stdout.write(`password of ${username} changed; their sessions and API tokens were revoked\n`);
         if (generated) printGenerated(username, password);
@@ -153,7 +153,7 @@ export function registerUsersCommands(program: Command): void {
     .action(async (username: string, role: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const audit = { action: "users.add-role", command: "updraft users add-role", objectType: "user", objectId: username, details: { role } };
+        const audit = { action: "user.update", command: "updraft users add-role", objectType: "user", objectId: username, details: { fields: ["roles"], added_role: role } };
         const added = await auditedCli(store.db, audit, () => addUserRole(store, username, role));
         process.stdout.write(added ? `${username} now has the role ${role}\n` : `${username} already has the role ${role}\n`);
       });
@@ -165,7 +165,7 @@ export function registerUsersCommands(program: Command): void {
     .action(async (username: string, role: string, _opts: unknown, command: Command) => {
       const { config } = loadCliConfig(command);
       await withRoles(config, async (store) => {
-        const audit = { action: "users.remove-role", command: "updraft users remove-role", objectType: "user", objectId: username, details: { role } };
+        const audit = { action: "user.update", command: "updraft users remove-role", objectType: "user", objectId: username, details: { fields: ["roles"], removed_role: role } };
         const removed = await auditedCli(store.db, audit, () => removeUserRole(store, username, role));
         process.stdout.write(removed ? `${username} no longer has the role ${role}; their sessions and API tokens were revoked\n` : `${username} does not have the role ${role}\n`);
       });
