@@ -25,18 +25,6 @@ afterEach(async () => {
   api = undefined;
 });
 
-interface AuditRow {
-  action: string;
-  username: string | null;
-  method: string | null;
-  path: string | null;
-  object_type: string | null;
-  object_id: string | null;
-  dag_id: string | null;
-  source_ip: string | null;
-  outcome: string;
-  details: string | null;
-}
 
 describe("CLI actions in the audit log", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it.each(DIALECTS)("records trigger, pause, unpause, clear, mark, delete and pool changes as the API names them, under os:<account>; dry runs are not recorded (%s)", async (dialect) => {
@@ -71,7 +59,7 @@ describe("CLI actions in the audit log", { timeout: CLI_TEST_TIMEOUT_MS }, () =>
     ]);
 
     const actor = `os:${userInfo().username}`;
-    const rows = (await a.env.store.db.selectFrom("audit_log").selectAll().where("method", "=", "CLI").orderBy("id").execute()) as AuditRow[];
+    const rows = (await a.env.store.db.selectFrom("audit_log").selectAll().where("method", "=", "CLI").orderBy("id").execute());
     for (const row of rows) expect(row).toMatchObject({ username: actor, method: "CLI", source_ip: "local" });
     const ofType = (type: string) => rows.filter((r) => r.object_type === type).map((r) => [r.action, r.object_id, r.dag_id, r.outcome, r.path, JSON.parse(r.details ?? "null")]);
 

@@ -1,5 +1,4 @@
 /** `updraft users …`, `updraft roles list` and `updraft rotate-secret-key`, run as subprocesses. */
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,7 +9,7 @@ import { createConnection, readConnection } from "../../src/store/connections.js
 import { checkKeyring } from "../../src/store/secrets.js";
 import { createApiToken, findUser } from "../../src/store/users.js";
 import { createVariable, readVariableValue } from "../../src/store/variables.js";
-import { CLI_TIMEOUT_MS, createCliEnv, REPO_ROOT, type CliEnv, type CliResult, CLI_TEST_TIMEOUT_MS } from "./cli.js";
+import { createCliEnv, type CliEnv, type CliResult, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
 let env: CliEnv | undefined;
 afterEach(() => {
@@ -18,26 +17,9 @@ afterEach(() => {
   env = undefined;
 });
 
-/** Runs the CLI with `input` on its stdin (runCli gives the child no stdin). */
+/** Runs the CLI with `input` on its stdin. */
 function runWithStdin(cli: CliEnv, args: string[], input: string, extraEnv: Record<string, string> = {}): Promise<CliResult> {
-  const childEnv: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("UPDRAFT_")) childEnv[key] = value;
-  Object.assign(childEnv, { UPDRAFT_HOME: cli.home, UPDRAFT_DAGS_FOLDER: cli.dagsFolder, ...extraEnv });
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: REPO_ROOT, env: childEnv, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), CLI_TIMEOUT_MS);
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      if (code === null) reject(new Error(`updraft ${args.join(" ")} was killed\nstdout: ${stdout}\nstderr: ${stderr}`));
-      else resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(input);
-  });
+  return cli.run(args, { input, env: extraEnv });
 }
 
 async function withDb<T>(cli: CliEnv, fn: (store: Store) => Promise<T>): Promise<T> {
