@@ -150,15 +150,21 @@ export interface TaskLogger {
  *   const client = new pg.Client({ host: db.host!, port: db.port ?? 5432, user: db.login!, password: db.password! });
  */
 export interface Connection {
+  /** The id it was asked for (`ctx.connection("warehouse")`). */
   readonly connId: string;
   /** Airflow's conn_type, e.g. "postgres", "http", "aws". */
   readonly connType: string;
+  /** What it is for, as written when it was defined. */
   readonly description: string | null;
+  /** Host name or address of the service. */
   readonly host: string | null;
   /** The database, for most database types (Airflow's `schema`). */
   readonly schema: string | null;
+  /** The user name to log in with. */
   readonly login: string | null;
+  /** The password, decrypted for this try; masked as `***` in its log. */
   readonly password: string | null;
+  /** The port of the service, when one was given. */
   readonly port: number | null;
   /** Extra settings, parsed from JSON (Airflow's `extra_dejson`); `{}` when there are none. */
   readonly extra: Readonly<Record<string, unknown>>;
@@ -227,6 +233,7 @@ export interface TaskContext {
   variable<D>(key: string, options: { default: D; json?: false }): Promise<string | D>;
   /** With `json: true`, the value parsed as JSON (Airflow's `deserialize_json`). */
   variable<T = unknown>(key: string, options: { json: true }): Promise<T>;
+  /** With `json: true` and a default: the parsed value, or the default when the variable does not exist. */
   variable<T = unknown, D = T>(key: string, options: { json: true; default: D }): Promise<T | D>;
   /**
    * A connection: the `UPDRAFT_CONN_<ID>` environment variable (id upper-cased; Airflow's URI or
