@@ -151,3 +151,17 @@ export function Pager({ total, limit, offset, onOffset }: { total: number; limit
     </div>
   );
 }
+
+/** A set of open rows (expanded details), with a toggle for one. */
+export function useOpenSet<K>(): [ReadonlySet<K>, (key: K) => void] {
+  const [open, setOpen] = useState<Set<K>>(new Set());
+  const toggle = (key: K) =>
+    setOpen((current) => {
+      const next = new Set(current);
+      if (next.has(key)) next.delete(key);
+      else next.add(key);
+      return next;
+    });
+  return [open, toggle];
+}
+

@@ -63,6 +63,16 @@ export function DagIdFilter({ value, onChange }: { value: string; onChange(v: st
   );
 }
 
+/** A free-text filter of a list (task id, XCom key, …): what is typed, trimmed. */
+export function TextFilter({ label, placeholder, value, onChange }: { label: string; placeholder: string; value: string; onChange(v: string): void }) {
+  return (
+    <label className="filter">
+      <span className="muted">{label}</span>
+      <input type="search" placeholder={placeholder} aria-label={label} value={value} onChange={(e) => onChange(e.target.value.trim())} style={{ width: 150 }} />
+    </label>
+  );
+}
+
 /** Logical date from/to as wall-clock times in the chosen zone; `toIso` turns them into instants for the API. */
 export function DateRangeFilter({ from, to, onChange, label = "Logical date" }: { from: string; to: string; onChange(from: string, to: string): void; label?: string }) {
   const zone = useTimeZone();

@@ -1,10 +1,10 @@
 /** The audit log: logins and every change, who, what, when, from where and how it ended. */
 import { useQuery } from "@tanstack/react-query";
-import { Fragment, useState } from "react";
+import { Fragment } from "react";
 import { Link } from "react-router";
 import { get, seg } from "../../api/client";
 import type { EventLog } from "../../api/types";
-import { Empty, ErrorBox, JsonView, Loading, Pager } from "../../components/common";
+import { Empty, ErrorBox, JsonView, Loading, Pager, useOpenSet } from "../../components/common";
 import { useSearchState } from "../../components/filters";
 import { Time } from "../../components/time";
 import { AdminHead, Dash } from "./shared";
@@ -49,7 +49,7 @@ const OUTCOME_CLASS: Record<string, string> = { success: "state-success", denied
 
 export function AuditLog() {
   const { value, offset, set } = useSearchState();
-  const [open, setOpen] = useState<Set<number>>(new Set());
+  const [open, toggle] = useOpenSet<number>();
   const filters = Object.fromEntries(FILTERS.map((f) => [f, value(f)])) as Record<Filter, string>;
   const query = { ...Object.fromEntries(FILTERS.map((f) => [f, filters[f].trim() || undefined])), limit: PAGE, offset };
   const events = useQuery({
@@ -58,13 +58,6 @@ export function AuditLog() {
     placeholderData: (previous) => previous,
   });
   const filtered = FILTERS.some((f) => filters[f] !== "");
-  const toggle = (id: number) =>
-    setOpen((current) => {
-      const next = new Set(current);
-      if (next.has(id)) next.delete(id);
-      else next.add(id);
-      return next;
-    });
 
   return (
     <div>

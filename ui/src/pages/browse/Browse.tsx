@@ -5,12 +5,12 @@
  * (UTC for "the DAG's zone": a list shows several DAGs).
  */
 import { useQuery, type UseQueryResult } from "@tanstack/react-query";
-import { Fragment, useState, type ReactNode } from "react";
+import { Fragment, type ReactNode } from "react";
 import { Link, Navigate, Route, Routes, useNavigate } from "react-router";
 import { get, seg } from "../../api/client";
 import type { DagRun, TaskInstance, XcomEntry } from "../../api/types";
-import { Empty, JsonView, StateBadge, durationBetween, formatDuration } from "../../components/common";
-import { DagIdFilter, DateRangeFilter, SelectFilter, useDateBounds, useSearchState } from "../../components/filters";
+import { Empty, JsonView, StateBadge, durationBetween, formatDuration, useOpenSet } from "../../components/common";
+import { DagIdFilter, DateRangeFilter, SelectFilter, TextFilter, useDateBounds, useSearchState } from "../../components/filters";
 import { Time } from "../../components/time";
 import { AdminHead, ListCard } from "../admin/shared";
 import { useNow } from "../dag/hooks";
@@ -147,10 +147,7 @@ function TaskInstancesPage() {
       <AdminHead title="Task instances" count={tis.data?.total_entries} />
       {bar(
         <>
-          <label className="filter">
-            <span className="muted">Task</span>
-            <input type="search" placeholder="any task" aria-label="Task id" value={taskId} onChange={(e) => search.set({ task_id: e.target.value.trim() })} style={{ width: 150 }} />
-          </label>
+          <TextFilter label="Task id" placeholder="any task" value={taskId} onChange={(v) => search.set({ task_id: v })} />
           <SelectFilter label="State" value={state} options={TI_STATES} onChange={(v) => search.set({ state: v })} />
         </>,
         Boolean(state || taskId),
@@ -217,31 +214,18 @@ function XcomsPage() {
   const { search, dagId, bounds, bar } = useListFilters();
   const key = search.value("key");
   const taskId = search.value("task_id");
-  const [open, setOpen] = useState<Set<string>>(new Set());
+  const [open, toggle] = useOpenSet<string>();
   // The Airflow way: "~" for every DAG, run and task; a DAG filter names the DAG in the path.
   const path = `/dags/${dagId ? seg(dagId) : "~"}/dagRuns/~/taskInstances/${taskId ? seg(taskId) : "~"}/xcomEntries`;
   const xcoms = useList<{ xcom_entries: XcomEntry[] }>("xcoms", path, { xcom_key: key || undefined, ...bounds, order_by: "-timestamp" }, search.offset);
   const items = xcoms.data?.xcom_entries;
-  const toggle = (id: string) =>
-    setOpen((current) => {
-      const next = new Set(current);
-      if (next.has(id)) next.delete(id);
-      else next.add(id);
-      return next;
-    });
   return (
     <div>
       <AdminHead title="XComs" count={xcoms.data?.total_entries} />
       {bar(
         <>
-          <label className="filter">
-            <span className="muted">Task</span>
-            <input type="search" placeholder="any task" aria-label="Task id" value={taskId} onChange={(e) => search.set({ task_id: e.target.value.trim() })} style={{ width: 150 }} />
-          </label>
-          <label className="filter">
-            <span className="muted">Key</span>
-            <input type="search" placeholder="any key" aria-label="XCom key" value={key} onChange={(e) => search.set({ key: e.target.value.trim() })} style={{ width: 150 }} />
-          </label>
+          <TextFilter label="Task id" placeholder="any task" value={taskId} onChange={(v) => search.set({ task_id: v })} />
+          <TextFilter label="XCom key" placeholder="any key" value={key} onChange={(v) => search.set({ key: v })} />
         </>,
         Boolean(key || taskId),
       )}
