@@ -100,7 +100,8 @@ export function registerInitCommand(program: Command): void {
       const name = packageName(dir);
       const updraftVersion = versionOf(join(PACKAGE_ROOT, "package.json"));
       const checkout = fromCheckout();
-      const installLine = checkout ? `npm install ${realpathSync(PACKAGE_ROOT)}` : "npm install";
+      // From a checkout the dependency points at it: the registry's "updraft" is another package.
+      const dependency = checkout ? `file:${realpathSync(PACKAGE_ROOT)}` : `^${updraftVersion}`;
       const tsVersion = dependencyVersion("typescript", "6.0.0").split(".");
       const files: Record<string, string> = {
         "package.json": `${JSON.stringify(
@@ -109,7 +110,7 @@ export function registerInitCommand(program: Command): void {
             private: true,
             type: "module",
             scripts: { check: "updraft dags check", typecheck: "tsc --noEmit -p .", start: "updraft standalone" },
-            dependencies: { updraft: `^${updraftVersion}` },
+            dependencies: { updraft: dependency },
             devDependencies: { "@types/node": `^${dependencyVersion("@types/node", "20.19.0")}`, typescript: `~${tsVersion[0]}.${tsVersion[1]}.0` },
           },
           null,
@@ -117,7 +118,7 @@ export function registerInitCommand(program: Command): void {
         )}\n`,
         "tsconfig.json": `${JSON.stringify({ compilerOptions: DAG_COMPILER_OPTIONS, include: ["dags"] }, null, 2)}\n`,
         ".gitignore": "node_modules/\n.updraft/\n",
-        "README.md": readme(name, installLine),
+        "README.md": readme(name, "npm install"),
         [join("dags", "hello.ts")]: EXAMPLE_DAG,
       };
       const taken = Object.keys(files).filter((f) => existsSync(join(dir, f)));
@@ -136,9 +137,7 @@ export function registerInitCommand(program: Command): void {
         "",
         "Next steps:",
         ...(shown === "." ? [] : [`  cd ${shown.includes(" ") ? JSON.stringify(shown) : shown}`]),
-        checkout
-          ? `  ${installLine}   # this Updraft runs from a checkout: install it from there (npm records it as file:…)`
-          : "  npm install",
+        checkout ? "  npm install                     # updraft comes from this checkout (file: in package.json)" : "  npm install",
         "  npx updraft dags check          # type-check the DAG files; your editor shows the same errors",
         "  npx updraft dags test hello     # run the example DAG once",
         "  npx updraft standalone          # scheduler, API and UI on http://localhost:8080",
