@@ -72,7 +72,7 @@ export function canDag(principal: Principal, access: DagAccess | null, need: "re
   }
 }
 
-/** Whether the principal may read some DAGs only (through DAG access lists), not all. */
+/** Whether the principal may read every DAG (`dags:read`); without it, only the DAGs whose access lists name one of its roles. */
 export function readsAllDags(principal: Principal): boolean {
   return can(principal, "dags:read");
 }

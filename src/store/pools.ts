@@ -19,13 +19,14 @@ export async function listPools(db: Kysely<Database>): Promise<Array<PoolRow & {
   });
 }
 
-export async function setPool(db: Kysely<Database>, name: string, slots: number, description: string | null): Promise<void> {
+/** Creates a pool or changes its slots; its description too, unless `description` is undefined (kept). */
+export async function setPool(db: Kysely<Database>, name: string, slots: number, description: string | null | undefined): Promise<void> {
   if (!POOL_NAME_RE.test(name)) throw new UpdraftError("UPDRAFT_E_INVALID_ID", `pool name ${JSON.stringify(name)} is not valid`, { hint: 'use letters, digits, "_", "-" and "." (not dots alone)' });
   if (!Number.isInteger(slots) || slots < 0) throw new UpdraftError("UPDRAFT_E_USAGE", `pool slots ${slots} is not an integer ≥ 0`, { hint: "0 slots holds every task of the pool" });
   await db
     .insertInto("pool")
-    .values({ name, slots, description, include_deferred: 0 })
-    .onConflict((oc) => oc.column("name").doUpdateSet({ slots, description }))
+    .values({ name, slots, description: description ?? null, include_deferred: 0 })
+    .onConflict((oc) => oc.column("name").doUpdateSet(description === undefined ? { slots } : { slots, description }))
     .execute();
 }
 

@@ -44,6 +44,10 @@ describe("updraft pools", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     let pools = await env.json<PoolJson[]>(["pools", "list", "--json"]);
     expect(pools.find((p) => p.name === "default_pool")).toMatchObject({ slots: 128, occupied: 0 });
     expect(pools.find((p) => p.name === "etl")).toMatchObject({ slots: 3, occupied: 0, description: "for the ETL" });
+    // Changing the slots alone keeps the description.
+    expect((await env.run(["pools", "set", "etl", "4"])).code).toBe(0);
+    pools = await env.json<PoolJson[]>(["pools", "list", "--json"]);
+    expect(pools.find((p) => p.name === "etl")).toMatchObject({ slots: 4, description: "for the ETL" });
 
     const [badSlots, deleteDefault, del] = await Promise.all([
       env.run(["pools", "set", "etl", "many"]),

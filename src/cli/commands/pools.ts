@@ -28,7 +28,7 @@ export function registerPoolsCommands(program: Command): void {
         // The API's names: pool.create for a new pool, pool.update for one that exists.
         const exists = await store.db.selectFrom("pool").select("name").where("name", "=", name).executeTakeFirst();
         const audit = { action: exists ? "pool.update" : "pool.create", command: "updraft pools set", objectType: "pool", objectId: name, details: { slots: n, ...(opts.description !== undefined ? { description: opts.description } : {}) } };
-        await auditedCli(store.db, audit, () => setPool(store.db, name, n, opts.description ?? null));
+        await auditedCli(store.db, audit, () => setPool(store.db, name, n, opts.description));
         await store.notify();
         process.stdout.write(`pool ${name}: ${n} slots\n`);
       });
