@@ -57,6 +57,7 @@ interface Health {
 let standalone: StandaloneProcess | null = null;
 let cleanups: Array<() => void> = [];
 
+// Room for stop() to escalate to SIGKILL: the tmpfs must be unmounted whatever happened.
 afterEach(async () => {
   await standalone?.stop().catch(() => {});
   standalone = null;
@@ -68,7 +69,7 @@ afterEach(async () => {
     }
   }
   cleanups = [];
-});
+}, 120_000);
 
 describe("a full disk under standalone", () => {
   it("keeps the process and the API up, pauses, resumes by itself, loses nothing and runs nothing twice", { timeout: 240_000 }, async (ctx) => {
