@@ -95,6 +95,8 @@ export class Scheduler {
   /** Tries that ended lately: lines they log on their way out (after a timeout) are still kept. */
   readonly #ended = new Map<string, InflightTry>();
   readonly #warnedPools = new Set<string>();
+  /** Callers of pass() waiting for the next full pass to commit. */
+  #passWaiters: Array<() => void> = [];
   #pending: Pending = emptyPending();
   #pendingLogLines = 0;
   #droppedLogLines = 0;
@@ -174,6 +176,18 @@ export class Scheduler {
     this.#queueTick();
   }
 
+  /**
+   * Runs a full pass (runs, retries, backstop, evaluation, dispatch) and resolves once it has
+   * committed: after it, whatever the scheduler would decide from the current state is decided.
+   * Tests use it to check that something does not happen, instead of waiting for a while.
+   */
+  pass(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#passWaiters.push(resolve);
+      this.requestPass();
+    });
+  }
+
   #report(apply: () => void, delayMs = 0): void {
     apply();
     this.#queueTick(delayMs);
@@ -224,6 +238,8 @@ export class Scheduler {
     this.#pendingLogLines = 0;
     const wantRuns = this.#wantRuns;
     const wantBackstop = this.#wantBackstop;
+    const passWaiters = wantRuns && wantBackstop ? this.#passWaiters : [];
+    if (passWaiters.length > 0) this.#passWaiters = [];
     this.#wantRuns = false;
     this.#wantBackstop = false;
     const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [] };
@@ -246,6 +262,7 @@ export class Scheduler {
       this.#failures = 0;
     } catch (error) {
       this.#dispatchable = null;
+      this.#passWaiters.unshift(...passWaiters);
       this.#wantRuns ||= wantRuns;
       this.#wantBackstop ||= wantBackstop;
       // A full disk: nothing was written, and what the tries reported is kept (results first)
@@ -286,6 +303,7 @@ export class Scheduler {
     }
     if (tick.events.length > 0) this.#store.eventsAppended();
     this.#emit(tick.events);
+    for (const resolve of passWaiters) resolve();
     if (tick.finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
     this.#armWake();
     if (this.#wantRuns || this.#hasPending()) this.#queueTick();
@@ -553,6 +571,7 @@ export class Scheduler {
     this.#unsubscribe?.();
     await this.#ticking;
     if (this.#hasPending()) await this.#tick().catch(() => {});
+    for (const resolve of this.#passWaiters.splice(0)) resolve();
     await this.#executor.stop();
     try {
       const now = Date.now();
