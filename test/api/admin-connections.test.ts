@@ -1,11 +1,8 @@
 /** /connections: CRUD, write-only secrets stored encrypted, partial PATCH, errors, who may write. */
 import { afterEach, describe, expect, it } from "vitest";
 import { readConnection } from "../../src/store/connections.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, type ApiEnv } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let api: ApiEnv | undefined;
 afterEach(async () => {

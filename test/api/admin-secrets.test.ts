@@ -10,11 +10,8 @@ import { createKeyring, generateKey, parseKeyring } from "../../src/security/sec
 import { readConnection } from "../../src/store/connections.js";
 import { checkKeyring, rotateSecrets } from "../../src/store/secrets.js";
 import { readVariableValue } from "../../src/store/variables.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, type ApiEnv } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 const PASSWORD = "hunter2-secret";
 const VARIABLE = "s3cr3t-value";

@@ -1,11 +1,8 @@
 /** /users and /roles: CRUD, token revocation on password or role changes, escalation guards. */
 import { afterEach, describe, expect, it } from "vitest";
 import { PERMISSIONS } from "../../src/security/rbac.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, TEST_PASSWORD, type ApiEnv } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let api: ApiEnv | undefined;
 afterEach(async () => {

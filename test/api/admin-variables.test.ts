@@ -1,11 +1,8 @@
 /** /variables: CRUD, secret variables (explicit or by a sensitive key) encrypted and masked. */
 import { afterEach, describe, expect, it } from "vitest";
 import { isSensitiveKey, readVariableValue } from "../../src/store/variables.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, type ApiEnv } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let api: ApiEnv | undefined;
 afterEach(async () => {

@@ -14,11 +14,8 @@ import { buildApi, type Api } from "../../src/api/server.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { generateSigningKey, parseSigningKey } from "../../src/security/tokens.js";
 import { silentLogger } from "../../src/util/logger.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, eventually, TEST_PASSWORD, type ApiEnv, type ApiEnvOptions, type InjectResult, type Json } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 const DAGS = {
   "a.ts": `

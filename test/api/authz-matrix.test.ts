@@ -13,11 +13,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { PERMISSIONS } from "../../src/security/rbac.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, TEST_PASSWORD, type ApiEnv, type InjectResult, type Json } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 const DAGS = {
   "a.ts": `

@@ -3,11 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { requireDagRun } from "../../src/store/runs.js";
 import type { TaskInstanceUpdate } from "../../src/store/schema.js";
 import { processDags } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, eventually, type ApiEnv, type ApiEnvOptions } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 /** alpha: extract -> transform -> load, params region (eu|us) and n; team-a may read and edit it. beta: one task, team-b's. */
 const DAGS = {

@@ -11,12 +11,11 @@ import WebSocket from "ws";
 import { afterEach, describe, expect, it } from "vitest";
 import { recordImportWarning } from "../../src/store/import-warnings.js";
 import { processDags, startScheduler, type RunningScheduler } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { openStore } from "../../src/store/connect.js";
 import { updateUser } from "../../src/store/users.js";
 import { createApiEnv, eventually, TEST_PASSWORD, type ApiEnv, type ApiEnvOptions, type Json } from "./helpers.js";
 
-const PG = await postgresEnabled();
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
 /**
@@ -528,9 +527,7 @@ describe("events: robustness (sqlite)", () => {
   });
 });
 
-const CROSS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
-
-describe.each(CROSS)("events: from another process (%s)", (dialect) => {
+describe.each(DIALECTS)("events: from another process (%s)", (dialect) => {
   it("pushes the state changes an `updraft scheduler` child process makes", async () => {
     const { a, url } = await setup({ dialect, dags: { "a.ts": DAG_A } });
     const dag = await a.env.store.db.selectFrom("dag").select(["is_paused", "is_active"]).where("dag_id", "=", "a").executeTakeFirstOrThrow();

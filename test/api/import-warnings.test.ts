@@ -6,11 +6,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { recordImportWarning } from "../../src/store/import-warnings.js";
 import { processDags } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, type ApiEnv } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 const DAGS = {
   "alpha.ts": `import { dag, task } from "updraft";

@@ -4,11 +4,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { requireDagRun } from "../../src/store/runs.js";
 import type { TaskInstanceUpdate } from "../../src/store/schema.js";
 import { startScheduler } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, eventually, type ApiEnv, type Json } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 /** alpha: extract -> transform -> load (extract logs and pushes "stats"); team-a may read and edit it. beta: one task, team-b's. */
 const DAGS = {

@@ -5,12 +5,9 @@
  */
 import { userInfo } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, type ApiEnv } from "../api/helpers.js";
 import { runCli, CLI_TEST_TIMEOUT_MS, type CliResult } from "./cli.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 const ETL = `
 import { dag, task } from "updraft";
@@ -24,7 +21,6 @@ afterEach(async () => {
   await api?.cleanup();
   api = undefined;
 });
-
 
 describe("CLI actions in the audit log", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it.each(DIALECTS)("records trigger, pause, unpause, clear, mark, delete and pool changes as the API names them, under os:<account>; dry runs are not recorded (%s)", async (dialect) => {

@@ -13,11 +13,8 @@ import { dag, task } from "../../src/sdk/index.js";
 import { latestStructure, recordFileResult, requireDag } from "../../src/store/dags.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { dagRows, goodDag, importErrors, newProcessor, versionCount, waitFor } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let env: TestEnv | undefined;
 let processor: DagProcessor | undefined;

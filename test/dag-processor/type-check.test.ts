@@ -10,11 +10,8 @@ import { processDagsFolder } from "../../src/runtime/index.js";
 import { listImportWarnings } from "../../src/store/import-warnings.js";
 import { silentLogger } from "../../src/util/logger.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { dagRows, goodDag, importErrors, lineOf, newProcessor, versionCount, waitFor } from "./helpers.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 /** A DAG whose data edge does not type-check: `load` wants a { total: number }, gets a number[]. */
 function typedDag(dagId: string, call = "load(extract());"): string {

@@ -14,7 +14,7 @@ import { listDags, listImportErrors } from "../../src/store/dags.js";
 import { listTries, readXcoms } from "../../src/store/runs.js";
 import { createTestEnv, type TestDialect, type TestEnv } from "../helpers/env.js";
 import { processDags, runDag, startScheduler } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 
 const EXAMPLES = fileURLToPath(new URL("../../examples/dags/", import.meta.url));
 const EXPECTED_DAGS = ["bash_pipeline", "daily_metrics_backfill", "orders_etl", "regional_sales_report"];
@@ -29,9 +29,6 @@ function exampleSources(only?: string): Record<string, string> {
   const files = readdirSync(EXAMPLES).filter((f) => f.endsWith(".ts") && (only === undefined || f === only));
   return Object.fromEntries(files.map((f) => [f, readFileSync(join(EXAMPLES, f), "utf8")]));
 }
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let env: TestEnv | undefined;
 const savedTmpdir = process.env.TMPDIR;

@@ -5,11 +5,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { runDag } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { triesOf, xcomOf } from "./support.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let env: TestEnv | undefined;
 afterEach(async () => {

@@ -11,11 +11,8 @@ import { openStore } from "../../src/store/connect.js";
 import { setPaused } from "../../src/store/dags.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags, startScheduler, taskStates, type RunningScheduler } from "../helpers/run.js";
-import { postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { dagRuns, logLines, scratchDir, triesOf, waitFor, xcomOf } from "./support.js";
-
-const PG = await postgresEnabled();
-const DIALECTS = PG ? (["sqlite", "postgres"] as const) : (["sqlite"] as const);
 
 let env: TestEnv | undefined;
 let running: RunningScheduler | undefined;

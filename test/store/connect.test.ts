@@ -7,7 +7,8 @@ import { migrate, resetDatabase } from "../../src/store/migrate.js";
 import { listPools, setPool } from "../../src/store/pools.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { createPgSchema, PG_BASE_URL } from "../helpers/services.js";
-import { countRows, DIALECTS, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { countRows, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
 
 describe("parseDatabaseUrl and redactUrl", () => {
   it("reads the SQLite forms: sqlite:///absolute, sqlite:relative, a plain path, :memory:", () => {

@@ -18,7 +18,8 @@ import {
   requireDag,
   setPaused,
 } from "../../src/store/dags.js";
-import { buildDag, countRows, DAGS_FOLDER, DIALECTS, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { buildDag, countRows, DAGS_FOLDER, envFactory, expectCode, recordFile, simpleDag } from "./fixtures.js";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 2, 10, 12, 30); // 2026-03-10 12:30 UTC

@@ -9,11 +9,7 @@ import { task } from "../../src/sdk/task.js";
 import type { DagOptions } from "../../src/sdk/types.js";
 import type { Store } from "../../src/store/connect.js";
 import { recordFileResult, type FileImportError, type FileReport } from "../../src/store/dags.js";
-import { postgresEnabled } from "../helpers/services.js";
 import { createTestEnv, type TestDialect, type TestEnv } from "../helpers/env.js";
-
-const PG = await postgresEnabled();
-export const DIALECTS: readonly TestDialect[] = PG ? ["sqlite", "postgres"] : ["sqlite"];
 
 /** Returns a factory of test envs of `dialect`; every env it made is cleaned up after each test. */
 export function envFactory(dialect: TestDialect): (options?: Parameters<typeof createTestEnv>[0]) => Promise<TestEnv> {

@@ -4,7 +4,8 @@ import { clearTaskInstances, markTaskInstances } from "../../src/scheduler/manua
 import type { Store } from "../../src/store/connect.js";
 import { listTaskInstances, requireDagRun } from "../../src/store/runs.js";
 import type { TaskInstanceUpdate } from "../../src/store/schema.js";
-import { DIALECTS, envFactory, etlDag, expectCode, recordFile } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { envFactory, etlDag, expectCode, recordFile } from "./fixtures.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 

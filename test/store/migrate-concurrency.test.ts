@@ -8,10 +8,9 @@ import { openStore, type Store } from "../../src/store/connect.js";
 import { migrate } from "../../src/store/migrate.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations/index.js";
 import { CLI_TEST_TIMEOUT_MS, createCliEnv, type CliEnv } from "../cli/cli.js";
-import { createPgSchema, postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { createPgSchema } from "../helpers/services.js";
 import { startStandaloneProcess, type StandaloneProcess } from "../helpers/standalone.js";
-
-const PG = await postgresEnabled();
 
 let cli: CliEnv | undefined;
 let standalone: StandaloneProcess | undefined;
@@ -48,7 +47,7 @@ describe("migrations started at the same time", { timeout: CLI_TEST_TIMEOUT_MS }
     expect((await standalone.api("GET", "/health")).status).toBe(200);
   });
 
-  it.runIf(PG)("postgres: three stores migrating a fresh schema at once all succeed", async () => {
+  it.runIf(DIALECTS.includes("postgres"))("postgres: three stores migrating a fresh schema at once all succeed", async () => {
     const schema = await createPgSchema();
     const stores: Store[] = [];
     cleanups.push(async () => {

@@ -10,7 +10,8 @@ import { openStore, type Store } from "../../src/store/connect.js";
 import { setPaused } from "../../src/store/dags.js";
 import { MIGRATION_NAMES } from "../../src/store/migrations/index.js";
 import { listDagRuns } from "../../src/store/runs.js";
-import { countRows, DIALECTS, envFactory, etlDag, recordFile, simpleDag, waitFor } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { countRows, envFactory, etlDag, recordFile, simpleDag, waitFor } from "./fixtures.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CHILD = fileURLToPath(new URL("./store-child.ts", import.meta.url));

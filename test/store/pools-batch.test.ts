@@ -4,7 +4,8 @@ import { chunk } from "../../src/store/batch.js";
 import { exec, list, query, rows, statement } from "../../src/store/sql.js";
 import { deletePool, listPools, setPool } from "../../src/store/pools.js";
 import { listTaskInstances } from "../../src/store/runs.js";
-import { DIALECTS, envFactory, etlDag, expectCode, recordFile } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { envFactory, etlDag, expectCode, recordFile } from "./fixtures.js";
 
 describe("chunk", () => {
   it("splits into pieces of at most `size`, keeping order", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { listDagRuns, listTaskInstances, listTries, readLogs, readXcoms } from "../../src/store/runs.js";
-import { DIALECTS, envFactory, recordFile, simpleDag } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { envFactory, recordFile, simpleDag } from "./fixtures.js";
 
 const D = (day: number) => Date.UTC(2026, 0, day);
 

@@ -4,7 +4,8 @@ import { insertDagRun, triggerDagRun, type NewRun } from "../../src/scheduler/cr
 import type { Store } from "../../src/store/connect.js";
 import { latestStructure, requireDag } from "../../src/store/dags.js";
 import { listDagRuns, listTaskInstances, requireDagRun, requireTaskInstance } from "../../src/store/runs.js";
-import { countRows, DIALECTS, envFactory, etlDag, expectCode, recordFile, simpleDag } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { countRows, envFactory, etlDag, expectCode, recordFile, simpleDag } from "./fixtures.js";
 
 const DAY = 86_400_000;
 

@@ -16,7 +16,8 @@ import { openStore, type Store } from "../../src/store/connect.js";
 import { migrate } from "../../src/store/migrate.js";
 import type { StorageFull } from "../../src/store/storage.js";
 import { waitFor } from "../scheduler/support.js";
-import { PG_BASE_URL, postgresEnabled } from "../helpers/services.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { PG_BASE_URL } from "../helpers/services.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
@@ -110,7 +111,7 @@ describe("a full disk under the store", () => {
   });
 
   it("postgres: disk_full (53100) puts the store in the full state until space is back", async (ctx) => {
-    if (!(await postgresEnabled())) return ctx.skip();
+    if (!DIALECTS.includes("postgres")) return ctx.skip();
     const dir = mountTmpfs(12);
     if (!dir) return ctx.skip();
     chownSync(dir, Number(execFileSync("id", ["-u", "postgres"]).toString()), Number(execFileSync("id", ["-g", "postgres"]).toString()));

@@ -4,7 +4,8 @@ import { createKeyring, generateKey, parseKeyring } from "../../src/security/sec
 import { connectionForTask, createConnection, exportConnections, importConnections, readConnection } from "../../src/store/connections.js";
 import type { ConnectionParts } from "../../src/util/connection-uri.js";
 import { createVariable, exportVariables, importVariables, listVariables, readVariableValue, requireVariable, variableForTask } from "../../src/store/variables.js";
-import { DIALECTS, envFactory, expectCode } from "./fixtures.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { envFactory, expectCode } from "./fixtures.js";
 
 const keyring = createKeyring(parseKeyring(`k1:${generateKey()}`));
 
