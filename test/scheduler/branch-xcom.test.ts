@@ -1,5 +1,6 @@
 /** Branches, XCom (outputs, push/pull, limits), task logs and the task context, through real DAG files. */
 import { afterEach, describe, expect, it } from "vitest";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { runDag } from "../helpers/run.js";
 import { logLines, triesOf, xcomOf } from "./support.js";
@@ -10,9 +11,10 @@ afterEach(async () => {
   env = undefined;
 });
 
-describe("branch", () => {
+describe.each(DIALECTS)("branch (%s)", (dialect) => {
   it("follows the chosen direct downstream task(s), skips the others, and a none_failed_min_one_success join runs", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "branchy.ts": `
           import { dag, task, branch } from "updraft";
@@ -69,6 +71,7 @@ describe("branch", () => {
     // branch ──────────► join      Airflow's skip_all_except adds every descendant of a followed
     //    └──► task1 ──────┘         task to the follow set, so following task1 does not skip join.
     env = await createTestEnv({
+      dialect,
       dags: {
         "empty_branch.ts": `
           import { dag, task, branch } from "updraft";
@@ -87,6 +90,7 @@ describe("branch", () => {
 
   it("a branch returning an id that is not a direct downstream task fails with UPDRAFT_E_BRANCH_INVALID, without retry", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "lost.ts": `
           import { dag, task, branch } from "updraft";
@@ -109,9 +113,10 @@ describe("branch", () => {
   });
 });
 
-describe("XCom", () => {
+describe.each(DIALECTS)("XCom (%s)", (dialect) => {
   it("typed values flow through a chain and through an object input mixing refs and literals", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "typed.ts": `
           import { dag, task } from "updraft";
@@ -141,6 +146,7 @@ describe("XCom", () => {
 
   it("ctx.xcom.push stores a keyed value and ctx.xcom.pull reads it (and return values) in another task", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "pushpull.ts": `
           import { dag, task } from "updraft";
@@ -168,6 +174,7 @@ describe("XCom", () => {
 
   it("a non-serializable output (a Date, a function) fails with UPDRAFT_E_XCOM_NOT_SERIALIZABLE, one over xcomMaxBytes with UPDRAFT_E_XCOM_TOO_LARGE", async () => {
     env = await createTestEnv({
+      dialect,
       config: { xcomMaxBytes: "1KB" },
       dags: {
         "bad_outputs.ts": `
@@ -208,9 +215,10 @@ describe("XCom", () => {
   });
 });
 
-describe("task logs", () => {
+describe.each(DIALECTS)("task logs (%s)", (dialect) => {
   it("ctx.log and console lines go to the try's log; a failing try logs its error with the stack", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "chatty.ts": `
           import { dag, task } from "updraft";
@@ -252,9 +260,10 @@ describe("task logs", () => {
   });
 });
 
-describe("the task context", () => {
+describe.each(DIALECTS)("the task context (%s)", (dialect) => {
   it("ds is the logical date in the DAG's timezone; params are defaults merged with conf; dataInterval of a manual run", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "tokyo.ts": `
           import { dag, task } from "updraft";

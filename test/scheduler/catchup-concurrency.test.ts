@@ -1,6 +1,7 @@
 /** Scheduled runs (catchup, maxActiveRuns) and concurrency limits (maxActiveTasks, pools, parallelism, priority). */
 import { afterEach, describe, expect, it } from "vitest";
 import { setPool } from "../../src/store/pools.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags, runDag, startScheduler } from "../helpers/run.js";
 import { allTries, dagRuns, maxOverlap, waitFor } from "./support.js";
@@ -27,10 +28,10 @@ function hourlySource(dagId: string, options: { catchup: boolean; maxActiveRuns?
   return { source, startDate };
 }
 
-describe("scheduled runs", () => {
+describe.each(DIALECTS)("scheduled runs (%s)", (dialect) => {
   it("catchup true creates a run for every interval since startDate, contiguous, logical date = interval start", async () => {
     const { source, startDate } = hourlySource("hourly_catchup", { catchup: true });
-    env = await createTestEnv({ dags: { "hourly.ts": source } });
+    env = await createTestEnv({ dialect, dags: { "hourly.ts": source } });
     await processDags(env);
     const s = await startScheduler(env);
     try {
@@ -57,7 +58,7 @@ describe("scheduled runs", () => {
 
   it("catchup false creates only the latest complete interval's run", async () => {
     const { source, startDate } = hourlySource("hourly_latest", { catchup: false });
-    env = await createTestEnv({ dags: { "hourly.ts": source } });
+    env = await createTestEnv({ dialect, dags: { "hourly.ts": source } });
     await processDags(env);
     const s = await startScheduler(env);
     try {
@@ -77,7 +78,7 @@ describe("scheduled runs", () => {
 
   it("maxActiveRuns 1: catchup runs one after another, never overlapping", async () => {
     const { source } = hourlySource("one_at_a_time", { catchup: true, maxActiveRuns: 1, sleepMs: 150 });
-    env = await createTestEnv({ dags: { "serial.ts": source } });
+    env = await createTestEnv({ dialect, dags: { "serial.ts": source } });
     await processDags(env);
     const s = await startScheduler(env);
     try {
@@ -97,9 +98,10 @@ describe("scheduled runs", () => {
   });
 });
 
-describe("concurrency limits", () => {
+describe.each(DIALECTS)("concurrency limits (%s)", (dialect) => {
   it("maxActiveTasks 2: of six parallel tasks, at most two run at once", async () => {
     env = await createTestEnv({
+      dialect,
       config: { warmRunners: 3 },
       dags: {
         "wide.ts": `
@@ -118,6 +120,7 @@ describe("concurrency limits", () => {
 
   it("a pool with one slot: its tasks never overlap, while tasks outside it still run", async () => {
     env = await createTestEnv({
+      dialect,
       config: { warmRunners: 3 },
       dags: {
         "pooled.ts": `
@@ -144,6 +147,7 @@ describe("concurrency limits", () => {
 
   it("parallelism 1: ready tasks start in order of priorityWeight, highest first", async () => {
     env = await createTestEnv({
+      dialect,
       config: { parallelism: 1 },
       dags: {
         "weights.ts": `
@@ -168,6 +172,7 @@ describe("concurrency limits", () => {
 
   it("the downstream weight rule starts the head of a long chain before a heavier lone task", async () => {
     env = await createTestEnv({
+      dialect,
       config: { parallelism: 1 },
       dags: {
         "chain_first.ts": `

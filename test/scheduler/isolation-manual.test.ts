@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { clearTaskInstances, markTaskInstances } from "../../src/scheduler/manual-ops.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags, runDag, startScheduler, taskStates } from "../helpers/run.js";
 import { allTries, dagRuns, logLines, triesOf, xcomOf } from "./support.js";
@@ -17,9 +18,10 @@ afterEach(async () => {
   env = undefined;
 });
 
-describe("crash isolation", () => {
+describe.each(DIALECTS)("crash isolation (%s)", (dialect) => {
   it("a task that exits its process fails with UPDRAFT_E_RUNNER_CRASHED; the same scheduler then runs another DAG", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "crash.ts": `
           import { dag, task } from "updraft";
@@ -54,6 +56,7 @@ describe("crash isolation", () => {
 
   it("a task that allocates beyond runnerMemoryLimitMb fails with UPDRAFT_E_RUNNER_MEMORY; the other tasks are unharmed", async () => {
     env = await createTestEnv({
+      dialect,
       config: { runnerMemoryLimitMb: "128MB", killGraceMs: "200ms" },
       dags: {
         "hog.ts": `
@@ -89,11 +92,12 @@ describe("crash isolation", () => {
   });
 });
 
-describe("secrets withheld from task processes", () => {
+describe.each(DIALECTS)("secrets withheld from task processes (%s)", (dialect) => {
   it("the database URL, signing key and secret key in the scheduler's environment do not reach task code or bash", async () => {
     const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY"] as const;
     const saved = names.map((n) => process.env[n]);
     env = await createTestEnv({
+      dialect,
       dags: {
         "peek.ts": `
           import { bash, dag, task } from "updraft";
@@ -121,9 +125,9 @@ describe("secrets withheld from task processes", () => {
   });
 });
 
-describe("clearing and marking", () => {
+describe.each(DIALECTS)("clearing and marking (%s)", (dialect) => {
   it("clearing a failed task with its downstream, once it is fixed, runs both again and the run ends success", async () => {
-    env = await createTestEnv();
+    env = await createTestEnv({ dialect });
     const flag = join(env.home, "fixed.flag");
     env.writeDag(
       "fixable.ts",
@@ -170,6 +174,7 @@ describe("clearing and marking", () => {
 
   it("marking a failed leaf success makes the run success", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "markme.ts": `
           import { dag, task } from "updraft";
@@ -195,9 +200,10 @@ describe("clearing and marking", () => {
   });
 });
 
-describe("run state follows the leaves", () => {
+describe.each(DIALECTS)("run state follows the leaves (%s)", (dialect) => {
   it("a failed task that is not a leaf, with an all_done leaf that succeeds: the run succeeds", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "cleanup.ts": `
           import { dag, task } from "updraft";
@@ -215,6 +221,7 @@ describe("run state follows the leaves", () => {
 
   it("a failed leaf fails the run even when the other leaves succeed", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "leafy.ts": `
           import { dag, task } from "updraft";
@@ -232,9 +239,9 @@ describe("run state follows the leaves", () => {
   });
 });
 
-describe("trigger rules that decide early, end to end", () => {
+describe.each(DIALECTS)("trigger rules that decide early, end to end (%s)", (dialect) => {
   it("one_success and one_failed run as soon as one upstream task ended so; all_done waits for the slow one", async () => {
-    env = await createTestEnv({ config: { warmRunners: 3 } });
+    env = await createTestEnv({ dialect, config: { warmRunners: 3 } });
     const marks = JSON.stringify(env.home);
     // 'slow' ends 2 s after both 'fast' and 'boom' ended (it waits for their marker files), so the
     // early rules have 2 s to start before it ends, however slowly runners start on a busy machine.

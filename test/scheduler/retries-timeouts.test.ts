@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags, runDag, startScheduler, taskStates } from "../helpers/run.js";
 import { processAlive, scratchDir, triesOf, waitFor } from "./support.js";
@@ -15,9 +16,10 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) c();
 });
 
-describe("retries", () => {
+describe.each(DIALECTS)("retries (%s)", (dialect) => {
   it("a task that fails twice, then succeeds, ends success on its third try with three task_try rows", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "flaky.ts": `
           import { dag, task } from "updraft";
@@ -59,6 +61,7 @@ describe("retries", () => {
 
   it("exponential backoff: the wait before each retry is at least retryDelay × 2^(try−1), and at least 1 s", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "backoff.ts": `
           import { dag, task } from "updraft";
@@ -86,6 +89,7 @@ describe("retries", () => {
 
   it("retries exhausted: the task fails, its downstream is upstream_failed and the run fails", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "hopeless.ts": `
           import { dag, task } from "updraft";
@@ -109,9 +113,10 @@ describe("retries", () => {
   });
 });
 
-describe("author-control errors", () => {
+describe.each(DIALECTS)("author-control errors (%s)", (dialect) => {
   it("NonRetryableError fails the task at once, whatever retries remain", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "fatal.ts": `
           import { dag, task, NonRetryableError } from "updraft";
@@ -132,6 +137,7 @@ describe("author-control errors", () => {
 
   it("SkipError skips the task, its all_success downstream is skipped, and the run succeeds", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "skipper.ts": `
           import { dag, task, SkipError } from "updraft";
@@ -153,9 +159,10 @@ describe("author-control errors", () => {
   });
 });
 
-describe("executionTimeout", () => {
+describe.each(DIALECTS)("executionTimeout (%s)", (dialect) => {
   it("kills a busy synchronous loop: each try fails with UPDRAFT_E_TASK_TIMEOUT and counts towards retries, its runner is killed, the run ends", async () => {
     env = await createTestEnv({
+      dialect,
       config: { killGraceMs: "200ms" },
       dags: {
         "busy.ts": `
@@ -197,6 +204,7 @@ describe("executionTimeout", () => {
     cleanups.push(dir.remove);
     const pidFile = join(dir.path, "sleep.pid");
     env = await createTestEnv({
+      dialect,
       config: { killGraceMs: "200ms" },
       dags: {
         "sleepy.ts": `
@@ -224,9 +232,10 @@ describe("executionTimeout", () => {
   });
 });
 
-describe("bash skip exit codes (Airflow's skip_on_exit_code)", () => {
+describe.each(DIALECTS)("bash skip exit codes (Airflow's skip_on_exit_code) (%s)", (dialect) => {
   it("a code, a list or null; checked before success, so skipOnExitCode 0 skips a command that succeeds", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "skips.ts": `
           import { bash, dag } from "updraft";
@@ -247,7 +256,7 @@ describe("bash skip exit codes (Airflow's skip_on_exit_code)", () => {
   });
 
   it("a skip code that is not an exit code is an import error", async () => {
-    env = await createTestEnv({ dags: { "bad_skip.ts": `import { bash, dag } from "updraft"; export default dag({ id: "bad_skip" }, () => { bash({ id: "b", command: "true", skipOnExitCode: [99, 256] }); });` } });
+    env = await createTestEnv({ dialect, dags: { "bad_skip.ts": `import { bash, dag } from "updraft"; export default dag({ id: "bad_skip" }, () => { bash({ id: "b", command: "true", skipOnExitCode: [99, 256] }); });` } });
     await processDags(env);
     const error = await env.store.db.selectFrom("import_error").select(["message"]).executeTakeFirstOrThrow();
     expect(error.message).toMatch(/skipOnExitCode must be an exit code/);

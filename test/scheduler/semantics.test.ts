@@ -112,11 +112,12 @@ describe.each(DIALECTS)("pause (%s)", (dialect) => {
   });
 });
 
-describe("pause while a run is in progress", () => {
+describe.each(DIALECTS)("pause while a run is in progress (%s)", (dialect) => {
   it("the running task finishes, but no further task starts until the DAG is unpaused", async () => {
     const dir = scratch();
     const go = join(dir, "go");
     env = await createTestEnv({
+      dialect,
       dags: {
         "pause_mid.ts": `
           import { existsSync } from "node:fs";
@@ -148,7 +149,7 @@ describe("pause while a run is in progress", () => {
   });
 });
 
-describe("version pinning", () => {
+describe.each(DIALECTS)("version pinning (%s)", (dialect) => {
   it("a run keeps the code of the version it was created from after the file changes; a new run uses the new version", async () => {
     const dir = scratch();
     const started = join(dir, "a-started");
@@ -164,7 +165,7 @@ describe("version pinning", () => {
       const b = task({ id: "b", run: (fromA: string) => ({ b: ${JSON.stringify(label)}, fromA }) });
       export default dag({ id: "pinned" }, () => { b(a()); });
     `;
-    env = await createTestEnv({ dags: { "pinned.ts": source("v1") } });
+    env = await createTestEnv({ dialect, dags: { "pinned.ts": source("v1") } });
     await processDags(env);
     const first = await triggerDagRun(env.store, "pinned");
     running = await startScheduler(env);
@@ -201,7 +202,7 @@ describe("version pinning", () => {
       const a = task({ id: "a", run: () => ${JSON.stringify(label)} });
       export default dag({ id: "pinned_queued" }, () => { a(); });
     `;
-    env = await createTestEnv({ dags: { "pinned_queued.ts": source("v1") } });
+    env = await createTestEnv({ dialect, dags: { "pinned_queued.ts": source("v1") } });
     await processDags(env);
     const early = await triggerDagRun(env.store, "pinned_queued");
     env.writeDag("pinned_queued.ts", source("v2"));
@@ -219,10 +220,11 @@ describe("version pinning", () => {
   });
 });
 
-describe("ctx.signal", () => {
+describe.each(DIALECTS)("ctx.signal (%s)", (dialect) => {
   it("fires on executionTimeout with the reason; the task's abort handler runs and logs, and the try still fails with UPDRAFT_E_TASK_TIMEOUT", async () => {
     const marker = join(scratch(), "aborted.txt");
     env = await createTestEnv({
+      dialect,
       config: { killGraceMs: "2s" },
       dags: {
         "signalled.ts": `
@@ -348,9 +350,10 @@ describe.each(DIALECTS)("zombies (%s)", (dialect) => {
   });
 });
 
-describe("shutdown", () => {
+describe.each(DIALECTS)("shutdown (%s)", (dialect) => {
   it("a try running when the scheduler stops is handed back as interrupted, without using up a retry; the next scheduler runs it", async () => {
     env = await createTestEnv({
+      dialect,
       dags: {
         "interrupted.ts": `
           import { dag, task } from "updraft";
@@ -394,11 +397,12 @@ describe("shutdown", () => {
   });
 });
 
-describe("progress without the poll", () => {
+describe.each(DIALECTS)("progress without the poll (%s)", (dialect) => {
   const NO_POLL = { schedulerPollIntervalMs: "1h" };
 
   it("a chain of five tasks runs to success on the fast path alone", async () => {
     env = await createTestEnv({
+      dialect,
       config: NO_POLL,
       dags: {
         "chain5.ts": `
@@ -422,6 +426,7 @@ describe("progress without the poll", () => {
 
   it("a retry comes due by its timer, not by the poll", async () => {
     env = await createTestEnv({
+      dialect,
       config: NO_POLL,
       dags: {
         "retry_timer.ts": `
@@ -441,7 +446,7 @@ describe("progress without the poll", () => {
     expect((await triesOf(env, trigger.id, "flaky")).map((t) => t.state)).toEqual(["failed", "success"]);
   });
 
-  it.each(DIALECTS)("a run triggered through another connection starts without the poll (%s)", async (dialect) => {
+  it("a run triggered through another connection starts without the poll", async () => {
     env = await createTestEnv({
       dialect,
       config: NO_POLL,

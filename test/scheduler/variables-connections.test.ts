@@ -8,6 +8,7 @@ import { createKeyring, generateKey, parseKeyring } from "../../src/security/sec
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { createConnection } from "../../src/store/connections.js";
 import { createVariable } from "../../src/store/variables.js";
+import { DIALECTS } from "../helpers/dialects.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
 import { processDags, startScheduler, taskStates } from "../helpers/run.js";
 import { logLines, triesOf, xcomOf } from "./support.js";
@@ -151,10 +152,10 @@ function expectNoSecret(text: string): void {
   }
 }
 
-describe("ctx.variable and ctx.connection", () => {
+describe.each(DIALECTS)("ctx.variable and ctx.connection (%s)", (dialect) => {
   it("read the environment first, then the database (decrypted), and every secret the try read is *** in its log and error", async () => {
     Object.assign(process.env, ENV);
-    env = await createTestEnv({ dags: { "reads.ts": READER } });
+    env = await createTestEnv({ dialect, dags: { "reads.ts": READER } });
     await seed(env);
     await processDags(env);
     const run = await triggerDagRun(env.store, "reads");
@@ -201,7 +202,7 @@ describe("ctx.variable and ctx.connection", () => {
   });
 
   it("a missing variable or connection, a bad key and JSON that does not parse fail the task with a stable code and a hint; a forged lookup kills the runner", async () => {
-    env = await createTestEnv({ dags: { "missing.ts": MISSING } });
+    env = await createTestEnv({ dialect, dags: { "missing.ts": MISSING } });
     await seed(env);
     await processDags(env);
     const run = await triggerDagRun(env.store, "missing");
@@ -225,7 +226,7 @@ describe("ctx.variable and ctx.connection", () => {
   });
 
   it("a scheduler without the secrets keyring answers plain variables and refuses secret ones with an error naming UPDRAFT_SECRET_KEY", async () => {
-    env = await createTestEnv({ dags: { "missing.ts": MISSING } });
+    env = await createTestEnv({ dialect, dags: { "missing.ts": MISSING } });
     await seed(env);
     await processDags(env);
     const run = await triggerDagRun(env.store, "keyless");
