@@ -243,8 +243,9 @@ describe.each(DIALECTS)("trigger rules that decide early, end to end (%s)", (dia
   it("one_success and one_failed run as soon as one upstream task ended so; all_done waits for the slow one", async () => {
     env = await createTestEnv({ dialect, config: { warmRunners: 3 } });
     const marks = JSON.stringify(env.home);
-    // 'slow' ends 2 s after both 'fast' and 'boom' ended (it waits for their marker files), so the
-    // early rules have 2 s to start before it ends, however slowly runners start on a busy machine.
+    // 'slow' ends only once both early tasks have started (they leave marker files), so that they
+    // start before it ends however slowly runners start on a busy machine. Were an early rule to
+    // wait for 'slow', 'slow' would give up waiting after 20 s and the checks below would fail.
     env.writeDag(
       "early.ts",
       `
@@ -252,16 +253,17 @@ describe.each(DIALECTS)("trigger rules that decide early, end to end (%s)", (dia
         import { join } from "node:path";
         import { dag, task } from "updraft";
         const mark = (name: string) => writeFileSync(join(${marks}, name), "");
+        const marked = (name: string) => existsSync(join(${marks}, name));
         const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-        const fast = task({ id: "fast", run: () => { mark("fast"); return "fast"; } });
-        const boom = task({ id: "boom", run: () => { mark("boom"); throw new Error("boom"); } });
+        const fast = task({ id: "fast", run: () => "fast" });
+        const boom = task({ id: "boom", run: () => { throw new Error("boom"); } });
         const slow = task({ id: "slow", run: async () => {
-          while (!existsSync(join(${marks}, "fast")) || !existsSync(join(${marks}, "boom"))) await sleep(20);
-          await sleep(2000);
+          const end = Date.now() + 20_000;
+          while (!(marked("any_success") && marked("any_failed")) && Date.now() < end) await sleep(20);
           return "slow";
         } });
-        const anySuccess = task({ id: "any_success", triggerRule: "one_success", run: () => "ran" });
-        const anyFailed = task({ id: "any_failed", triggerRule: "one_failed", run: () => "ran" });
+        const anySuccess = task({ id: "any_success", triggerRule: "one_success", run: () => { mark("any_success"); return "ran"; } });
+        const anyFailed = task({ id: "any_failed", triggerRule: "one_failed", run: () => { mark("any_failed"); return "ran"; } });
         const everyOne = task({ id: "every_one", triggerRule: "all_done", run: () => "ran" });
         export default dag({ id: "early" }, () => {
           const s = slow();

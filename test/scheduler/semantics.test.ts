@@ -26,7 +26,6 @@ afterEach(async () => {
 });
 
 const HOUR = 3_600_000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function scratch(): string {
   const dir = scratchDir();
@@ -62,7 +61,8 @@ describe.each(DIALECTS)("pause (%s)", (dialect) => {
     await processDags(env);
     await setPaused(env.store, "paused_hourly", true);
     running = await startScheduler(env);
-    await sleep(2_000);
+    // A full pass would create the catchup runs of an unpaused DAG.
+    await running.scheduler.pass();
     expect(await dagRuns(env, "paused_hourly")).toEqual([]);
 
     await setPaused(env.store, "paused_hourly", false);
@@ -95,7 +95,8 @@ describe.each(DIALECTS)("pause (%s)", (dialect) => {
     const trigger = await triggerDagRun(env.store, "paused_manual");
     expect(trigger.paused).toBe(true);
     running = await startScheduler(env);
-    await sleep(2_000);
+    // A full pass would start the queued run of an unpaused DAG and queue its first task.
+    await running.scheduler.pass();
     const held = await runRow(env, trigger.id);
     expect(held.state).toBe("queued");
     expect(held.start_date).toBeNull();
@@ -136,7 +137,9 @@ describe.each(DIALECTS)("pause while a run is in progress (%s)", (dialect) => {
     running.scheduler.requestPass();
     writeFileSync(go, "");
     await waitFor("slow to succeed", async () => (await taskInstance(env!, trigger.id, "slow")).state === "success");
-    await sleep(2_000);
+    // The tick that stored slow's success decided its downstream task; one more full pass would
+    // have dispatched it, were the DAG not paused.
+    await running.scheduler.pass();
     const waiting = await taskInstance(env, trigger.id, "after");
     expect(waiting.state).toBe("scheduled");
     expect(waiting.try_number).toBe(0);
@@ -358,7 +361,8 @@ describe.each(DIALECTS)("shutdown (%s)", (dialect) => {
         "interrupted.ts": `
           import { dag, task } from "updraft";
           const long = task({ id: "long", run: async (_: void, ctx) => {
-            if (ctx.tryNumber === 1) await new Promise((r) => setTimeout(r, 5_000));
+            // The first try runs until the scheduler stops, however long the test takes to get there.
+            if (ctx.tryNumber === 1) await new Promise((r) => setTimeout(r, 120_000));
             return { try: ctx.tryNumber, maxTries: ctx.maxTries };
           } });
           export default dag({ id: "interrupted" }, () => { long(); });
@@ -460,8 +464,8 @@ describe.each(DIALECTS)("progress without the poll (%s)", (dialect) => {
     });
     await processDags(env);
     running = await startScheduler(env);
-    // Give the first pass (from start()) time to finish, so only a change notice can wake it.
-    await sleep(500);
+    // Once the first pass (from start()) has committed, only a change notice can wake the scheduler.
+    await running.scheduler.pass();
     const other = await openStore({ url: env.config.databaseUrl });
     let dagRunId: number;
     try {
