@@ -130,7 +130,7 @@ describe.each(DIALECTS)("several processes on one database (%s)", (dialect) => {
         await env.store.notify();
         await sleep(50);
         return calls > 0;
-      }, 10_000, "LISTEN to be active");
+      }, 30_000, "LISTEN to be active");
       await sleep(100);
       calls = 0;
     }
@@ -140,13 +140,16 @@ describe.each(DIALECTS)("several processes on one database (%s)", (dialect) => {
     expect(calls).toBe(0); // nobody else wrote yet
 
     expect(await other.send({ op: "trigger", dagId: "watched", prefix: "first_", count: 1 })).toMatchObject({ ok: true });
-    await waitFor(() => calls > 0, 10_000, "onChange after the other process's commit");
+    await waitFor(() => calls > 0, 30_000, "onChange after the other process's commit");
     expect((await listDagRuns(env.store.db, { dagId: "watched" })).map((r) => r.run_id)).toEqual(["first_0"]);
 
+    // A listener that stays subscribed witnesses the next notice: listeners are called together.
+    let witnessed = 0;
+    env.store.onChange(() => witnessed++);
     unsubscribe();
     calls = 0;
     expect(await other.send({ op: "trigger", dagId: "watched", prefix: "second_", count: 1 })).toMatchObject({ ok: true });
-    await sleep(500);
+    await waitFor(() => witnessed > 0, 30_000, "onChange of the listener still subscribed");
     expect(calls).toBe(0);
     expect(await countRows(env.store, "dag_run")).toBe(2);
   });
@@ -165,7 +168,7 @@ describe.each(DIALECTS)("several processes on one database (%s)", (dialect) => {
       await setPaused(env.store, "p", paused);
       await sleep(100);
       return calls > 0;
-    }, 10_000, "onChange of the second store");
+    }, 30_000, "onChange of the second store");
     expect(calls).toBeGreaterThan(0);
   });
 
@@ -185,14 +188,14 @@ describe.each(DIALECTS)("several processes on one database (%s)", (dialect) => {
         await otherEnv.store.notify();
         await sleep(50);
         return other > 0;
-      }, 10_000, "LISTEN on the other schema");
+      }, 30_000, "LISTEN on the other schema");
       await sleep(200);
       other = 0;
       await waitFor(async () => {
         await env.store.notify();
         await sleep(50);
         return same > 0;
-      }, 10_000, "notify on the same schema");
+      }, 30_000, "notify on the same schema");
       await env.store.notify();
       await sleep(300);
       expect(same).toBeGreaterThan(0);
