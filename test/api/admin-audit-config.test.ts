@@ -28,7 +28,7 @@ interface Event {
 }
 
 async function auditRows(api: ApiEnv, count: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     const row = await api.env.store.db.selectFrom("audit_log").select((eb) => eb.fn.countAll<number>().as("n")).executeTakeFirstOrThrow();
     if (Number(row.n) >= count) return;

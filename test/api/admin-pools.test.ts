@@ -121,7 +121,7 @@ describe("pools API", () => {
 
     // Audit records are written as responses finish: wait for the last one.
     const poolEvents = () => api!.env.store.db.selectFrom("audit_log").select(["action", "username", "object_id", "outcome", "status"]).where("action", "like", "pool.%").orderBy("id").execute();
-    const deadline = Date.now() + 10_000;
+    const deadline = Date.now() + 30_000;
     while ((await poolEvents()).length < 4 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const audit = await poolEvents();
     expect(audit).toEqual([

@@ -78,7 +78,7 @@ class EventClient {
   }
 
   /** Resolves with the first message (in order of arrival) matching `match`. */
-  async waitFor(match: (m: Json) => boolean, what: string, timeoutMs = 15_000): Promise<Json> {
+  async waitFor(match: (m: Json) => boolean, what: string, timeoutMs = 30_000): Promise<Json> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.messages.find(match);
@@ -89,7 +89,7 @@ class EventClient {
   }
 
   /** Waits for the server to close the socket. */
-  async waitClosed(timeoutMs = 15_000): Promise<Closed> {
+  async waitClosed(timeoutMs = 30_000): Promise<Closed> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the socket was not closed within ${timeoutMs} ms; received: ${JSON.stringify(this.messages)}`)), timeoutMs);
@@ -483,7 +483,7 @@ describe("events: log subscriptions (sqlite)", () => {
     expect(await scheduler.waitForRun(run.id)).toBe("success");
     await ws.waitFor(isRunState("a", "live-a", "success"), "the run's success");
     // The lines are stored by now; give the hub's backstop (1 s) time to look for them.
-    await ws.waitFor((m) => m.type === "log", "log lines of the try that ran after subscribing", 5_000);
+    await ws.waitFor((m) => m.type === "log", "log lines of the try that ran after subscribing");
     expect(ws.of("log").flatMap((m) => m.lines as Json[]).map((l) => l.message)).toContain("hello from a");
   });
 });
@@ -567,7 +567,7 @@ describe.each(DIALECTS)("events: from another process (%s)", (dialect) => {
     expect(stored.state).toBe("success");
 
     // The child's commits woke this process's store (not only the hub's 1 s backstop timer).
-    await eventually(async () => expect(wakeUps.filter((t) => t > afterOwnWrites).length).toBeGreaterThan(0), 10_000);
+    await eventually(async () => expect(wakeUps.filter((t) => t > afterOwnWrites).length).toBeGreaterThan(0));
     unsubscribe();
     expect(child.exitCode, output).toBeNull();
   });

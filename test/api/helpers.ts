@@ -177,7 +177,7 @@ export async function createApiEnv(options: ApiEnvOptions = {}): Promise<ApiEnv>
  * Retries `check` (which throws, e.g. a failed expect) until it passes or `timeoutMs` ends.
  * For effects that follow a response, such as the audit record written once it is sent.
  */
-export async function eventually<T>(check: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
+export async function eventually<T>(check: () => Promise<T>, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -248,7 +248,7 @@ describe.each(DIALECTS)("ctx.signal (%s)", (dialect) => {
     const trigger = await triggerDagRun(env.store, "signalled");
     running = await startScheduler(env);
     expect(await running.waitForRun(trigger.id)).toBe("failed");
-    await waitFor("the abort handler's marker file", () => existsSync(marker), 15_000);
+    await waitFor("the abort handler's marker file", () => existsSync(marker));
     expect(readFileSync(marker, "utf8")).toMatch(/execution ?timeout/i);
     const tis = await taskStates(env, trigger.id);
     const tiId = tis.patient!.id;
@@ -256,7 +256,7 @@ describe.each(DIALECTS)("ctx.signal (%s)", (dialect) => {
     const lines = await waitFor("the abort handler's log line", async () => {
       const all = await logLines(env!, tiId, 1);
       return all.some((l) => l.message.includes("cleaning up after abort")) ? all : undefined;
-    }, 15_000);
+    });
     expect(lines.find((l) => l.message.includes("cleaning up after abort"))!.message).toMatch(/execution ?timeout/i);
     // The late return does not turn the try into a success.
     expect((await taskStates(env, trigger.id)).patient).toMatchObject({ state: "failed", tryNumber: 1 });
