@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createCliEnv, REPO_ROOT, runCli, type CliEnv } from "./cli.js";
+import { CLI_TEST_TIMEOUT_MS, createCliEnv, REPO_ROOT, runCli, type CliEnv } from "./cli.js";
 
 /** Several CLI processes and cold TypeScripts per test: room for a busy machine. */
 const SLOW = 180_000;
@@ -42,7 +42,7 @@ async function init(project: string) {
   return result;
 }
 
-describe("updraft init", () => {
+describe("updraft init", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("scaffolds a DAGs project that type-checks clean, and refuses to overwrite it", async () => {
     const project = join(root, "my-dags");
     const { stdout } = await init(project);
@@ -95,7 +95,7 @@ describe("updraft init", () => {
   }, SLOW);
 });
 
-describe("updraft dags check", () => {
+describe("updraft dags check", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("prints file:line:col - error TSxxxx, exits 1 with type errors, 2 for a folder that is not there", async () => {
     const project = join(root, "p");
     await init(project);
@@ -131,7 +131,7 @@ describe("updraft dags check", () => {
   }, SLOW);
 });
 
-describe("type warnings in the CLI", () => {
+describe("type warnings in the CLI", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("reserialize waits for the checks; list-import-errors shows warnings, marked", async () => {
     env = createCliEnv({
       "typed.ts": [

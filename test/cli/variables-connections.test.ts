@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { generateKey } from "../../src/security/secrets.js";
 import { openStore, type Store } from "../../src/store/connect.js";
-import { CLI_TIMEOUT_MS, createCliEnv, REPO_ROOT, type CliEnv } from "./cli.js";
+import { CLI_TEST_TIMEOUT_MS, CLI_TIMEOUT_MS, createCliEnv, REPO_ROOT, type CliEnv } from "./cli.js";
 
 let env: CliEnv | undefined;
 afterEach(() => {
@@ -42,7 +42,7 @@ function expectNoSecret(text: string, secrets: string[]): void {
   }
 }
 
-describe("updraft variables", () => {
+describe("updraft variables", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("sets, gets, lists, imports, exports and deletes; secret values only on request; every change audited", async () => {
     env = createCliEnv();
     const cli = env;
@@ -120,7 +120,7 @@ describe("updraft variables", () => {
   }, SLOW);
 });
 
-describe("updraft connections", () => {
+describe("updraft connections", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("adds by Airflow URI, JSON or flags; gets with secrets masked unless asked; lists without them; imports and exports Airflow's file format", async () => {
     env = createCliEnv();
     const cli = env;
@@ -193,7 +193,7 @@ describe("updraft connections", () => {
   }, SLOW);
 });
 
-describe("updraft tasks test", () => {
+describe("updraft tasks test", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   const DAG = `
 import { dag, task } from "updraft";
 const show = task({
@@ -232,7 +232,7 @@ export default dag({ id: "show" }, () => { show(); });
   }, SLOW);
 });
 
-describe("updraft scheduler and the keyring", () => {
+describe("updraft scheduler and the keyring", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
   it("refuses to start with a key that does not match the database; without a key it starts and warns", async () => {
     env = createCliEnv();
     const cli = env;
