@@ -5,7 +5,7 @@
  *
  *   npm run bench                          # everything
  *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, dags, dagfile, typecheck, idle, events, uigrid)
- *   npm run bench -- --db sqlite-normal    # some databases
+ *   npm run bench -- --db=sqlite-normal    # some databases (--name value and --name=value both work)
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -38,7 +38,10 @@ const PG_URL = process.env.UPDRAFT_BENCH_PG_URL ?? "postgres://postgres@127.0.0.
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
-  if (a.startsWith("--")) args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
+  if (!a.startsWith("--")) continue;
+  const eq = a.indexOf("=");
+  if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
+  else args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
 const only = (args.get("only") ?? "chain,fanout,dags,dagfile,typecheck,idle,events,uigrid").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
@@ -51,23 +54,27 @@ interface Env {
   cleanup(): Promise<void>;
 }
 
+/** On PostgreSQL a schema of its own (dropped by `drop`); SQLite lives in the home. */
+function scratchDatabase(db: Db): { databaseUrl?: string; drop(): Promise<void> } {
+  if (db !== "postgres") return { drop: async () => {} };
+  const schema = `bench_${randomBytes(4).toString("hex")}`;
+  return {
+    databaseUrl: `${PG_URL}?schema=${schema}`,
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+    },
+  };
+}
+
 async function makeEnv(db: Db, dags: Record<string, string>, overrides: Record<string, unknown> = {}): Promise<Env> {
   const root = mkdtempSync(join(tmpdir(), "updraft-bench-"));
   const dagsFolder = join(root, "dags");
   mkdirSync(dagsFolder);
   for (const [file, source] of Object.entries(dags)) writeFileSync(join(dagsFolder, file), source);
-  let drop = async () => {};
-  let databaseUrl: string | undefined;
-  if (db === "postgres") {
-    const schema = `bench_${randomBytes(4).toString("hex")}`;
-    databaseUrl = `${PG_URL}?schema=${schema}`;
-    drop = async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop schema if exists ${schema} cascade`);
-      await c.end();
-    };
-  }
+  const { databaseUrl, drop } = scratchDatabase(db);
   const { config } = loadConfig(
     {
       home: join(root, "home"),
@@ -481,6 +488,9 @@ async function benchUiGrid(db: Db): Promise<void> {
 
 const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
 
+const unknown = only.filter((w) => !(w in WORKLOADS));
+if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(", ")} (the workloads: ${Object.keys(WORKLOADS).join(", ")})`);
+
 console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${runners} runners`);
 for (const workload of only) {
   for (const db of dbs) {
@@ -490,7 +500,8 @@ for (const workload of only) {
 }
 console.log("");
 const header = ["workload", "database", "figure", "value", "budget", "detail"];
-const table = rows.map((r) => [r.workload, r.db, r.figure, `${r.value.toFixed(r.unit === "tasks/s" ? 0 : 3)} ${r.unit}`, r.budget, r.detail]);
+const figure = (r: Row) => (Number.isNaN(r.value) ? "—" : `${r.value.toFixed(r.unit.endsWith("/s") ? 0 : 3)} ${r.unit}`);
+const table = rows.map((r) => [r.workload, r.db, r.figure, figure(r), r.budget, r.detail]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
 console.log(line(header));
