@@ -1,10 +1,11 @@
 /**
  * `npm run bench`: scheduling overhead of Updraft end to end — real DAG files, the real DAG
  * processor, scheduler, local executor and runner processes, on SQLite (synchronous NORMAL and
- * FULL) and PostgreSQL. Prints a table; docs/BENCHMARKS.md records the figures.
+ * FULL) and PostgreSQL; beside them the same fan-out through a bare BullMQ queue (bench/bullmq.ts)
+ * as the yardstick. Prints a table; docs/BENCHMARKS.md records the figures.
  *
  *   npm run bench                          # everything
- *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, dags, dagfile, typecheck, idle, events, uigrid)
+ *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, bullmq, dags, dagfile, typecheck, idle, events, uigrid)
  *   npm run bench -- --db=sqlite-normal    # some databases (--name value and --name=value both work)
  */
 import { randomBytes } from "node:crypto";
@@ -12,6 +13,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { bullmqFanout, bullmqVersions, probeRedis } from "./bullmq.js";
 import type * as ConfigModule from "../src/config/index.js";
 import type { Config } from "../src/config/index.js";
 import type * as RuntimeModule from "../src/runtime/index.js";
@@ -43,7 +45,7 @@ for (let i = 2; i < process.argv.length; i++) {
   if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
   else args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "chain,fanout,dags,dagfile,typecheck,idle,events,uigrid").split(",");
+const only = (args.get("only") ?? "chain,fanout,bullmq,dags,dagfile,typecheck,idle,events,uigrid").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -179,7 +181,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 interface Row {
   workload: string;
-  db: Db;
+  /** A database, or "redis" for BullMQ's rows. */
+  db: Db | "redis";
   figure: string;
   value: number;
   unit: string;
@@ -207,8 +210,12 @@ async function benchChain(db: Db): Promise<void> {
   }
 }
 
+/** Tasks per second of each database's fan-out in this run, for the ratio to BullMQ. */
+const fanoutRates = new Map<Db, number>();
+const FANOUT_WIDTH = 10_000;
+
 async function benchFanout(db: Db): Promise<void> {
-  const width = 10_000;
+  const width = FANOUT_WIDTH;
   const env = await makeEnv(db, { "fanout.ts": fanoutDag(width) });
   try {
     const s = await session(env);
@@ -217,6 +224,7 @@ async function benchFanout(db: Db): Promise<void> {
     const ms = await span(env.store, runIds[0]!);
     const rate = ((width + 2) / ms) * 1000;
     const budget = db === "postgres" ? 1000 : 3000;
+    fanoutRates.set(db, rate);
     rows.push({ workload: `fan-out of ${width} no-op tasks`, db, figure: "throughput", value: rate, unit: "tasks/s", budget: `≥ ${budget} tasks/s`, detail: `run span ${(ms / 1000).toFixed(2)} s (wall ${(wallMs / 1000).toFixed(2)} s incl. run creation)` });
   } finally {
     await env.cleanup();
@@ -486,7 +494,57 @@ async function benchUiGrid(db: Db): Promise<void> {
   rows.push({ workload: "task starts → its grid cell turns 'running' (Chromium)", db, figure: "latency", value: liveMs, unit: "ms", budget: "≤ 1000 ms", detail: liveDetail });
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
+/**
+ * The fan-out through a bare BullMQ queue on Redis (bench/bullmq.ts): as many jobs as Updraft's
+ * fan-out has tasks, the median of --repeat runs, and once the team's 3,000. It runs once, with
+ * the first database of the list: Redis is its store. Without Redis the row says so.
+ */
+let bullmqRate: { value: number } | { error: string } | undefined;
+const TEAM_BULLMQ_3000 = 5_634; // issue 9: 3,000 jobs, one worker, concurrency 50, addBulk
+async function benchBullmq(db: Db): Promise<void> {
+  if (db !== dbs[0]) return;
+  const workload = `BullMQ: ${FANOUT_WIDTH.toLocaleString("en")} no-op jobs, addBulk, 1 worker × concurrency 50`;
+  const redis = await probeRedis();
+  if ("error" in redis) {
+    bullmqRate = { error: redis.error };
+    rows.push({ workload, db: "redis", figure: "throughput", value: NaN, unit: "jobs/s", budget: "—", detail: `not measured: ${redis.error}` });
+    return;
+  }
+  const about = `${bullmqVersions()}, Redis ${redis.version}`;
+  const runs = [];
+  for (let i = 0; i < repeats; i++) runs.push(await bullmqFanout(FANOUT_WIDTH));
+  const rates = runs.map((r) => (FANOUT_WIDTH / r.ms) * 1000);
+  const mid = runs[rates.indexOf(median(rates))]!;
+  const left = runs.reduce((n, r) => n + r.leftKeys, 0);
+  bullmqRate = { value: median(rates) };
+  rows.push({
+    workload, db: "redis", figure: "throughput", value: median(rates), unit: "jobs/s", budget: "—",
+    detail: `median of ${repeats}: ${rates.map((x) => x.toFixed(0)).join(", ")} jobs/s; ${(mid.ms / 1000).toFixed(2)} s from addBulk (the call ${mid.addMs.toFixed(0)} ms) to the last completion; ${about}${left ? `; ${left} keys left behind` : ""}`,
+  });
+  const team = await bullmqFanout(3_000);
+  rows.push({
+    workload: "BullMQ: 3,000 no-op jobs (the team's measurement)", db: "redis", figure: "throughput", value: (3_000 / team.ms) * 1000, unit: "jobs/s", budget: "—",
+    detail: `one run; the team measured ${TEAM_BULLMQ_3000.toLocaleString("en")} jobs/s${team.leftKeys ? `; ${team.leftKeys} keys left behind` : ""}`,
+  });
+}
+
+/** Updraft's fan-out ÷ BullMQ's, per database, when both ran. */
+function ratioRows(): void {
+  if (!bullmqRate) return;
+  for (const [db, rate] of fanoutRates) {
+    rows.push({
+      workload: `fan-out of ${FANOUT_WIDTH.toLocaleString("en")}: Updraft ÷ BullMQ, same run`,
+      db,
+      figure: "ratio",
+      value: "value" in bullmqRate ? rate / bullmqRate.value : NaN,
+      unit: "×",
+      budget: "team goal ≥ 1",
+      detail: "value" in bullmqRate ? `${rate.toFixed(0)} tasks/s ÷ ${bullmqRate.value.toFixed(0)} jobs/s` : `no BullMQ figure: ${bullmqRate.error}`,
+    });
+  }
+}
+
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, bullmq: benchBullmq, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
 
 const unknown = only.filter((w) => !(w in WORKLOADS));
 if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(", ")} (the workloads: ${Object.keys(WORKLOADS).join(", ")})`);
@@ -498,6 +556,7 @@ for (const workload of only) {
     await WORKLOADS[workload]!(db);
   }
 }
+ratioRows();
 console.log("");
 const header = ["workload", "database", "figure", "value", "budget", "detail"];
 const figure = (r: Row) => (Number.isNaN(r.value) ? "—" : `${r.value.toFixed(r.unit.endsWith("/s") ? 0 : 3)} ${r.unit}`);
