@@ -1,17 +1,20 @@
 /**
  * `npm run bench`: scheduling overhead of Updraft end to end — real DAG files, the real DAG
  * processor, scheduler, local executor and runner processes, on SQLite (synchronous NORMAL and
- * FULL) and PostgreSQL. Prints a table; docs/BENCHMARKS.md records the figures.
+ * FULL) and PostgreSQL; beside them the same fan-out through a bare BullMQ queue (bench/bullmq.ts)
+ * as the yardstick. Prints a table; docs/BENCHMARKS.md records the figures.
  *
  *   npm run bench                          # everything
- *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, dags, dagfile, typecheck, idle, events, uigrid)
- *   npm run bench -- --db sqlite-normal    # some databases
+ *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, bullmq, dags, dagstest, dagfile, typecheck, idle, events, uigrid)
+ *   npm run bench -- --db=sqlite-normal    # some databases (--name value and --name=value both work)
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { bullmqFanout, bullmqVersions, probeRedis } from "./bullmq.js";
+import { cliStart, coldDagsTest, DAGSTEST_TASKS, type CliRun, type CliTarget } from "./dags-test.js";
 import type * as ConfigModule from "../src/config/index.js";
 import type { Config } from "../src/config/index.js";
 import type * as RuntimeModule from "../src/runtime/index.js";
@@ -38,9 +41,12 @@ const PG_URL = process.env.UPDRAFT_BENCH_PG_URL ?? "postgres://postgres@127.0.0.
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i]!;
-  if (a.startsWith("--")) args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
+  if (!a.startsWith("--")) continue;
+  const eq = a.indexOf("=");
+  if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
+  else args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "chain,fanout,dags,dagfile,typecheck,idle,events,uigrid").split(",");
+const only = (args.get("only") ?? "chain,fanout,bullmq,dags,dagstest,dagfile,typecheck,idle,events,uigrid").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -51,23 +57,27 @@ interface Env {
   cleanup(): Promise<void>;
 }
 
+/** On PostgreSQL a schema of its own (dropped by `drop`); SQLite lives in the home. */
+function scratchDatabase(db: Db): { databaseUrl?: string; drop(): Promise<void> } {
+  if (db !== "postgres") return { drop: async () => {} };
+  const schema = `bench_${randomBytes(4).toString("hex")}`;
+  return {
+    databaseUrl: `${PG_URL}?schema=${schema}`,
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop schema if exists ${schema} cascade`);
+      await c.end();
+    },
+  };
+}
+
 async function makeEnv(db: Db, dags: Record<string, string>, overrides: Record<string, unknown> = {}): Promise<Env> {
   const root = mkdtempSync(join(tmpdir(), "updraft-bench-"));
   const dagsFolder = join(root, "dags");
   mkdirSync(dagsFolder);
   for (const [file, source] of Object.entries(dags)) writeFileSync(join(dagsFolder, file), source);
-  let drop = async () => {};
-  let databaseUrl: string | undefined;
-  if (db === "postgres") {
-    const schema = `bench_${randomBytes(4).toString("hex")}`;
-    databaseUrl = `${PG_URL}?schema=${schema}`;
-    drop = async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop schema if exists ${schema} cascade`);
-      await c.end();
-    };
-  }
+  const { databaseUrl, drop } = scratchDatabase(db);
   const { config } = loadConfig(
     {
       home: join(root, "home"),
@@ -172,7 +182,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 interface Row {
   workload: string;
-  db: Db;
+  /** A database, or "redis" for BullMQ's rows. */
+  db: Db | "redis";
   figure: string;
   value: number;
   unit: string;
@@ -200,8 +211,12 @@ async function benchChain(db: Db): Promise<void> {
   }
 }
 
+/** Tasks per second of each database's fan-out in this run, for the ratio to BullMQ. */
+const fanoutRates = new Map<Db, number>();
+const FANOUT_WIDTH = 10_000;
+
 async function benchFanout(db: Db): Promise<void> {
-  const width = 10_000;
+  const width = FANOUT_WIDTH;
   const env = await makeEnv(db, { "fanout.ts": fanoutDag(width) });
   try {
     const s = await session(env);
@@ -210,6 +225,7 @@ async function benchFanout(db: Db): Promise<void> {
     const ms = await span(env.store, runIds[0]!);
     const rate = ((width + 2) / ms) * 1000;
     const budget = db === "postgres" ? 1000 : 3000;
+    fanoutRates.set(db, rate);
     rows.push({ workload: `fan-out of ${width} no-op tasks`, db, figure: "throughput", value: rate, unit: "tasks/s", budget: `≥ ${budget} tasks/s`, detail: `run span ${(ms / 1000).toFixed(2)} s (wall ${(wallMs / 1000).toFixed(2)} s incl. run creation)` });
   } finally {
     await env.cleanup();
@@ -479,7 +495,92 @@ async function benchUiGrid(db: Db): Promise<void> {
   rows.push({ workload: "task starts → its grid cell turns 'running' (Chromium)", db, figure: "latency", value: liveMs, unit: "ms", budget: "≤ 1000 ms", detail: liveDetail });
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
+/**
+ * The fan-out through a bare BullMQ queue on Redis (bench/bullmq.ts): as many jobs as Updraft's
+ * fan-out has tasks, the median of --repeat runs, and once the team's 3,000. It runs once, with
+ * the first database of the list: Redis is its store. Without Redis the row says so.
+ */
+let bullmqRate: { value: number } | { error: string } | undefined;
+const TEAM_BULLMQ_3000 = 5_634; // issue 9: 3,000 jobs, one worker, concurrency 50, addBulk
+async function benchBullmq(db: Db): Promise<void> {
+  if (db !== dbs[0]) return;
+  const workload = `BullMQ: ${FANOUT_WIDTH.toLocaleString("en")} no-op jobs, addBulk, 1 worker × concurrency 50`;
+  const redis = await probeRedis();
+  if ("error" in redis) {
+    bullmqRate = { error: redis.error };
+    rows.push({ workload, db: "redis", figure: "throughput", value: NaN, unit: "jobs/s", budget: "—", detail: `not measured: ${redis.error}` });
+    return;
+  }
+  const about = `${bullmqVersions()}, Redis ${redis.version}`;
+  const runs = [];
+  for (let i = 0; i < repeats; i++) runs.push(await bullmqFanout(FANOUT_WIDTH));
+  const rates = runs.map((r) => (FANOUT_WIDTH / r.ms) * 1000);
+  const mid = runs[rates.indexOf(median(rates))]!;
+  const left = runs.reduce((n, r) => n + r.leftKeys, 0);
+  bullmqRate = { value: median(rates) };
+  rows.push({
+    workload, db: "redis", figure: "throughput", value: median(rates), unit: "jobs/s", budget: "—",
+    detail: `median of ${repeats}: ${rates.map((x) => x.toFixed(0)).join(", ")} jobs/s; ${(mid.ms / 1000).toFixed(2)} s from addBulk (the call ${mid.addMs.toFixed(0)} ms) to the last completion; ${about}${left ? `; ${left} keys left behind` : ""}`,
+  });
+  const team = await bullmqFanout(3_000);
+  rows.push({
+    workload: "BullMQ: 3,000 no-op jobs (the team's measurement)", db: "redis", figure: "throughput", value: (3_000 / team.ms) * 1000, unit: "jobs/s", budget: "—",
+    detail: `one run; the team measured ${TEAM_BULLMQ_3000.toLocaleString("en")} jobs/s${team.leftKeys ? `; ${team.leftKeys} keys left behind` : ""}`,
+  });
+}
+
+/** Updraft's fan-out ÷ BullMQ's, per database, when both ran. */
+function ratioRows(): void {
+  if (!bullmqRate) return;
+  for (const [db, rate] of fanoutRates) {
+    rows.push({
+      workload: `fan-out of ${FANOUT_WIDTH.toLocaleString("en")}: Updraft ÷ BullMQ, same run`,
+      db,
+      figure: "ratio",
+      value: "value" in bullmqRate ? rate / bullmqRate.value : NaN,
+      unit: "×",
+      budget: "team goal ≥ 1",
+      detail: "value" in bullmqRate ? `${rate.toFixed(0)} tasks/s ÷ ${bullmqRate.value.toFixed(0)} jobs/s` : `no BullMQ figure: ${bullmqRate.error}`,
+    });
+  }
+}
+
+/** `updraft dags test` of a 3,001-task fan-out, cold CLI, from spawn to exit (bench/dags-test.ts). */
+async function benchDagsTest(db: Db): Promise<void> {
+  const oneLine = (run: CliRun) => `exit ${run.signal ?? run.code}: ${run.tail.replace(/\s*\n\s*/g, " ⏎ ")}`;
+  const times: number[] = [];
+  const starts: number[] = [];
+  let failure: CliRun | undefined;
+  for (let i = 0; i < repeats && !failure; i++) {
+    const start = await cliStart();
+    if (start.code === 0) starts.push(start.ms);
+    const scratch = scratchDatabase(db);
+    const target: CliTarget = { ...(scratch.databaseUrl ? { databaseUrl: scratch.databaseUrl } : {}), ...(db === "sqlite-full" ? { env: { UPDRAFT_SQLITE_SYNCHRONOUS: "FULL" } } : {}) };
+    try {
+      const run = await coldDagsTest(target);
+      if (run.code === 0) times.push(run.ms);
+      else failure = run;
+    } finally {
+      await scratch.drop();
+    }
+  }
+  const workload = `dags test of a ${DAGSTEST_TASKS.toLocaleString("en")}-task fan-out, cold CLI`;
+  const budget = `≤ 1.5 s, team goal ≤ 1 s${db === "postgres" ? " (set for SQLite)" : ""}`;
+  if (failure) {
+    rows.push({ workload, db, figure: "end to end", value: NaN, unit: "s", budget, detail: `FAILED, ${oneLine(failure)}` });
+    return;
+  }
+  const s = median(times) / 1000;
+  rows.push({
+    workload, db, figure: "end to end", value: s, unit: "s", budget,
+    detail: `${(DAGSTEST_TASKS / s).toFixed(0)} tasks/s; median of ${repeats}: ${times.map((x) => (x / 1000).toFixed(2)).join(", ")} s; \`updraft version\` alone ${starts.length ? (median(starts) / 1000).toFixed(2) : "?"} s`,
+  });
+}
+
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, bullmq: benchBullmq, dagstest: benchDagsTest, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
+
+const unknown = only.filter((w) => !(w in WORKLOADS));
+if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(", ")} (the workloads: ${Object.keys(WORKLOADS).join(", ")})`);
 
 console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB, Node ${process.version}, ${runners} runners`);
 for (const workload of only) {
@@ -488,9 +589,11 @@ for (const workload of only) {
     await WORKLOADS[workload]!(db);
   }
 }
+ratioRows();
 console.log("");
 const header = ["workload", "database", "figure", "value", "budget", "detail"];
-const table = rows.map((r) => [r.workload, r.db, r.figure, `${r.value.toFixed(r.unit === "tasks/s" ? 0 : 3)} ${r.unit}`, r.budget, r.detail]);
+const figure = (r: Row) => (Number.isNaN(r.value) ? "—" : `${r.value.toFixed(r.unit.endsWith("/s") ? 0 : 3)} ${r.unit}`);
+const table = rows.map((r) => [r.workload, r.db, r.figure, figure(r), r.budget, r.detail]);
 const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(" | ")} |`;
 console.log(line(header));
