@@ -238,8 +238,8 @@ export class Scheduler {
     this.#pendingLogLines = 0;
     const wantRuns = this.#wantRuns;
     const wantBackstop = this.#wantBackstop;
-    const passWaiters = wantRuns && wantBackstop ? this.#passWaiters : [];
-    if (passWaiters.length > 0) this.#passWaiters = [];
+    // Only those who asked before this pass began: its reads then follow their request.
+    const passWaiters = wantRuns && wantBackstop ? this.#passWaiters.splice(0) : [];
     this.#wantRuns = false;
     this.#wantBackstop = false;
     const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [] };
