@@ -7,6 +7,7 @@ export type { ConnectionParts };
 export interface TryPayload {
   tryId: string;
   tiId: number;
+  dagRunId: number;
   dagId: string;
   runId: string;
   taskId: string;

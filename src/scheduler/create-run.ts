@@ -6,7 +6,7 @@ import { resolveParams } from "../dag/params.js";
 import { UpdraftError } from "../errors/index.js";
 import type { Store } from "../store/connect.js";
 import { chunk } from "../store/batch.js";
-import { exec, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
+import { dialectSql, exec, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
 import { appendEvents } from "../store/events.js";
 import { describeImportError, importErrorDetails, importErrorsForDag, latestStructure, requireDag } from "../store/dags.js";
 import type { NewTaskInstance } from "../store/schema.js";
@@ -106,7 +106,7 @@ export async function insertDagRun(ctx: SqlContext, run: NewRun): Promise<number
   for (const part of chunk(tis, 5_000)) await exec(ctx, INSERT_TIS, [rows(part)]);
   // PostgreSQL plans the dispatch query from table statistics, which a bulk insert makes stale
   // long before autovacuum notices; refreshing them is cheap next to running thousands of tasks.
-  if (ctx.dialect === "postgres" && tis.length >= ANALYZE_AFTER) await sql`analyze task_instance`.execute(ctx.db);
+  if (dialectSql(ctx).analyzeAfterBulkInsert && tis.length >= ANALYZE_AFTER) await sql`analyze task_instance`.execute(ctx.db);
   return dagRunId;
 }
 

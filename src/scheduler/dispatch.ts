@@ -3,11 +3,9 @@
  * within every limit: the executor's free slots, the scheduler's parallelism, each DAG's
  * maxActiveTasks and each pool's slots. A few statements per tick, however many tries.
  */
-import { randomBytes } from "node:crypto";
 import type { DispatchItem } from "../runner/protocol.js";
-import { chunk } from "../store/batch.js";
 import { exec, list, query, statement, type SqlContext } from "../store/sql.js";
-import type { InflightTry } from "./apply-results.js";
+import { queueTries } from "../execution/tries.js";
 import type { RunCache } from "./run-cache.js";
 
 export interface DispatchScope {
@@ -20,10 +18,6 @@ export interface DispatchScope {
   pools: ReadonlyMap<string, number>;
 }
 
-export interface Dispatched {
-  item: DispatchItem;
-  inflight: InflightTry;
-}
 
 // Runs whose ready task instances may start: running, not test runs, of DAGs that are not paused
 // (under `dags test`: its own runs, whatever their DAG's pause). Few rows; the ready query then
@@ -48,20 +42,13 @@ export async function dispatchableRuns(ctx: SqlContext, onlyRuns: ReadonlySet<nu
 // priority order, stopping at the LIMIT) whatever its statistics say.
 const READY = statement(
   (d) => `select id, dag_run_id, dag_id, task_id, try_number, max_tries, pool, pool_slots
-    from task_instance${d.dialect === "sqlite" ? " indexed by ti_ready" : ""}
+    from task_instance${d.indexedBy("ti_ready")}
     where state = 'scheduled' and dag_run_id ${d.inList} and not (dag_id ${d.inList}) and not (pool ${d.inList})
-    order by priority_weight desc, id limit ?${d.dialect === "postgres" ? " for update skip locked" : ""}`,
+    order by priority_weight desc, id limit ?${d.claimRows}`,
 );
 const ACTIVE = statement(
   () => `select ti.dag_id, d.max_active_tasks, ti.pool, count(*) as n, sum(ti.pool_slots) as slots
     from task_instance ti join dag d on d.dag_id = ti.dag_id where ti.state in ('queued', 'running') group by ti.dag_id, d.max_active_tasks, ti.pool`,
-);
-const QUEUE = statement(
-  (d) => `update task_instance set state = 'queued', try_number = try_number + 1,
-      try_id = cast(? as text) || '.' || cast(id as text) || '.' || cast(try_number + 1 as text),
-      queued_at = ?, job_id = ?, start_date = null, end_date = null, duration_ms = null, next_retry_at = null,
-      hostname = null, pid = null, updated_at = ?
-    where id ${d.inList} and state = 'scheduled'`,
 );
 const DELETE_XCOMS = statement((d) => `delete from xcom where dag_run_id = ? and task_id ${d.inList}`);
 const INPUTS = statement((d) => `select task_id, value from xcom where dag_run_id = ? and key = 'return_value' and task_id ${d.inList}`);
@@ -86,7 +73,7 @@ export async function dispatchReady(
   xcomMaxBytes: number,
   now: number,
   warnPool: (pool: string, taskId: string) => void,
-): Promise<Dispatched[]> {
+): Promise<DispatchItem[]> {
   const { pools, runs: maxActive } = scope;
   if (capacity <= 0 || maxActive.size === 0) return [];
   const active = await query<{ dag_id: string; max_active_tasks: number; pool: string; n: number; slots: number }>(ctx, ACTIVE, []);
@@ -125,9 +112,7 @@ export async function dispatchReady(
   }
   if (chosen.length === 0) return [];
 
-  // A try id is unique per try: a random prefix for this batch, the task instance id and the try number.
-  const prefix = randomBytes(6).toString("hex");
-  for (const part of chunk(chosen.map((c) => c.id), 5_000)) await exec(ctx, QUEUE, [prefix, now, jobId, now, list(ctx, part)]);
+  const tryIds = await queueTries(ctx, chosen.map((c) => ({ id: c.id, tryNumber: c.try_number })), jobId, now);
 
   const runs = await cache.runs(ctx.db, chosen.map((c) => c.dag_run_id));
   // A task that runs again starts without the XComs of its earlier tries.
@@ -150,16 +135,16 @@ export async function dispatchReady(
     const run = runs.get(c.dag_run_id)!;
     const task = run.graph.tasks.get(c.task_id)!;
     const tryNumber = c.try_number + 1;
-    const tryId = `${prefix}.${c.id}.${tryNumber}`;
+    const tryId = tryIds.get(c.id)!;
     const inputs: Record<string, string> = {};
     for (const u of task.dataUpstream) {
       const v = values.get(`${c.dag_run_id}\0${u}`);
       if (v !== undefined) inputs[u] = v;
     }
     return {
-      item: {
         tryId,
         tiId: c.id,
+        dagRunId: c.dag_run_id,
         dagId: c.dag_id,
         runId: run.runId,
         taskId: c.task_id,
@@ -175,8 +160,6 @@ export async function dispatchReady(
         inputs,
         executionTimeoutMs: task.options.executionTimeoutMs,
         xcomMaxBytes,
-      },
-      inflight: { tryId, tiId: c.id, dagRunId: c.dag_run_id, dagId: c.dag_id, taskId: c.task_id, tryNumber, maxTries: c.max_tries, queuedAt: now, kind: task.kind, options: task.options },
     };
   });
 }

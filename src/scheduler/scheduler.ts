@@ -24,10 +24,11 @@ import { appendEvents, notifyEventListeners, trimEvents, type StoredEvent } from
 import { heartbeatJob, registerJob } from "../store/jobs.js";
 import { getBundleCode } from "../store/dags.js";
 import type { Logger } from "../util/logger.js";
-import { applyFinished, applyStarted, insertLogs, upsertXcoms, type EndedTask, type InflightTry, type StartedReport } from "./apply-results.js";
-import { dispatchableRuns, dispatchReady, type Dispatched } from "./dispatch.js";
+import { appendLogs, finishTries, heartbeatTries, pushXcoms, startTries, type EndedTry, type StartReport } from "../execution/tries.js";
+import { handBackTries, reapDeadJobs } from "../execution/orphans.js";
+import type { DispatchItem } from "../runner/protocol.js";
+import { dispatchableRuns, dispatchReady } from "./dispatch.js";
 import { evaluateRuns, type RunSeeds, type WaitMemory } from "./evaluate.js";
-import { handBackTries, reapDeadJobs } from "./recovery.js";
 import { RunCache, type RunInfo } from "./run-cache.js";
 import { createDueRuns, nextRunCreation, promoteDueRetries, startQueuedRuns } from "./runs.js";
 
@@ -52,7 +53,7 @@ export interface SchedulerOptions {
 }
 
 interface Pending {
-  started: Map<string, StartedReport>;
+  started: Map<string, Omit<StartReport, "tryId">>;
   finished: Map<string, TryResult>;
   logs: Array<[string, LogLine[]]>;
   pushes: Array<[string, string, string]>;
@@ -91,9 +92,10 @@ export class Scheduler {
   readonly #listeners = new Set<(event: SchedulerEvent) => void>();
   readonly #cache = new RunCache();
   readonly #waits: WaitMemory = new Map();
-  readonly #inflight = new Map<string, InflightTry>();
+  /** The tries this scheduler handed to its executor (for their logs, lookups and parallelism). */
+  readonly #inflight = new Map<string, DispatchItem>();
   /** Tries that ended lately: lines they log on their way out (after a timeout) are still kept. */
-  readonly #ended = new Map<string, InflightTry>();
+  readonly #ended = new Map<string, DispatchItem>();
   readonly #warnedPools = new Set<string>();
   /** Callers of pass() waiting for the next full pass to commit. */
   #passWaiters: Array<() => void> = [];
@@ -243,7 +245,7 @@ export class Scheduler {
     this.#wantRuns = false;
     this.#wantBackstop = false;
     const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [] };
-    let dispatched: Dispatched[] = [];
+    let dispatched: DispatchItem[] = [];
     try {
       dispatched = await this.#store.transaction(async (trx) => {
         const ctx: SqlContext = { db: trx, dialect: this.#store.dialect };
@@ -255,7 +257,7 @@ export class Scheduler {
         }
         await this.#evaluate(ctx, tick, pending);
         const queued = this.#stopping ? [] : await this.#dispatch(ctx, tick, pending);
-        for (const d of queued) tick.events.push({ type: "ti-state", dagRunId: d.inflight.dagRunId, taskId: d.inflight.taskId, state: "queued" });
+        for (const d of queued) tick.events.push({ type: "ti-state", dagRunId: d.dagRunId, taskId: d.taskId, state: "queued" });
         await this.#storeEvents(ctx, tick);
         return queued;
       });
@@ -298,8 +300,8 @@ export class Scheduler {
     }
     for (const id of tick.finishedRuns) this.#cache.forgetRun(id);
     if (dispatched.length > 0) {
-      for (const d of dispatched) this.#inflight.set(d.item.tryId, d.inflight);
-      this.#executor.dispatch(dispatched.map((d) => d.item));
+      for (const d of dispatched) this.#inflight.set(d.tryId, d);
+      this.#executor.dispatch(dispatched);
     }
     if (tick.events.length > 0) this.#store.eventsAppended();
     this.#emit(tick.events);
@@ -309,26 +311,27 @@ export class Scheduler {
     if (this.#wantRuns || this.#hasPending()) this.#queueTick();
   }
 
-  /** What the executor reported: logs, pushed XComs, tries that started and tries that ended. */
+  /**
+   * What the executor reported: logs, pushed XComs, tries that started and tries that ended. The
+   * store applies each by its try id (see src/execution/tries.ts), whoever dispatched the try.
+   */
   async #applyReports(ctx: SqlContext, tick: Tick, pending: Pending): Promise<void> {
-    const known = <T>(entries: Iterable<[string, T]>) =>
-      [...entries].flatMap(([tryId, value]) => {
-        const t = this.#inflight.get(tryId);
-        return t ? [[t, value] as [InflightTry, T]] : [];
-      });
-    const logs = pending.logs.flatMap(([tryId, lines]) => {
+    const logs = pending.logs.map(([tryId, lines]) => ({ tryId, lines }));
+    await appendLogs(ctx, logs);
+    for (const { tryId, lines } of logs) {
       const t = this.#inflight.get(tryId) ?? this.#ended.get(tryId);
-      return t ? [[t, lines] as [InflightTry, LogLine[]]] : [];
+      if (t) tick.events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
+    }
+    await pushXcoms(ctx, pending.pushes.map(([tryId, key, value]) => ({ tryId, key, value })), tick.now);
+    const onlyStarted = [...pending.started].filter(([id]) => !pending.finished.has(id)).map(([tryId, s]) => ({ tryId, ...s }));
+    for (const t of await startTries(ctx, onlyStarted, tick.now)) tick.events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
+    const reports = [...pending.finished].map(([tryId, result]) => {
+      const started = pending.started.get(tryId);
+      return { tryId, result, ...(started ? { started } : {}) };
     });
-    await insertLogs(ctx, logs);
-    for (const [t, lines] of logs) tick.events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
-    const pushes = known(pending.pushes.map(([tryId, key, value]) => [tryId, { key, value }] as [string, { key: string; value: string }]));
-    await upsertXcoms(ctx, pushes.map(([t, x]) => ({ dag_run_id: t.dagRunId, task_id: t.taskId, key: x.key, value: x.value, created_at: tick.now })));
-    const onlyStarted = known([...pending.started].filter(([id]) => !pending.finished.has(id)));
-    await applyStarted(ctx, onlyStarted, tick.now);
-    for (const [t] of onlyStarted) tick.events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
-    const finished = known(pending.finished).map(([t, r]) => [t, r, pending.started.get(t.tryId)] as [InflightTry, TryResult, StartedReport | undefined]);
-    this.#noteEnded(tick, await applyFinished(ctx, finished, tick.now));
+    const { ended, refused } = await finishTries(ctx, this.#cache, reports, tick.now);
+    for (const r of refused) this.#log.debug({ tryId: r.tryId, code: r.code }, `a try's end was not applied: ${r.message}`);
+    this.#noteEnded(tick, ended);
   }
 
   #seed(tick: Tick, dagRunId: number): RunSeeds {
@@ -337,7 +340,7 @@ export class Scheduler {
     return s;
   }
 
-  #noteEnded(tick: Tick, ended: Array<Pick<EndedTask, "dagRunId" | "taskId" | "state" | "follow" | "nextRetryAt">>): void {
+  #noteEnded(tick: Tick, ended: Array<Pick<EndedTry, "dagRunId" | "taskId" | "state" | "follow" | "nextRetryAt">>): void {
     for (const e of ended) {
       this.#seed(tick, e.dagRunId).ended.set(e.taskId, e.state);
       if (e.follow) this.#seed(tick, e.dagRunId).branches.set(e.taskId, new Set(e.follow));
@@ -360,7 +363,7 @@ export class Scheduler {
       this.#noteEnded(tick, handed.ended);
       if (handed.nextRetryAt !== null) this.#noteRetry(handed.nextRetryAt);
       for (const run of handed.runs) this.#seed(tick, run);
-      await this.#killStaleTries(trx, pending);
+      await this.#killStaleTries(ctx, pending);
     }
     this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
     this.#dispatchable = null;
@@ -414,7 +417,7 @@ export class Scheduler {
   }
 
   /** New tries, within the executor's free slots and the scheduler's parallelism. */
-  async #dispatch(ctx: SqlContext, tick: Tick, pending: Pending): Promise<Dispatched[]> {
+  async #dispatch(ctx: SqlContext, tick: Tick, pending: Pending): Promise<DispatchItem[]> {
     for (const id of tick.finishedRuns) this.#dispatchable?.delete(id);
     this.#dispatchable ??= await dispatchableRuns(ctx, this.#onlyRuns);
     const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
@@ -495,17 +498,13 @@ export class Scheduler {
   }
 
   /** Tries whose task instance was marked or cleared elsewhere are stopped (not those that just ended). */
-  async #killStaleTries(trx: Parameters<typeof getBundleCode>[0], pending: Pending): Promise<void> {
-    const live = [...this.#inflight.values()].filter((t) => !pending.finished.has(t.tryId));
+  async #killStaleTries(ctx: SqlContext, pending: Pending): Promise<void> {
+    const live = [...this.#inflight.keys()].filter((tryId) => !pending.finished.has(tryId));
     if (live.length === 0) return;
-    const byTi = new Map(live.map((t) => [t.tiId, t]));
-    const rows = await trx.selectFrom("task_instance").select(["id", "try_id", "state"]).where("id", "in", [...byTi.keys()]).execute();
-    for (const row of rows) {
-      const t = byTi.get(row.id)!;
-      if (row.try_id !== t.tryId || (row.state !== "queued" && row.state !== "running")) {
-        this.#log.info({ dagId: t.dagId, taskId: t.taskId, state: row.state }, "the task instance changed elsewhere; stopping its try");
-        this.#executor.kill(t.tryId, `the task instance was set to ${row.state} elsewhere`);
-      }
+    for (const { tryId, state } of await heartbeatTries(ctx, live)) {
+      const t = this.#inflight.get(tryId)!;
+      this.#log.info({ dagId: t.dagId, taskId: t.taskId, state }, "the task instance changed elsewhere; stopping its try");
+      this.#executor.kill(tryId, `the task instance was set to ${state ?? "deleted"} elsewhere`);
     }
   }
 

@@ -20,25 +20,54 @@ export interface SqlContext {
 export type ColumnType = "bigint" | "integer" | "text";
 export type Columns = ReadonlyArray<readonly [name: string, type: ColumnType]>;
 
+/**
+ * What a dialect can do and how it says it (Kysely's adapter idea, for the hot statements): code
+ * asks for a capability or a phrase, never which database it talks to.
+ */
 export interface DialectSql {
   dialect: Dialect;
   /** `<expr> IN <list parameter>`: write `${d.inList}` after the expression. */
   inList: string;
   /** A FROM item named `v` with the given columns, from one JSON parameter (an array of objects). */
   rows(columns: Columns): string;
+  /** After `from <table>`: make the planner walk this index (SQLite's INDEXED BY; nothing elsewhere). */
+  indexedBy(index: string): string;
+  /** After a SELECT that claims rows: lock them, skipping rows another transaction holds (empty where a writer is alone). */
+  claimRows: string;
+  /** `greatest`/`max` of two values. */
+  greatest: string;
+  /** Data-modifying statements in WITH: several writes in one round trip. */
+  writableCte: boolean;
+  /** Table statistics go stale after bulk inserts and must be refreshed for good plans. */
+  analyzeAfterBulkInsert: boolean;
 }
 
 const SQLITE: DialectSql = {
   dialect: "sqlite",
   inList: "in (select value from json_each(?))",
   rows: (columns) => `(select ${columns.map(([name]) => `value->>'${name}' as ${name}`).join(", ")} from json_each(?)) as v`,
+  indexedBy: (index) => ` indexed by ${index}`,
+  claimRows: "",
+  greatest: "max",
+  writableCte: false,
+  analyzeAfterBulkInsert: false,
 };
 
 const POSTGRES: DialectSql = {
   dialect: "postgres",
   inList: "= any(?)",
   rows: (columns) => `jsonb_to_recordset(?::jsonb) as v(${columns.map(([name, type]) => `${name} ${type}`).join(", ")})`,
+  indexedBy: () => "",
+  claimRows: " for update skip locked",
+  greatest: "greatest",
+  writableCte: true,
+  analyzeAfterBulkInsert: true,
 };
+
+/** The capabilities of a context's dialect. */
+export function dialectSql(ctx: Pick<SqlContext, "dialect">): DialectSql {
+  return ctx.dialect === "sqlite" ? SQLITE : POSTGRES;
+}
 
 export interface Statement {
   readonly sqlite: string;
@@ -67,7 +96,7 @@ export function bindPgClient(db: Kysely<Database>, client: pg.PoolClient): void 
 
 /** A list parameter for `d.inList`. */
 export function list(ctx: SqlContext, values: readonly unknown[]): unknown {
-  return ctx.dialect === "sqlite" ? JSON.stringify(values) : values;
+  return dialectSql(ctx).dialect === "sqlite" ? JSON.stringify(values) : values;
 }
 
 /** A row-set parameter for `d.rows(...)`. */

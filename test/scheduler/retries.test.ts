@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { retryDelayMs } from "../../src/scheduler/retries.js";
+import { retryDelayMs } from "../../src/execution/retry-rule.js";
 
 const DAY = 86_400_000;
 

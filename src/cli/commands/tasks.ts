@@ -213,6 +213,7 @@ export function registerTasksCommands(program: Command): void {
                 {
                   tryId: `test.${randomUUID()}`,
                   tiId: 0,
+                  dagRunId: run?.id ?? 0,
                   dagId,
                   runId: run?.run_id ?? `test__${new Date(when).toISOString()}`,
                   taskId,

@@ -9,10 +9,10 @@
  */
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import type { Kysely } from "kysely";
+import type { Kysely, UpdateQueryBuilder, UpdateResult } from "kysely";
 import type { Database } from "../store/schema.js";
-import type { RunCache } from "./run-cache.js";
-import { retryDelayMs } from "./retries.js";
+import type { RunCache } from "../scheduler/run-cache.js";
+import { decideEnd } from "./retry-rule.js";
 
 const HOST = hostname();
 
@@ -76,7 +76,9 @@ export interface HandBackResult {
 
 /**
  * Hands back the tries of jobs that are not running (orphans), or with `ownJobId` and
- * `interrupted`, this scheduler's own tries at shutdown.
+ * `interrupted`, this scheduler's own tries at shutdown. Each change is a compare-and-set on the
+ * task instance's try id and state, and a history row is written only where it applied: two
+ * schedulers handing back one orphan at once leave one history row.
  */
 export async function handBackTries(
   trx: Kysely<Database>,
@@ -97,15 +99,15 @@ export async function handBackTries(
   if (orphans.length === 0) return result;
   const runs = await cache.runs(trx, orphans.map((o) => o.dag_run_id));
   for (const ti of orphans) {
-    result.runs.add(ti.dag_run_id);
+    // The fence: this try, in the state read, and nothing has changed it since.
+    const guard = (q: UpdateQueryBuilder<Database, "task_instance", "task_instance", UpdateResult>) =>
+      q.where("id", "=", ti.id).where("state", "=", ti.state).where("try_id", ti.try_id === null ? "is" : "=", ti.try_id);
     if (ti.state === "queued") {
       // It never started: the try did not happen.
-      await trx
-        .updateTable("task_instance")
-        .set({ state: "scheduled", try_number: Math.max(0, ti.try_number - 1), try_id: null, job_id: null, queued_at: null, updated_at: now })
-        .where("id", "=", ti.id)
-        .where("state", "=", "queued")
-        .execute();
+      const changed = await guard(
+        trx.updateTable("task_instance").set({ state: "scheduled", try_number: Math.max(0, ti.try_number - 1), try_id: null, job_id: null, queued_at: null, updated_at: now }),
+      ).executeTakeFirst();
+      if (Number(changed.numUpdatedRows) > 0) result.runs.add(ti.dag_run_id);
       continue;
     }
     const interrupted = options.interrupted || runnerGone(ti.hostname, ti.pid);
@@ -114,6 +116,19 @@ export async function handBackTries(
       : interrupted
         ? "the try was interrupted: its scheduler and runner died (the process is gone); it runs again without using up a retry"
         : "the try's scheduler stopped heartbeating (a zombie); the try counts as failed";
+    const task = runs.get(ti.dag_run_id)?.graph.tasks.get(ti.task_id);
+    const decision = interrupted ? null : decideEnd("failed", true, ti.try_number, ti.max_tries, task?.options, now);
+    const changed = await guard(
+      trx
+        .updateTable("task_instance")
+        .set(
+          decision === null
+            ? { state: "scheduled", max_tries: ti.max_tries + 1, try_id: null, job_id: null, scheduled_at: now, end_date: null, updated_at: now }
+            : { state: decision.state, end_date: now, next_retry_at: decision.nextRetryAt, job_id: null, updated_at: now },
+        ),
+    ).executeTakeFirst();
+    if (Number(changed.numUpdatedRows) === 0) continue; // another process handed it back first
+    result.runs.add(ti.dag_run_id);
     await trx
       .insertInto("task_try")
       .values({
@@ -133,29 +148,11 @@ export async function handBackTries(
         error: JSON.stringify({ message, code: interrupted ? "UPDRAFT_E_TRY_INTERRUPTED" : "UPDRAFT_E_ZOMBIE", stack: null, retryable: true }),
       })
       .execute();
-    await trx
-      .insertInto("task_log")
-      .values({ ti_id: ti.id, try_number: ti.try_number, ts: now, stream: "log", level: "error", message })
-      .execute();
-    if (interrupted) {
-      await trx
-        .updateTable("task_instance")
-        .set({ state: "scheduled", max_tries: ti.max_tries + 1, try_id: null, job_id: null, scheduled_at: now, end_date: null, updated_at: now })
-        .where("id", "=", ti.id)
-        .execute();
-      continue;
-    }
-    const task = runs.get(ti.dag_run_id)?.graph.tasks.get(ti.task_id);
-    const retry = ti.try_number < ti.max_tries && task !== undefined;
-    const nextRetryAt = retry ? now + retryDelayMs(task.options, ti.try_number) : null;
-    const state = retry ? "up_for_retry" : "failed";
-    await trx
-      .updateTable("task_instance")
-      .set({ state, end_date: now, next_retry_at: nextRetryAt, job_id: null, updated_at: now })
-      .where("id", "=", ti.id)
-      .execute();
+    await trx.insertInto("task_log").values({ ti_id: ti.id, try_number: ti.try_number, ts: now, stream: "log", level: "error", message }).execute();
+    if (decision === null) continue;
+    const state = decision.state as "failed" | "up_for_retry";
     result.ended.push({ dagRunId: ti.dag_run_id, taskId: ti.task_id, state });
-    if (nextRetryAt !== null && (result.nextRetryAt === null || nextRetryAt < result.nextRetryAt)) result.nextRetryAt = nextRetryAt;
+    if (decision.nextRetryAt !== null && (result.nextRetryAt === null || decision.nextRetryAt < result.nextRetryAt)) result.nextRetryAt = decision.nextRetryAt;
   }
   return result;
 }

@@ -17,3 +17,27 @@ export function retryDelayMs(options: Pick<CompiledTaskOptions, "retryDelayMs" |
   const delay = options.retryDelayMs * factor ** Math.max(0, tryNumber - 1);
   return Math.min(Math.max(MIN_BACKOFF_MS, Number.isFinite(delay) ? delay : Number.MAX_SAFE_INTEGER), options.maxRetryDelayMs);
 }
+
+export interface EndDecision {
+  state: "success" | "failed" | "skipped" | "up_for_retry";
+  nextRetryAt: number | null;
+}
+
+/**
+ * The one rule for what a try's end means for its task instance: a retryable failure with tries
+ * left waits for its next try, anything else is final. `options` are the task's options in the
+ * DAG version of its run; without them (a version that lost the task) no retry is planned.
+ */
+export function decideEnd(
+  outcome: "success" | "failed" | "skipped",
+  retryable: boolean,
+  tryNumber: number,
+  maxTries: number,
+  options: Parameters<typeof retryDelayMs>[0] | undefined,
+  at: number,
+): EndDecision {
+  if (outcome === "failed" && retryable && tryNumber < maxTries && options !== undefined) {
+    return { state: "up_for_retry", nextRetryAt: at + retryDelayMs(options, tryNumber) };
+  }
+  return { state: outcome, nextRetryAt: null };
+}

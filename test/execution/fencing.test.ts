@@ -1,0 +1,82 @@
+/**
+ * The fencing rule of src/execution: a report changes a task instance only while its try is the
+ * current one and in flight. Stale, duplicate and foreign reports are refused with a code and
+ * change nothing; two hand-backs of one orphan leave one history row. On every dialect.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { handBackTries } from "../../src/execution/orphans.js";
+import { finishTries, queueTries } from "../../src/execution/tries.js";
+import { RunCache } from "../../src/scheduler/run-cache.js";
+import { triggerDagRun } from "../../src/scheduler/create-run.js";
+import type { SqlContext } from "../../src/store/sql.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { createTestEnv, type TestEnv } from "../helpers/env.js";
+import { processDags } from "../helpers/run.js";
+
+let env: TestEnv | undefined;
+afterEach(async () => {
+  await env?.cleanup();
+  env = undefined;
+});
+
+const DAG = `import { dag, task } from "updraft";
+const one = task({ id: "one", retries: 1, run: () => 1 });
+export default dag({ id: "fence" }, () => { one(); });`;
+
+async function setUp(dialect: (typeof DIALECTS)[number]) {
+  env = await createTestEnv({ dialect, dags: { "fence.ts": DAG } });
+  await processDags(env);
+  const run = await triggerDagRun(env.store, "fence");
+  const ti = await env.store.db.selectFrom("task_instance").selectAll().where("dag_run_id", "=", run.id).executeTakeFirstOrThrow();
+  await env.store.db.updateTable("task_instance").set({ state: "scheduled" }).where("id", "=", ti.id).execute();
+  const store = env.store;
+  const inTrx = <T>(fn: (ctx: SqlContext) => Promise<T>) => store.transaction((trx) => fn({ db: trx, dialect: store.dialect }));
+  const tryId = (await inTrx((ctx) => queueTries(ctx, [{ id: ti.id, tryNumber: 0 }], 0, Date.now()))).get(ti.id)!;
+  const row = () => store.db.selectFrom("task_instance").selectAll().where("id", "=", ti.id).executeTakeFirstOrThrow();
+  const history = () => store.db.selectFrom("task_try").selectAll().where("ti_id", "=", ti.id).execute();
+  return { ti, tryId, inTrx, row, history, cache: new RunCache() };
+}
+
+describe.each(DIALECTS)("try fencing (%s)", (dialect) => {
+  it("applies the current try's end once; a duplicate, a stale and a foreign report are refused and change nothing", async () => {
+    const t = await setUp(dialect);
+    const ok = { outcome: "success" as const, output: "1", at: Date.now() };
+    const first = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: t.tryId, result: ok }, { tryId: t.tryId, result: { outcome: "failed", at: Date.now() } }], Date.now()));
+    expect(first.ended.map((e) => e.state)).toEqual(["success"]);
+    expect(first.refused.map((r) => r.code)).toEqual(["UPDRAFT_E_TRY_DUPLICATE"]);
+    const after = await t.row();
+    expect(after.state).toBe("success");
+
+    const late = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: t.tryId, result: { outcome: "failed", at: Date.now() } }], Date.now()));
+    expect(late.ended).toEqual([]);
+    expect(late.refused.map((r) => r.code)).toEqual(["UPDRAFT_E_TRY_STALE"]);
+
+    const foreign = await t.inTrx((ctx) =>
+      finishTries(ctx, t.cache, [{ tryId: `abc.${t.ti.id}.7`, result: ok }, { tryId: "abc.999999.1", result: ok }, { tryId: "not a try", result: ok }], Date.now()),
+    );
+    expect(foreign.refused.map((r) => r.code).sort()).toEqual(["UPDRAFT_E_TRY_STALE", "UPDRAFT_E_TRY_UNKNOWN", "UPDRAFT_E_TRY_UNKNOWN"]);
+    expect(await t.row()).toEqual(after);
+    expect((await t.history()).length).toBe(1);
+  });
+
+  it("a retryable failure with a retry left waits for its retry, read from the DAG version", async () => {
+    const t = await setUp(dialect);
+    const at = Date.now();
+    const done = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: t.tryId, result: { outcome: "failed", error: { message: "x", code: null, stack: null, retryable: true }, at } }], at));
+    expect(done.ended.map((e) => e.state)).toEqual(["up_for_retry"]);
+    expect((await t.row()).state).toBe("up_for_retry");
+  });
+
+  it("two hand-backs of one orphan leave one history row", async () => {
+    const t = await setUp(dialect);
+    await t.inTrx((ctx) => ctx.db.updateTable("task_instance").set({ state: "running", start_date: Date.now(), job_id: 424242 }).where("id", "=", t.ti.id).execute());
+    const now = Date.now();
+    const [a, b] = await Promise.all([
+      t.inTrx((ctx) => handBackTries(ctx.db, t.cache, { interrupted: false, now })),
+      t.inTrx((ctx) => handBackTries(ctx.db, t.cache, { interrupted: false, now })),
+    ]);
+    expect(a.runs.size + b.runs.size).toBe(1);
+    expect((await t.history()).length).toBe(1);
+    expect((await t.row()).state).toBe("up_for_retry");
+  });
+});
