@@ -51,6 +51,12 @@ interface ActiveTry {
 }
 
 const PAGE_SIZE = 4096;
+/**
+ * A new runner is started for a waiting try only when no runner has come free for this long:
+ * short tries are served by the runners there are (a new one would pay a process start and a
+ * bundle import to run what a busy one runs in a millisecond), long ones get their own.
+ */
+const SPAWN_AFTER_MS = 50;
 const HOST = hostname();
 
 export class LocalExecutor implements Executor {
@@ -59,6 +65,9 @@ export class LocalExecutor implements Executor {
   readonly #runners = new Set<Runner>();
   readonly #tries = new Map<string, ActiveTry>();
   readonly #queue: DispatchItem[] = [];
+  /** When the try at the head of the queue began to wait, or a runner last came free if later. */
+  #waitingSince = 0;
+  #spawnTimer: NodeJS.Timeout | null = null;
   readonly #writtenBundles = new Set<string>();
   #callbacks: ExecutorCallbacks | null = null;
   #monitor: NodeJS.Timeout | null = null;
@@ -88,6 +97,7 @@ export class LocalExecutor implements Executor {
   }
 
   dispatch(tries: DispatchItem[]): void {
+    if (this.#queue.length === 0 && tries.length > 0) this.#waitingSince = Date.now();
     for (const payload of tries) this.#queue.push(payload);
     void this.#drain();
   }
@@ -157,8 +167,24 @@ export class LocalExecutor implements Executor {
     }
     if (idle) return idle;
     const busy = [...this.#runners].filter((r) => !r.doomed && r.tryId !== null).length;
-    if (busy + starting < this.#options.maxRunners && starting < this.#queue.length) this.#spawn();
+    if (busy + starting < this.#options.maxRunners && starting < this.#queue.length) {
+      const waited = Date.now() - this.#waitingSince;
+      if (busy === 0 || waited >= SPAWN_AFTER_MS) this.#spawn();
+      else if (!this.#spawnTimer) {
+        this.#spawnTimer = setTimeout(() => {
+          this.#spawnTimer = null;
+          void this.#drain();
+        }, SPAWN_AFTER_MS - waited);
+        this.#spawnTimer.unref();
+      }
+    }
     return null;
+  }
+
+  /** A runner came free: tries waiting for one are being served. */
+  #freed(runner: Runner): void {
+    runner.idleSince = Date.now();
+    this.#waitingSince = runner.idleSince;
   }
 
   /** Writes the bundle where runners import it from (once per hash); returns its path. */
@@ -172,7 +198,21 @@ export class LocalExecutor implements Executor {
       this.#bundleDiskFull = false;
     }
     this.#writtenBundles.add(hash);
+    for (const runner of this.#runners) this.#preload(runner);
     return path;
+  }
+
+  /**
+   * An idle runner imports the bundles of the tries waiting in the queue (already written) before
+   * one is handed to it, so that imports run side by side instead of in front of each first try.
+   */
+  #preload(runner: Runner): void {
+    if (!runner.ready || runner.doomed || runner.tryId !== null) return;
+    for (const item of this.#queue) {
+      if (runner.bundles.has(item.bundleHash) || !this.#writtenBundles.has(item.bundleHash)) continue;
+      runner.bundles.add(item.bundleHash);
+      this.#send(runner, { t: "preload", bundleHash: item.bundleHash, bundlePath: join(this.#options.bundleDir, `${item.bundleHash}.mjs`) });
+    }
   }
 
   #spawn(): Runner {
@@ -221,7 +261,8 @@ export class LocalExecutor implements Executor {
     switch (message.t) {
       case "ready":
         runner.ready = true;
-        runner.idleSince = Date.now();
+        this.#freed(runner);
+        this.#preload(runner);
         void this.#drain();
         return;
       case "log": {
@@ -264,7 +305,7 @@ export class LocalExecutor implements Executor {
         if (active && !active.ended) this.#end(active, checkResult(message.result, active.payload.xcomMaxBytes));
         if (runner.tryId === message.tryId) {
           runner.tryId = null;
-          runner.idleSince = Date.now();
+          this.#freed(runner);
           if (runner.doomed) this.#killRunner(runner);
         }
         void this.#drain();
@@ -393,6 +434,7 @@ export class LocalExecutor implements Executor {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#monitor) clearInterval(this.#monitor);
+    if (this.#spawnTimer) clearTimeout(this.#spawnTimer);
     if (this.#diskFullRetry) clearTimeout(this.#diskFullRetry);
     const exits = [...this.#runners].map((r) => new Promise<void>((resolve) => {
       if (r.child.exitCode !== null || r.child.signalCode !== null) resolve();

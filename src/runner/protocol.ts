@@ -77,6 +77,8 @@ export type Lookup<T> = { value: T | null } | { error: LookupError };
 
 export type ToRunner =
   | { t: "run"; payload: TryPayload }
+  /** Import this bundle now: its tries are on their way. */
+  | { t: "preload"; bundleHash: string; bundlePath: string }
   | { t: "abort"; tryId: string; reason: string }
   | { t: "xcom"; reqId: number; value: string | null }
   | { t: "variable"; reqId: number; answer: Lookup<StoredVariable> }

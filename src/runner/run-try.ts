@@ -1,11 +1,11 @@
 /**
- * Runs one try inside a runner process: loads the DAG version's bundle (once per runner), finds
- * the task, builds its input and context, runs it, and turns what happened into a TryResult.
+ * Runs one try inside a runner process: loads the DAG version's bundle (once per runner), builds
+ * the try's DAG (once), finds the task, builds its input and context, runs it, and turns what happened into a TryResult.
  */
 import { pathToFileURL } from "node:url";
 import { errorMessage, isUpdraftError, UpdraftError } from "../errors/index.js";
 import { userStack } from "../errors/stack.js";
-import { takeDefinedDags } from "../sdk/dag.js";
+import { takeDeferredDags, type DeferredDag } from "../sdk/dag.js";
 import type { DagDefinition, TaskDefinition } from "../sdk/definition.js";
 import { controlKind } from "../sdk/errors.js";
 import { resolveInput } from "../sdk/builder.js";
@@ -15,18 +15,30 @@ import { toXcomJson } from "./json-value.js";
 import type { TryError, TryPayload, TryResult } from "./protocol.js";
 import { taskSecrets, type SecretSources } from "./secrets.js";
 
-const loaded = new Map<string, Map<string, DagDefinition>>();
+const loaded = new Map<string, Promise<Map<string, DeferredDag>>>();
 
-/** DAGs of a bundle, importing it the first time. Bundles are content-addressed, so never stale. */
-async function dagsOf(payload: TryPayload): Promise<Map<string, DagDefinition>> {
-  let dags = loaded.get(payload.bundleHash);
+/**
+ * The DAGs of a bundle, importing it the first time (once per runner: bundles are
+ * content-addressed, so never stale). Their bodies run only when a try of theirs comes.
+ */
+function dagsOf(bundleHash: string, bundlePath: string): Promise<Map<string, DeferredDag>> {
+  let dags = loaded.get(bundleHash);
   if (!dags) {
-    takeDefinedDags();
-    await import(pathToFileURL(payload.bundlePath).href);
-    dags = new Map(takeDefinedDags().map((d) => [d.dagId, d]));
-    loaded.set(payload.bundleHash, dags);
+    dags = (async () => {
+      takeDeferredDags();
+      await import(pathToFileURL(bundlePath).href);
+      return new Map(takeDeferredDags().map((d) => [d.dagId, d]));
+    })();
+    loaded.set(bundleHash, dags);
+    // A failed import is tried again by the next try (it is reported with the try that hit it).
+    dags.catch(() => loaded.delete(bundleHash));
   }
   return dags;
+}
+
+/** Imports a bundle ahead of its first try, so that the try does not wait for it. */
+export async function preloadBundle(bundleHash: string, bundlePath: string): Promise<void> {
+  await dagsOf(bundleHash, bundlePath).catch(() => undefined);
 }
 
 export function loadedBundles(): number {
@@ -63,8 +75,7 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
   let task: TaskDefinition;
   let dag: DagDefinition;
   try {
-    const dags = await dagsOf(payload);
-    const found = dags.get(payload.dagId);
+    const found = (await dagsOf(payload.bundleHash, payload.bundlePath)).get(payload.dagId)?.build();
     const foundTask = found?.tasks.get(payload.taskId);
     if (!found || !foundTask) {
       throw new UpdraftError("UPDRAFT_E_TASK_NOT_FOUND", `task '${payload.taskId}' of DAG '${payload.dagId}' is not defined when its file is imported again`, {

@@ -3,15 +3,18 @@
  * the database; inputs arrive with the try, results and logs go back over IPC. It leads its own
  * process group, so killing the group also kills whatever a task started (bash and its children).
  */
+import { deferDagBodies } from "../sdk/dag.js";
 import { controlKind } from "../sdk/errors.js";
 import { installSdk } from "../sdk/global.js";
 import * as sdk from "../sdk/index.js";
 import { errorMessage } from "../errors/index.js";
 import { LogCapture } from "./capture.js";
 import type { FromRunner, ToRunner, TryPayload, TryResult } from "./protocol.js";
-import { runTry, shownError } from "./run-try.js";
+import { preloadBundle, runTry, shownError } from "./run-try.js";
 
 installSdk(sdk);
+// The DAG processor validated each version: a runner builds only the DAGs its tries need.
+deferDagBodies();
 
 const send = (message: FromRunner) => {
   if (process.connected) process.send!(message);
@@ -84,6 +87,8 @@ async function run(payload: TryPayload): Promise<void> {
 process.on("message", (message: ToRunner) => {
   if (message.t === "run") {
     void run(message.payload);
+  } else if (message.t === "preload") {
+    void preloadBundle(message.bundleHash, message.bundlePath);
   } else if (message.t === "abort") {
     if (current && current.payload.tryId === message.tryId) current.abort.abort(message.reason);
   } else if (message.t === "xcom" || message.t === "variable" || message.t === "connection") {

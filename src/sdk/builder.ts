@@ -13,6 +13,11 @@ export interface Builder {
   /** How often each automatic id was used, for Airflow's `step`, `step__1`, … naming. */
   readonly autoIds: Map<string, number>;
   readonly groupStack: string[];
+  /**
+   * False in a task runner: task options are compiled only if read (the DAG processor checked
+   * them when it stored the version, and a runner reads the options from its try).
+   */
+  readonly checked: boolean;
 }
 
 let current: Builder | null = null;

@@ -15,6 +15,31 @@ const DAG_OPTION_KEYS = new Set([
 /** DAGs defined since the last `takeDefinedDags()`, in definition order. */
 let defined: DagDefinition[] = [];
 
+/**
+ * A DAG whose body has not run yet: a task runner builds only the DAG of the try it runs, once,
+ * and without the checks the DAG processor already made when it stored the version (cycles,
+ * task options). `build` throws what the body throws.
+ */
+export interface DeferredDag {
+  readonly dagId: string;
+  build(): DagDefinition;
+}
+
+let deferring = false;
+let deferred: DeferredDag[] = [];
+
+/** From now on `dag()` keeps each body for later instead of building it (a task runner calls this once). */
+export function deferDagBodies(): void {
+  deferring = true;
+}
+
+/** Hands over (and forgets) the DAGs `dag()` kept since the last call, in definition order. */
+export function takeDeferredDags(): DeferredDag[] {
+  const taken = deferred;
+  deferred = [];
+  return taken;
+}
+
 /** Hands over (and forgets) the DAGs defined so far; the DAG processor and the runner call it after an import. */
 export function takeDefinedDags(): DagDefinition[] {
   const taken = defined;
@@ -97,11 +122,32 @@ export function dag(options: DagOptions, body: () => void): Dag {
     autoIds: new Map(),
     groupStack: [],
     defaults: pickTaskOptions(defaults),
+    checked: !deferring,
   };
-  const result = withBuilder(builder, body) as unknown;
-  if (result !== null && typeof result === "object" && typeof (result as { then?: unknown }).then === "function") {
-    dagOptionError(id, "the DAG body returned a promise", "a DAG body must be synchronous: define tasks, do not await work in it");
+  if (deferring) {
+    // The body runs once: what it built, or what it threw, is the answer from then on.
+    let outcome: { built: DagDefinition } | { error: unknown } | null = null;
+    const build = (): DagDefinition => {
+      if (!outcome) {
+        try {
+          runBody(builder, body);
+          outcome = { built: definition };
+        } catch (error) {
+          outcome = { error };
+        }
+      }
+      if ("error" in outcome) throw outcome.error;
+      return outcome.built;
+    };
+    deferred.push({ dagId: id, build });
+    return {
+      id,
+      get taskIds() {
+        return [...build().tasks.keys()];
+      },
+    };
   }
+  runBody(builder, body);
   const cycle = findCycle(definition);
   if (cycle) {
     throw new UpdraftError("UPDRAFT_E_DAG_CYCLE", `DAG '${id}' has a cycle: ${cycle.join(" -> ")}`, {
@@ -110,6 +156,14 @@ export function dag(options: DagOptions, body: () => void): Dag {
   }
   defined.push(definition);
   return { id, taskIds: [...definition.tasks.keys()] };
+}
+
+function runBody(builder: Builder, body: () => void): void {
+  const id = builder.dag.dagId;
+  const result = withBuilder(builder, body) as unknown;
+  if (result !== null && typeof result === "object" && typeof (result as { then?: unknown }).then === "function") {
+    dagOptionError(id, "the DAG body returned a promise", "a DAG body must be synchronous: define tasks, do not await work in it");
+  }
 }
 
 function findCycle(definition: DagDefinition): string[] | null {

@@ -1,7 +1,7 @@
 import { UpdraftError } from "../errors/index.js";
 import type { Builder } from "./builder.js";
 import { addTask, allocateTaskId, checkTaskId, currentBuilder, inputTemplate } from "./builder.js";
-import type { TaskKind } from "./definition.js";
+import type { CompiledTaskOptions, TaskDefinition, TaskKind } from "./definition.js";
 import { compileTaskOptions, pickTaskOptions, rejectUnknownKeys } from "./options.js";
 import type { AnyTaskRef, TaskCallOptions, TaskContext, TaskFunction, TaskSpec } from "./types.js";
 
@@ -23,17 +23,23 @@ export function defineTask(
   const where = `task '${taskId}' of DAG '${builder.dag.dagId}'`;
   const dataUpstream = new Set<string>();
   const input = spec.hasInput ? inputTemplate(builder, spec.input, dataUpstream, where) : undefined;
-  return addTask(builder, {
+  const compile = () => compileTaskOptions(where, [builder.defaults, ...spec.options.map(pickTaskOptions)], builder.dag.options.owner);
+  // Checked at once where DAGs are defined; in a task runner only if something reads them.
+  let options: CompiledTaskOptions | null = builder.checked ? compile() : null;
+  const definition: TaskDefinition = {
     taskId,
     kind: spec.kind,
     group: builder.groupStack.at(-1) ?? null,
     dataUpstream,
     upstream: new Set(dataUpstream),
     input,
-    options: compileTaskOptions(where, [builder.defaults, ...spec.options.map(pickTaskOptions)], builder.dag.options.owner),
+    get options() {
+      return (options ??= compile());
+    },
     display: spec.display ?? {},
     run: spec.run,
-  });
+  };
+  return addTask(builder, definition);
 }
 
 function makeTaskFunction<I, O>(kind: TaskKind, spec: TaskSpec<I, O>, what: string): TaskFunction<I, O> {
