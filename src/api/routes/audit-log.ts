@@ -1,6 +1,6 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import type { ApiDeps } from "../deps.js";
+import type { ApiApp } from "../types.js";
 import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
 
 const EventLog = Type.Object(
@@ -34,7 +34,7 @@ function parseDetails(text: string | null): unknown {
   }
 }
 
-export function registerAuditLogRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerAuditLogRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
   app.get(
     "/eventLogs",
@@ -60,7 +60,7 @@ export function registerAuditLogRoutes(app: FastifyInstance, { store }: ApiDeps)
       },
     },
     async (request) => {
-      const q = request.query as { limit?: number; offset?: number; username?: string; action?: string; dag_id?: string; object_type?: string; outcome?: string; after?: string; before?: string };
+      const q = request.query;
       const { limit, offset } = pageOf(q);
       let base = db.selectFrom("audit_log");
       if (q.username !== undefined) base = base.where("username", "=", q.username);

@@ -3,7 +3,6 @@
  * note, clear, delete. Reads need { dag: "read" }; trigger, clear and set state need
  * { dag: "trigger" }; delete needs { dag: "trigger" } and the permission runs:delete.
  */
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { can } from "../../security/rbac.js";
@@ -14,7 +13,8 @@ import { requireDagRun } from "../../store/runs.js";
 import type { DagRunRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ErrorBody, ERRORS, Id, iso, Nullable, Page, pageOf, RunParams, Timestamp } from "../schemas.js";
+import type { ApiApp } from "../types.js";
+import { DagIdParam, ErrorBody, ERRORS, Id, iso, NoContent, Nullable, OneOf, Page, pageOf, RunParams, Timestamp } from "../schemas.js";
 import { ANY, ChangeList, changeList, oneDag } from "./task-instances.js";
 
 const RUN_STATES = ["queued", "running", "success", "failed"] as const;
@@ -73,8 +73,8 @@ const DateBound = (description: string) => Type.Optional(Type.String({ format: "
 const RunListQuery = Type.Object(
   {
     ...Page,
-    state: Type.Optional(Type.Array(Type.Union(RUN_STATES.map((s) => Type.Literal(s))), { maxItems: RUN_STATES.length, description: "any of these states" })),
-    run_type: Type.Optional(Type.Array(Type.Union(RUN_TYPES.map((s) => Type.Literal(s))), { maxItems: RUN_TYPES.length, description: "any of these run types" })),
+    state: Type.Optional(Type.Array(OneOf(RUN_STATES), { maxItems: RUN_STATES.length, description: "any of these states" })),
+    run_type: Type.Optional(Type.Array(OneOf(RUN_TYPES), { maxItems: RUN_TYPES.length, description: "any of these run types" })),
     logical_date_gte: DateBound("logical date at or after this"),
     logical_date_lte: DateBound("logical date at or before this"),
     start_date_gte: DateBound("started at or after this"),
@@ -82,7 +82,7 @@ const RunListQuery = Type.Object(
     end_date_gte: DateBound("ended at or after this"),
     end_date_lte: DateBound("ended at or before this"),
     order_by: Type.Optional(
-      Type.Union(RUN_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "-logical_date", description: 'a column; "-" in front orders descending' }),
+      OneOf(RUN_ORDERS.flatMap((o) => [o, `-${o}` as const]), { default: "-logical_date", description: 'a column; "-" in front orders descending' }),
     ),
   },
   { additionalProperties: false },
@@ -130,7 +130,7 @@ const listJson = (result: { rows: DagRunListRow[]; total: number }) => ({ dag_ru
 const Note = Type.String({ maxLength: 1000 });
 const WITH_409 = { ...ERRORS, 409: ErrorBody };
 
-export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerDagRunRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
   /** A run with its DAG version number. */
@@ -153,8 +153,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const q = request.query as RunListQueryT;
+      const { dag_id } = request.params;
+      const q = request.query;
       const filter = runFilter(q, dag_id === ANY ? await readableDagIds(db, principalOf(request)) : null);
       if (dag_id !== ANY) filter.dagIds = [dag_id];
       return listJson(await queryDagRuns(db, filter, pageOf(q)));
@@ -168,7 +168,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       schema: { tags: ["dag runs"], summary: "Runs across the DAGs you may read", querystring: AcrossQuery, response: { 200: RunList, ...ERRORS } },
     },
     async (request) => {
-      const q = request.query as RunListQueryT;
+      const q = request.query;
       return listJson(await queryDagRuns(db, runFilter(q, await readableDagIds(db, principalOf(request))), pageOf(q)));
     },
   );
@@ -180,7 +180,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       schema: { tags: ["dag runs"], summary: "A run", params: RunParams, response: { 200: DagRun, ...ERRORS } },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
+      const { dag_id, dag_run_id } = request.params;
       return runJson(oneDag(dag_id), dag_run_id);
     },
   );
@@ -206,8 +206,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const dagId = oneDag((request.params as { dag_id: string }).dag_id);
-      const body = request.body as { dag_run_id?: string; logical_date?: string | null; conf?: Record<string, unknown>; note?: string };
+      const dagId = oneDag(request.params.dag_id);
+      const body = request.body;
       request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { logical_date: body.logical_date ?? null, conf_keys: Object.keys(body.conf ?? {}).slice(0, 50) } };
       const run = await triggerDagRun(store, dagId, {
         conf: body.conf ?? {},
@@ -240,8 +240,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const body = request.body as { state?: "success" | "failed" | "queued"; note?: string | null };
+      const { dag_id, dag_run_id } = request.params;
+      const body = request.body;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, note_set: body.note !== undefined } };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
       if (body.note !== undefined) {
@@ -261,11 +261,11 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
         tags: ["dag runs"],
         summary: "Delete a run with its task instances, tries, logs and XComs (needs runs:delete); a run with tasks on their way is refused",
         params: RunParams,
-        response: { 204: Type.Null(), ...WITH_409 },
+        response: { 204: NoContent, ...WITH_409 },
       },
     },
     async (request, reply) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
+      const { dag_id, dag_run_id } = request.params;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id };
       const principal = principalOf(request);
       if (!can(principal, "runs:delete")) {
@@ -299,8 +299,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const body = request.body as { dry_run?: boolean; only_failed?: boolean };
+      const { dag_id, dag_run_id } = request.params;
+      const body = request.body;
       const dryRun = body.dry_run ?? true;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { dry_run: dryRun, only_failed: body.only_failed ?? false }, dryRun };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
@@ -328,8 +328,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const body = request.body as { state: "success" | "failed"; dry_run?: boolean };
+      const { dag_id, dag_run_id } = request.params;
+      const body = request.body;
       const dryRun = body.dry_run ?? true;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, dry_run: dryRun }, dryRun };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);

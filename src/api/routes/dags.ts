@@ -1,4 +1,3 @@
-import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { Type } from "typebox";
 import type { SerializedDag } from "../../dag/model.js";
@@ -8,7 +7,8 @@ import type { DagRow } from "../../store/schema.js";
 import { parseAccess, principalOf, readableDagIds } from "../access.js";
 import { canDag, type Principal } from "../../security/rbac.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ErrorBody, ERRORS, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
+import type { ApiApp } from "../types.js";
+import { DagIdParam, ErrorBody, ERRORS, iso, NoContent, Nullable, OneOf, Page, pageOf, Timestamp } from "../schemas.js";
 
 const Dag = Type.Object(
   {
@@ -79,6 +79,7 @@ const RecentRun = Type.Object(
 );
 
 const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
+const ORDERS = ["dag_id", "-dag_id", "next_dagrun", "-next_dagrun"] as const satisfies ReadonlyArray<keyof typeof ORDER>;
 
 export function dagJson(row: DagRow & { version_number?: number | null; has_errors?: number | null }, principal: Principal) {
   const access = parseAccess(row.access);
@@ -127,7 +128,7 @@ export function taskJson(t: SerializedDag["tasks"][number]) {
   };
 }
 
-export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
   /** DAG rows with their latest version number and whether their file has an import error. */
   const dagQuery = () =>
@@ -191,7 +192,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
             paused: Type.Optional(Type.Boolean()),
             only_active: Type.Optional(Type.Boolean({ default: true })),
             dag_id_pattern: Type.Optional(Type.String({ maxLength: 250, description: "part of the DAG id (case-insensitive)" })),
-            order_by: Type.Optional(Type.Union(Object.keys(ORDER).map((k) => Type.Literal(k)), { default: "dag_id" })),
+            order_by: Type.Optional(OneOf(ORDERS, { default: "dag_id" })),
             recent_runs: Type.Optional(Type.Integer({ minimum: 0, maximum: 25, default: 0, description: "also give each DAG's latest runs (at most 25), newest first" })),
           },
           { additionalProperties: false },
@@ -203,7 +204,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const q = request.query as { limit?: number; offset?: number; tags?: string[]; paused?: boolean; only_active?: boolean; dag_id_pattern?: string; order_by?: keyof typeof ORDER; recent_runs?: number };
+      const q = request.query;
       const { limit, offset } = pageOf(q);
       const readable = await readableDagIds(db, principalOf(request));
       let base = dagQuery();
@@ -228,7 +229,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       schema: { tags: ["dags"], summary: "A DAG, with its details", params: DagIdParam, response: { 200: DagDetail, ...ERRORS } },
     },
     async (request) => {
-      const row = await latest((request.params as { dag_id: string }).dag_id);
+      const row = await latest(request.params.dag_id);
       const structure = row.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, row.latest_version_id)).structure) as SerializedDag);
       return {
         ...dagJson(row, principalOf(request)),
@@ -254,8 +255,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { is_paused } = request.body as { is_paused: boolean };
+      const { dag_id } = request.params;
+      const { is_paused } = request.body;
       request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id, details: { is_paused } };
       await setPaused(store, dag_id, is_paused);
       return dagJson(await latest(dag_id), principalOf(request));
@@ -270,11 +271,11 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         tags: ["dags"],
         summary: "Delete a DAG and all its history (Admin); refused while a task of it is queued or running",
         params: DagIdParam,
-        response: { 204: Type.Null(), ...ERRORS, 409: ErrorBody },
+        response: { 204: NoContent, ...ERRORS, 409: ErrorBody },
       },
     },
     async (request, reply) => {
-      const { dag_id } = request.params as { dag_id: string };
+      const { dag_id } = request.params;
       request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id };
       await deleteDag(store, dag_id);
       return reply.code(204).send();
@@ -299,8 +300,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const { dag_id } = request.params;
+      const { limit, offset } = pageOf(request.query);
       const rows = await db.selectFrom("dag_version").select(["version_number", "dag_id", "created_at", "hash", "bundle_hash"]).where("dag_id", "=", dag_id).orderBy("version_number", "desc").limit(limit).offset(offset).execute();
       const total = await db.selectFrom("dag_version").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dag_id).executeTakeFirstOrThrow();
       return { versions: rows.map((r) => ({ ...r, created_at: iso(r.created_at)! })), total_entries: Number(total.n) };
@@ -334,8 +335,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { row, structure } = await versionOf(dag_id, (request.query as { version?: number }).version);
+      const { dag_id } = request.params;
+      const { row, structure } = await versionOf(dag_id, request.query.version);
       return { dag_id, version_number: row.version_number, fileloc: structure.fileloc, content: row.source };
     },
   );
@@ -365,8 +366,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { row, structure } = await versionOf(dag_id, (request.query as { version?: number }).version);
+      const { dag_id } = request.params;
+      const { row, structure } = await versionOf(dag_id, request.query.version);
       return {
         dag_id,
         version_number: row.version_number,
@@ -389,8 +390,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 25, description: "runs, newest first" })),
             before: Type.Optional(Type.String({ format: "date-time", description: "only runs with an earlier logical date (paging back)" })),
-            run_type: Type.Optional(Type.Union(["manual", "scheduled", "backfill", "test"].map((t) => Type.Literal(t)))),
-            state: Type.Optional(Type.Union(["queued", "running", "success", "failed"].map((t) => Type.Literal(t)))),
+            run_type: Type.Optional(OneOf(["manual", "scheduled", "backfill", "test"])),
+            state: Type.Optional(OneOf(["queued", "running", "success", "failed"])),
           },
           { additionalProperties: false },
         ),
@@ -430,8 +431,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const q = request.query as { limit?: number; before?: string; run_type?: string; state?: string };
+      const { dag_id } = request.params;
+      const q = request.query;
       const dag = await latest(dag_id);
       const structure = dag.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, dag.latest_version_id)).structure) as SerializedDag);
       const runs = await db
@@ -498,7 +499,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { structure } = await versionOf((request.params as { dag_id: string }).dag_id, (request.query as { version?: number }).version);
+      const { structure } = await versionOf(request.params.dag_id, request.query.version);
       return { tasks: structure.tasks.map(taskJson), total_entries: structure.tasks.length };
     },
   );

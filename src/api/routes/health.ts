@@ -1,7 +1,7 @@
-import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { Type } from "typebox";
 import type { ApiDeps } from "../deps.js";
+import type { ApiApp } from "../types.js";
 import { iso, Nullable, Timestamp } from "../schemas.js";
 import { API_VERSION } from "../version.js";
 
@@ -10,7 +10,7 @@ const Component = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerHealthRoutes(app: FastifyInstance, { store, config }: ApiDeps): void {
+export function registerHealthRoutes(app: ApiApp, { store, config }: ApiDeps): void {
   app.get(
     "/health",
     {

@@ -1,10 +1,10 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { PERMISSIONS, type Permission } from "../../security/rbac.js";
 import { checkPermissions, createRole, deleteRole, listRoles, requireRole, updateRole, type RoleWithUsers } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, Id, iso, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
+import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
 import { assertHolds } from "./users.js";
 
 const Role = Type.Object(
@@ -36,7 +36,7 @@ function roleJson(r: RoleWithUsers) {
 
 const permissionsOf = (r: RoleWithUsers) => checkPermissions(JSON.parse(r.permissions) as string[]);
 
-export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerRoleRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
   app.get(
@@ -51,7 +51,7 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request) => {
-      const { roles, total } = await listRoles(db, pageOf(request.query as { limit?: number; offset?: number }));
+      const { roles, total } = await listRoles(db, pageOf(request.query));
       return { roles: roles.map(roleJson), total_entries: total };
     },
   );
@@ -62,7 +62,7 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       config: { access: "roles:read" },
       schema: { tags: ["roles"], summary: "A role", params: RoleParams, response: { 200: Role, ...ERRORS } },
     },
-    async (request) => roleJson(await requireRole(db, (request.params as { role_name: string }).role_name)),
+    async (request) => roleJson(await requireRole(db, request.params.role_name)),
   );
 
   app.post(
@@ -77,7 +77,7 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request, reply) => {
-      const body = request.body as { name: string; description?: string | null; permissions: string[] };
+      const body = request.body;
       request.auditNote = { objectType: "role", objectId: body.name, details: { permissions: body.permissions } };
       assertHolds(principalOf(request), checkPermissions(body.permissions), "grant these permissions");
       return reply.code(201).send(roleJson(await createRole(db, body)));
@@ -97,8 +97,8 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request) => {
-      const { role_name } = request.params as { role_name: string };
-      const body = request.body as { description?: string | null; permissions?: string[] };
+      const { role_name } = request.params;
+      const body = request.body;
       request.auditNote = { objectType: "role", objectId: role_name, details: body.permissions ? { permissions: body.permissions } : { fields: Object.keys(body) } };
       const principal = principalOf(request);
       const role = await requireRole(db, role_name);
@@ -114,10 +114,10 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
     "/roles/:role_name",
     {
       config: { access: "roles:write", audit: "role.delete" },
-      schema: { tags: ["roles"], summary: "Delete a custom role (its users lose it, and their tokens are revoked)", params: RoleParams, response: { 204: Type.Null(), ...ERRORS, 409: ErrorBody } },
+      schema: { tags: ["roles"], summary: "Delete a custom role (its users lose it, and their tokens are revoked)", params: RoleParams, response: { 204: NoContent, ...ERRORS, 409: ErrorBody } },
     },
     async (request, reply) => {
-      const { role_name } = request.params as { role_name: string };
+      const { role_name } = request.params;
       request.auditNote = { objectType: "role", objectId: role_name };
       const role = await requireRole(db, role_name);
       if (role.builtin !== 1) assertHolds(principalOf(request), permissionsOf(role), `delete role '${role_name}'`);

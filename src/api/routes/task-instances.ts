@@ -3,7 +3,6 @@
  * logs per try (tailed with a continuation token), its XComs (and those of every run and DAG, with
  * "~"); marking success or failed and clearing. Reads need { dag: "read" }; marking and clearing need { dag: "trigger" }.
  */
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { TI_STATES } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
@@ -14,7 +13,8 @@ import { readLogs, requireDagRun, requireTaskInstance } from "../../store/runs.j
 import type { DagRunRow, TaskInstanceRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, Nullable, Page, pageOf, RunParams, TaskParams, Timestamp } from "../schemas.js";
+import type { ApiApp } from "../types.js";
+import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, Nullable, OneOf, Page, pageOf, RunParams, TaskParams, Timestamp } from "../schemas.js";
 
 /** "~" in a path stands for "every": only list routes accept it (it is never a DAG, run or task id). */
 export const ANY = "~";
@@ -93,7 +93,7 @@ export function changeList(run: DagRunRow, changes: Array<{ taskId: string; prev
   };
 }
 
-const StateList = Type.Optional(Type.Array(Type.Union(TI_STATES.map((s) => Type.Literal(s))), { maxItems: TI_STATES.length, description: "any of these states" }));
+const StateList = Type.Optional(Type.Array(OneOf(TI_STATES), { maxItems: TI_STATES.length, description: "any of these states" }));
 const IdList = (description: string) => Type.Optional(Type.Array(Id(description), { maxItems: 100, description: `any of these (${description}s)` }));
 const DateBound = (description: string) => Type.Optional(Type.String({ format: "date-time", description }));
 const TI_ORDERS: TiOrder[] = ["id", "task_id", "start_date", "end_date", "duration_ms", "priority_weight", "updated_at"];
@@ -110,7 +110,7 @@ const TiListQuery = Type.Object(
     start_date_lte: DateBound("started at or before this"),
     end_date_gte: DateBound("ended at or after this"),
     end_date_lte: DateBound("ended at or before this"),
-    order_by: Type.Optional(Type.Union(TI_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "id", description: 'a column; "-" in front orders descending' })),
+    order_by: Type.Optional(OneOf(TI_ORDERS.flatMap((o) => [o, `-${o}` as const]), { default: "id", description: 'a column; "-" in front orders descending' })),
   },
   { additionalProperties: false },
 );
@@ -195,7 +195,7 @@ const XcomListQuery = Type.Object(
     xcom_key: Type.Optional(Type.String({ minLength: 1, maxLength: 400, description: "only this key" })),
     logical_date_gte: DateBound("of runs with a logical date at or after this"),
     logical_date_lte: DateBound("of runs with a logical date at or before this"),
-    order_by: Type.Optional(Type.Union(XCOM_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "key", description: 'a column; "-" in front orders descending' })),
+    order_by: Type.Optional(OneOf(XCOM_ORDERS.flatMap((o) => [o, `-${o}` as const]), { default: "key", description: 'a column; "-" in front orders descending' })),
   },
   { additionalProperties: false },
 );
@@ -238,7 +238,7 @@ function parseError(text: string | null): { error_message: string | null; error_
 
 type TaskParamsT = { dag_id: string; dag_run_id: string; task_id: string };
 
-export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerTaskInstanceRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
   const loadTi = async (p: TaskParamsT) => {
@@ -260,8 +260,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const q = request.query as TiListQueryT;
+      const { dag_id, dag_run_id } = request.params;
+      const q = request.query;
       const readable = dag_id === ANY ? await readableDagIds(db, principalOf(request)) : null;
       const filter = tiFilter(q, readable);
       if (dag_id !== ANY) filter.dagIds = [dag_id];
@@ -285,7 +285,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const q = request.query as TiListQueryT;
+      const q = request.query;
       const readable = await readableDagIds(db, principalOf(request));
       return listJson(await queryTaskInstances(db, tiFilter(q, readable), pageOf(q)));
     },
@@ -298,7 +298,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       schema: { tags: ["task instances"], summary: "A task instance", params: TaskParams, response: { 200: TaskInstance, ...ERRORS } },
     },
     async (request) => {
-      const { run, ti } = await loadTi(request.params as TaskParamsT);
+      const { run, ti } = await loadTi(request.params);
       return tiJson(ti, run);
     },
   );
@@ -316,8 +316,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const { ti } = await loadTi(request.params as TaskParamsT);
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const { ti } = await loadTi(request.params);
+      const { limit, offset } = pageOf(request.query);
       const rows = await db.selectFrom("task_try").selectAll().where("ti_id", "=", ti.id).orderBy("try_number").orderBy("id").execute();
       const tries = rows.map((t) => ({
         try_number: t.try_number,
@@ -377,8 +377,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const params = request.params as TaskParamsT & { try_number: string };
-      const query = request.query as { continuation_token?: string; limit?: number };
+      const params = request.params;
+      const query = request.query;
       const afterId = query.continuation_token === undefined ? undefined : decodeLogToken(query.continuation_token);
       const limit = query.limit ?? MAX_PAGE;
       // The state is read before the lines: when the try was over then, every line of it is stored.
@@ -425,8 +425,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id, task_id } = request.params as TaskParamsT;
-      const q = request.query as XcomListQueryT;
+      const { dag_id, dag_run_id, task_id } = request.params;
+      const q = request.query;
       const order = q.order_by ?? "key";
       // As the other "~" lists: every DAG the caller may read, filtered in SQL before paging.
       const filter: XcomFilter = {
@@ -458,7 +458,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       schema: { tags: ["task instances"], summary: "One XCom entry", params: XcomParams, response: { 200: XcomEntry, ...ERRORS } },
     },
     async (request) => {
-      const params = request.params as TaskParamsT & { xcom_key: string };
+      const params = request.params;
       const { run, ti } = await loadTi(params);
       const row = await db
         .selectFrom("xcom")
@@ -492,8 +492,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const params = request.params as TaskParamsT;
-      const body = request.body as { new_state: "success" | "failed"; include_downstream?: boolean; dry_run?: boolean };
+      const params = request.params;
+      const body = request.body;
       const dryRun = body.dry_run ?? false;
       request.auditNote = { objectType: "task_instance", objectId: `${params.dag_run_id}/${params.task_id}`, dagId: params.dag_id, details: { ...body }, dryRun };
       const { run } = await loadTi(params);
@@ -525,8 +525,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const dagId = oneDag((request.params as { dag_id: string }).dag_id);
-      const body = request.body as { dag_run_id: string; task_ids?: string[]; include_downstream?: boolean; include_upstream?: boolean; only_failed?: boolean; dry_run?: boolean };
+      const dagId = oneDag(request.params.dag_id);
+      const body = request.body;
       const dryRun = body.dry_run ?? true;
       request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { ...body }, dryRun };
       const run = await requireDagRun(db, dagId, body.dag_run_id);
