@@ -1,16 +1,12 @@
 /** Every error the API returns is JSON: a stable code, a message, the HTTP status, maybe a hint. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Static } from "typebox";
 import { isUpdraftError } from "../errors/index.js";
 import type { StorageState } from "../store/storage.js";
 import type { Logger } from "../util/logger.js";
+import type { ErrorBody } from "./schemas.js";
 
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  status: number;
-  hint?: string;
-  details?: unknown;
-}
+export type ApiErrorBody = Static<typeof ErrorBody>;
 
 export function installErrorHandling(app: FastifyInstance, log: Logger, storage: StorageState): void {
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {

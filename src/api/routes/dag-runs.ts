@@ -3,7 +3,7 @@
  * note, clear, delete. Reads need { dag: "read" }; trigger, clear and set state need
  * { dag: "trigger" }; delete needs { dag: "trigger" } and the permission runs:delete.
  */
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { can } from "../../security/rbac.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
@@ -93,24 +93,11 @@ const AcrossQuery = Type.Object(
   { additionalProperties: false },
 );
 
-type RunListQueryT = {
-  limit?: number;
-  offset?: number;
-  state?: string[];
-  run_type?: string[];
-  logical_date_gte?: string;
-  logical_date_lte?: string;
-  start_date_gte?: string;
-  start_date_lte?: string;
-  end_date_gte?: string;
-  end_date_lte?: string;
-  order_by?: string;
-  dag_ids?: string[];
-};
 
 const ms = (text: string | undefined) => (text === undefined ? undefined : Date.parse(text));
 
-function runFilter(q: RunListQueryT, readable: string[] | null): RunFilter {
+/** The filter of either list: one DAG's (its path names the DAG) or the one across DAGs. */
+function runFilter(q: Static<typeof AcrossQuery>, readable: string[] | null): RunFilter {
   const order = q.order_by ?? "-logical_date";
   return {
     readable,

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import type { ApiDeps } from "../deps.js";
 import type { ApiApp } from "../types.js";
 import { iso, Nullable, Timestamp } from "../schemas.js";
@@ -22,7 +22,7 @@ export function registerHealthRoutes(app: ApiApp, { store, config }: ApiDeps): v
       },
     },
     async () => {
-      let database: { status: "healthy" | "unhealthy"; latest_heartbeat: null; detail: string | null } = { status: "healthy", latest_heartbeat: null, detail: null };
+      let database: Static<typeof Component> = { status: "healthy", latest_heartbeat: null, detail: null };
       try {
         await sql`select 1`.execute(store.db);
         const full = store.storage.full;

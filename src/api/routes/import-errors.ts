@@ -8,7 +8,7 @@
  * before warnings existed still reads only failed files. Ids are unique within a severity.
  */
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import type { Database, ImportErrorRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
@@ -19,7 +19,7 @@ import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
 const Severity = Type.Union([Type.Literal("error"), Type.Literal("warning")], {
   description: "error: the file failed to import (its DAGs keep their last version); warning: its DAGs registered, but it has type errors",
 });
-type Severity = "error" | "warning";
+type Severity = Static<typeof Severity>;
 const SeverityQuery = Type.Optional(Type.Union([Type.Literal("error"), Type.Literal("warning"), Type.Literal("all")], { description: "which to list (default error)" }));
 
 const ImportError = Type.Object(

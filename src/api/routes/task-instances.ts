@@ -3,7 +3,7 @@
  * logs per try (tailed with a continuation token), its XComs (and those of every run and DAG, with
  * "~"); marking success or failed and clearing. Reads need { dag: "read" }; marking and clearing need { dag: "trigger" }.
  */
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import { TI_STATES } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { splitStack } from "../../errors/stack.js";
@@ -120,27 +120,11 @@ const AcrossQuery = Type.Object(
   { additionalProperties: false },
 );
 
-type TiListQueryT = {
-  limit?: number;
-  offset?: number;
-  state?: string[];
-  task_ids?: string[];
-  pool?: string[];
-  logical_date_gte?: string;
-  logical_date_lte?: string;
-  start_date_gte?: string;
-  start_date_lte?: string;
-  end_date_gte?: string;
-  end_date_lte?: string;
-  order_by?: string;
-  dag_ids?: string[];
-  dag_run_ids?: string[];
-};
-
 const ms = (text: string | undefined) => (text === undefined ? undefined : Date.parse(text));
 const rangeOf = (gte: string | undefined, lte: string | undefined) => ({ gte: ms(gte), lte: ms(lte) });
 
-function tiFilter(q: TiListQueryT, readable: string[] | null): TiFilter {
+/** The filter of either list: one run's (its path names the DAG and run) or the one across runs. */
+function tiFilter(q: Static<typeof AcrossQuery>, readable: string[] | null): TiFilter {
   const order = q.order_by ?? "id";
   return {
     readable,
@@ -199,7 +183,6 @@ const XcomListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
-type XcomListQueryT = { limit?: number; offset?: number; xcom_key?: string; logical_date_gte?: string; logical_date_lte?: string; order_by?: string };
 const XcomParams = Type.Object({ ...TaskParams.properties, xcom_key: Type.String({ minLength: 1, maxLength: 400, description: "XCom key ('return_value' for the task's output)" }) }, { additionalProperties: false });
 
 const TOKEN_PREFIX = "log:";
@@ -219,7 +202,7 @@ export function decodeLogToken(token: string): number {
 }
 
 /** A try's stored error (JSON: message, code, stack, retryable) as the tries answer shows it. */
-function parseError(text: string | null): { error_message: string | null; error_code: string | null; stack: string | null; full_stack: string | null } {
+function parseError(text: string | null): Pick<Static<typeof Try>, "error_message" | "error_code" | "stack" | "full_stack"> {
   const none = { error_message: null, error_code: null, stack: null, full_stack: null };
   if (!text) return none;
   try {
@@ -236,12 +219,10 @@ function parseError(text: string | null): { error_message: string | null; error_
   }
 }
 
-type TaskParamsT = { dag_id: string; dag_run_id: string; task_id: string };
-
 export function registerTaskInstanceRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
-  const loadTi = async (p: TaskParamsT) => {
+  const loadTi = async (p: Static<typeof TaskParams>) => {
     const run = await requireDagRun(db, oneDag(p.dag_id), p.dag_run_id);
     const ti = await requireTaskInstance(db, run, p.task_id);
     return { run, ti };
