@@ -1,26 +1,8 @@
 import { Type } from "typebox";
 import type { ApiDeps } from "../deps.js";
+import { EventLog } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
-
-const EventLog = Type.Object(
-  {
-    event_log_id: Type.Integer(),
-    when: Type.String(),
-    username: Nullable(Type.String()),
-    action: Type.String({ description: 'e.g. "auth.login", "dag.update", "connection.create"' }),
-    method: Nullable(Type.String()),
-    path: Nullable(Type.String()),
-    object_type: Nullable(Type.String()),
-    object_id: Nullable(Type.String()),
-    dag_id: Nullable(Type.String()),
-    source_ip: Nullable(Type.String()),
-    outcome: Type.String({ description: "success, denied (401/403) or failure" }),
-    status: Nullable(Type.Integer()),
-    details: Type.Unknown(),
-  },
-  { additionalProperties: false },
-);
+import { ERRORS, iso, Page, pageOf } from "../schemas.js";
 
 const Outcome = Type.Union([Type.Literal("success"), Type.Literal("denied"), Type.Literal("failure")]);
 

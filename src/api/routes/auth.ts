@@ -2,6 +2,7 @@ import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { login, logout, refresh } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
+import { Me } from "../models.js";
 import type { ApiApp } from "../types.js";
 import { MinuteLimiter } from "../limiter.js";
 import { ErrorBody, ERRORS, NoContent } from "../schemas.js";
@@ -86,10 +87,7 @@ export function registerAuthRoutes(app: ApiApp, { store, config, auth }: ApiDeps
       schema: {
         tags: ["auth"],
         summary: "Who the token belongs to: username, roles and permissions",
-        response: {
-          200: Type.Object({ username: Type.String(), roles: Type.Array(Type.String()), permissions: Type.Array(Type.String()), via: Type.String() }, { additionalProperties: false }),
-          ...ERRORS,
-        },
+        response: { 200: Me, ...ERRORS },
       },
     },
     async (request) => {

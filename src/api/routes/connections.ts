@@ -1,28 +1,11 @@
 import { Type, type Static } from "typebox";
 import { createConnection, deleteConnection, listConnections, requireConnection, updateConnection, type ConnectionFields, type ConnectionInfo } from "../../store/connections.js";
 import type { ApiDeps } from "../deps.js";
+import { Connection } from "../models.js";
 import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
 
 const ConnId = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'connection id: letters, digits, "_", "." and "-", not dots alone' });
-
-/** What is shown of a connection: never the password or the extra, only whether they are set. */
-const Connection = Type.Object(
-  {
-    connection_id: Type.String(),
-    conn_type: Type.String(),
-    description: Nullable(Type.String()),
-    host: Nullable(Type.String()),
-    schema: Nullable(Type.String()),
-    login: Nullable(Type.String()),
-    port: Nullable(Type.Integer()),
-    password_set: Type.Boolean(),
-    extra_set: Type.Boolean(),
-    created_at: Type.String(),
-    updated_at: Type.String(),
-  },
-  { additionalProperties: false },
-);
 
 const text = (maxLength: number) => Type.Optional(Nullable(Type.String({ maxLength })));
 const Fields = {

@@ -4,6 +4,7 @@
  * { dag: "trigger" }; delete needs { dag: "trigger" } and the permission runs:delete.
  */
 import { Type, type Static } from "typebox";
+import { DAG_RUN_STATES, RUN_TYPES } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { can } from "../../security/rbac.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
@@ -13,33 +14,10 @@ import { requireDagRun } from "../../store/runs.js";
 import type { DagRunRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
+import { ChangeList, DagRun } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { DagIdParam, ErrorBody, ERRORS, Id, iso, NoContent, Nullable, OneOf, Page, pageOf, RunParams, Timestamp } from "../schemas.js";
-import { ANY, ChangeList, changeList, oneDag } from "./task-instances.js";
-
-const RUN_STATES = ["queued", "running", "success", "failed"] as const;
-const RUN_TYPES = ["scheduled", "manual", "backfill", "test"] as const;
-
-export const DagRun = Type.Object(
-  {
-    dag_id: Type.String(),
-    dag_run_id: Type.String(),
-    run_type: Type.String({ description: RUN_TYPES.join(", ") }),
-    state: Type.String({ description: RUN_STATES.join(", ") }),
-    logical_date: Type.String({ format: "date-time" }),
-    data_interval_start: Type.String({ format: "date-time" }),
-    data_interval_end: Type.String({ format: "date-time" }),
-    run_after: Type.String({ format: "date-time" }),
-    queued_at: Timestamp,
-    start_date: Timestamp,
-    end_date: Timestamp,
-    last_changed: Type.String({ format: "date-time" }),
-    conf: Type.Record(Type.String(), Type.Unknown()),
-    note: Nullable(Type.String()),
-    dag_version: Nullable(Type.Integer({ description: "the number of the DAG version the run uses" })),
-  },
-  { additionalProperties: false },
-);
+import { DagIdParam, ErrorBody, ERRORS, Id, iso, NoContent, Nullable, OneOf, Page, pageOf, RunParams } from "../schemas.js";
+import { ANY, changeList, oneDag } from "./task-instances.js";
 
 export function dagRunJson(row: DagRunRow & { version_number?: number | null }) {
   let conf: Record<string, unknown> = {};
@@ -73,7 +51,7 @@ const DateBound = (description: string) => Type.Optional(Type.String({ format: "
 const RunListQuery = Type.Object(
   {
     ...Page,
-    state: Type.Optional(Type.Array(OneOf(RUN_STATES), { maxItems: RUN_STATES.length, description: "any of these states" })),
+    state: Type.Optional(Type.Array(OneOf(DAG_RUN_STATES), { maxItems: DAG_RUN_STATES.length, description: "any of these states" })),
     run_type: Type.Optional(Type.Array(OneOf(RUN_TYPES), { maxItems: RUN_TYPES.length, description: "any of these run types" })),
     logical_date_gte: DateBound("logical date at or after this"),
     logical_date_lte: DateBound("logical date at or before this"),

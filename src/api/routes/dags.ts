@@ -1,82 +1,15 @@
 import { sql } from "kysely";
 import { Type } from "typebox";
-import type { SerializedDag } from "../../dag/model.js";
+import { DAG_RUN_STATES, RUN_TYPES, type SerializedDag } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { deleteDag, getDagVersion, setPaused } from "../../store/dags.js";
 import type { DagRow } from "../../store/schema.js";
 import { parseAccess, principalOf, readableDagIds } from "../access.js";
 import { canDag, type Principal } from "../../security/rbac.js";
 import type { ApiDeps } from "../deps.js";
+import { Dag, DagDetail, DagListItem, DagVersion, Grid, Structure, Task, type GridTask, type RecentRun } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { DagIdParam, ErrorBody, ERRORS, iso, NoContent, Nullable, OneOf, Page, pageOf, Timestamp } from "../schemas.js";
-
-const Dag = Type.Object(
-  {
-    dag_id: Type.String(),
-    description: Nullable(Type.String()),
-    owner: Type.String(),
-    tags: Type.Array(Type.String()),
-    is_paused: Type.Boolean(),
-    is_active: Type.Boolean(),
-    fileloc: Type.String(),
-    schedule: Type.Unknown({ description: 'cron string, "@once", { every: ms } or null' }),
-    schedule_description: Type.String(),
-    timezone: Type.String(),
-    max_active_runs: Type.Integer(),
-    max_active_tasks: Type.Integer(),
-    latest_version: Nullable(Type.Integer()),
-    next_dagrun_create_after: Timestamp,
-    next_dagrun_data_interval_start: Timestamp,
-    next_dagrun_data_interval_end: Timestamp,
-    has_import_errors: Type.Boolean(),
-    my_access: Type.Object(
-      { edit: Type.Boolean(), trigger: Type.Boolean(), delete: Type.Boolean() },
-      { additionalProperties: false, description: "what the caller may do with this DAG (pause; trigger, clear and mark; delete), by role and the DAG's access list" },
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const DagDetail = Type.Object(
-  {
-    ...Dag.properties,
-    doc_md: Nullable(Type.String()),
-    params: Type.Record(Type.String(), Type.Unknown()),
-    start_date: Timestamp,
-    end_date: Timestamp,
-    catchup: Type.Boolean(),
-  },
-  { additionalProperties: false },
-);
-
-const Task = Type.Object(
-  {
-    task_id: Type.String(),
-    kind: Type.String(),
-    group: Nullable(Type.String()),
-    upstream: Type.Array(Type.String()),
-    data_upstream: Type.Array(Type.String()),
-    trigger_rule: Type.String(),
-    retries: Type.Integer(),
-    retry_delay_ms: Type.Integer(),
-    retry_backoff: Type.String({ description: "fixed or exponential" }),
-    retry_backoff_multiplier: Nullable(Type.Number({ description: "the factor of exponential backoff (null for fixed)" })),
-    execution_timeout_ms: Nullable(Type.Integer()),
-    pool: Type.String(),
-    pool_slots: Type.Integer(),
-    priority_weight: Type.Integer(),
-    queue: Type.String(),
-    owner: Nullable(Type.String()),
-    doc: Nullable(Type.String()),
-    display: Type.Record(Type.String(), Type.String()),
-  },
-  { additionalProperties: false },
-);
-
-const RecentRun = Type.Object(
-  { dag_run_id: Type.String(), state: Type.String(), run_type: Type.String(), logical_date: Type.String() },
-  { additionalProperties: false },
-);
+import { DagIdParam, ErrorBody, ERRORS, iso, NoContent, OneOf, Page, pageOf } from "../schemas.js";
 
 const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
 const ORDERS = ["dag_id", "-dag_id", "next_dagrun", "-next_dagrun"] as const satisfies ReadonlyArray<keyof typeof ORDER>;
@@ -148,7 +81,7 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
 
   /** The latest `n` runs of each DAG, newest first (one query, a window over the runs). */
   const recentRuns = async (dagIds: string[], n: number) => {
-    const byDag = new Map<string, Array<{ dag_run_id: string; state: string; run_type: string; logical_date: string }>>();
+    const byDag = new Map<string, RecentRun[]>();
     if (dagIds.length === 0) return byDag;
     const rows = await db
       .selectFrom((eb) =>
@@ -198,7 +131,7 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ dags: Type.Array(Type.Object({ ...Dag.properties, recent_runs: Type.Optional(Type.Array(RecentRun)) }, { additionalProperties: false })), total_entries: Type.Integer() }, { additionalProperties: false }),
+          200: Type.Object({ dags: Type.Array(DagListItem), total_entries: Type.Integer() }, { additionalProperties: false }),
           ...ERRORS,
         },
       },
@@ -282,11 +215,6 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
     },
   );
 
-  const Version = Type.Object(
-    { version_number: Type.Integer(), dag_id: Type.String(), created_at: Type.String(), hash: Type.String(), bundle_hash: Type.String() },
-    { additionalProperties: false },
-  );
-
   app.get(
     "/dags/:dag_id/versions",
     {
@@ -296,7 +224,7 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
         summary: "Versions of a DAG, newest first",
         params: DagIdParam,
         querystring: Type.Object({ ...Page }, { additionalProperties: false }),
-        response: { 200: Type.Object({ versions: Type.Array(Version), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+        response: { 200: Type.Object({ versions: Type.Array(DagVersion), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
       },
     },
     async (request) => {
@@ -350,19 +278,7 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
         summary: "Tasks, edges and groups of a DAG version, for the graph view",
         params: DagIdParam,
         querystring: VersionQuery,
-        response: {
-          200: Type.Object(
-            {
-              dag_id: Type.String(),
-              version_number: Type.Integer(),
-              tasks: Type.Array(Task),
-              edges: Type.Array(Type.Object({ source: Type.String(), target: Type.String(), data: Type.Boolean() }, { additionalProperties: false })),
-              groups: Type.Array(Type.Object({ group_id: Type.String(), parent: Nullable(Type.String()) }, { additionalProperties: false })),
-            },
-            { additionalProperties: false },
-          ),
-          ...ERRORS,
-        },
+        response: { 200: Structure, ...ERRORS },
       },
     },
     async (request) => {
@@ -390,44 +306,12 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 25, description: "runs, newest first" })),
             before: Type.Optional(Type.String({ format: "date-time", description: "only runs with an earlier logical date (paging back)" })),
-            run_type: Type.Optional(OneOf(["manual", "scheduled", "backfill", "test"])),
-            state: Type.Optional(OneOf(["queued", "running", "success", "failed"])),
+            run_type: Type.Optional(OneOf(RUN_TYPES)),
+            state: Type.Optional(OneOf(DAG_RUN_STATES)),
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object(
-            {
-              dag_id: Type.String(),
-              version_number: Nullable(Type.Integer()),
-              tasks: Type.Array(Type.Object({ task_id: Type.String(), group: Nullable(Type.String()), kind: Type.String() }, { additionalProperties: false }), {
-                description: "in the latest version's order; tasks found only in older runs come last",
-              }),
-              groups: Type.Array(Type.Object({ group_id: Type.String(), parent: Nullable(Type.String()) }, { additionalProperties: false })),
-              runs: Type.Array(
-                Type.Object(
-                  {
-                    dag_run_id: Type.String(),
-                    state: Type.String(),
-                    run_type: Type.String(),
-                    logical_date: Type.String(),
-                    data_interval_start: Type.String({ format: "date-time" }),
-                    data_interval_end: Type.String({ format: "date-time" }),
-                    start_date: Timestamp,
-                    end_date: Timestamp,
-                    version_number: Nullable(Type.Integer()),
-                    states: Type.Array(Nullable(Type.String()), { description: "one per task, in the order of `tasks`; null: no instance" }),
-                    tries: Type.Array(Type.Integer(), { description: "try number per task (0: not tried)" }),
-                  },
-                  { additionalProperties: false },
-                ),
-                { description: "newest first" },
-              ),
-            },
-            { additionalProperties: false },
-          ),
-          ...ERRORS,
-        },
+        response: { 200: Grid, ...ERRORS },
       },
     },
     async (request) => {
@@ -450,7 +334,7 @@ export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
       const tis = runs.length
         ? await db.selectFrom("task_instance").select(["dag_run_id", "task_id", "state", "try_number"]).where("dag_run_id", "in", runs.map((r) => r.id)).execute()
         : [];
-      const tasks: Array<{ task_id: string; group: string | null; kind: string }> = (structure?.tasks ?? []).map((t) => ({ task_id: t.taskId, group: t.group, kind: t.kind }));
+      const tasks: GridTask[] = (structure?.tasks ?? []).map((t) => ({ task_id: t.taskId, group: t.group, kind: t.kind }));
       const index = new Map(tasks.map((t, i) => [t.task_id, i]));
       for (const ti of tis) {
         if (!index.has(ti.task_id)) {

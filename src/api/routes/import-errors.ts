@@ -8,35 +8,16 @@
  * before warnings existed still reads only failed files. Ids are unique within a severity.
  */
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
-import { Type, type Static } from "typebox";
+import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import type { Database, ImportErrorRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
+import { ImportError, type Severity } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
+import { ERRORS, iso, Page, pageOf } from "../schemas.js";
 
-const Severity = Type.Union([Type.Literal("error"), Type.Literal("warning")], {
-  description: "error: the file failed to import (its DAGs keep their last version); warning: its DAGs registered, but it has type errors",
-});
-type Severity = Static<typeof Severity>;
 const SeverityQuery = Type.Optional(Type.Union([Type.Literal("error"), Type.Literal("warning"), Type.Literal("all")], { description: "which to list (default error)" }));
-
-const ImportError = Type.Object(
-  {
-    import_error_id: Type.Integer({ description: "unique among the entries of its severity" }),
-    severity: Severity,
-    filename: Type.String({ description: "the file, relative to the DAGs folder" }),
-    timestamp: Type.String({ format: "date-time" }),
-    code: Type.String(),
-    message: Type.String(),
-    line: Nullable(Type.Integer()),
-    column: Nullable(Type.Integer()),
-    location: Nullable(Type.String()),
-    stack_trace: Nullable(Type.String()),
-  },
-  { additionalProperties: false },
-);
 
 type Row = Omit<ImportErrorRow, "dags_folder"> & { severity: Severity };
 

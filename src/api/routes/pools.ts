@@ -2,21 +2,9 @@ import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { deletePool, listPools, setPool } from "../../store/pools.js";
 import type { ApiDeps } from "../deps.js";
+import { Pool } from "../models.js";
 import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, Id, NoContent, Nullable, Page, pageOf } from "../schemas.js";
-
-const Pool = Type.Object(
-  {
-    name: Type.String(),
-    slots: Type.Integer({ description: "task-instance slots; 0 holds every task of the pool" }),
-    occupied_slots: Type.Integer({ description: "slots of queued and running task instances" }),
-    running_slots: Type.Integer(),
-    queued_slots: Type.Integer(),
-    open_slots: Type.Integer({ description: "slots left (never below 0)" }),
-    description: Nullable(Type.String()),
-  },
-  { additionalProperties: false },
-);
 
 const PoolParams = Type.Object({ pool_name: Id("pool name") }, { additionalProperties: false });
 const Slots = Type.Integer({ minimum: 0, maximum: 1_000_000 });

@@ -3,21 +3,10 @@ import { PERMISSIONS, type Permission } from "../../security/rbac.js";
 import { checkPermissions, createRole, deleteRole, listRoles, requireRole, updateRole, type RoleWithUsers } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
+import { Role } from "../models.js";
 import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
 import { assertHolds } from "./users.js";
-
-const Role = Type.Object(
-  {
-    name: Type.String(),
-    description: Nullable(Type.String()),
-    permissions: Type.Array(Type.String()),
-    builtin: Type.Boolean({ description: "Viewer, User, Op and Admin cannot be changed or deleted" }),
-    user_count: Type.Integer(),
-    created_at: Type.String(),
-  },
-  { additionalProperties: false },
-);
 
 const RoleParams = Type.Object({ role_name: Id("role name", 100) }, { additionalProperties: false });
 const Permissions = Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description: `each one of: ${PERMISSIONS.join(", ")}` });

@@ -13,8 +13,9 @@ import { readLogs, requireDagRun, requireTaskInstance } from "../../store/runs.j
 import type { DagRunRow, TaskInstanceRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
+import { ChangeList, LogPage, TaskInstance, Try, XcomEntry } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, Nullable, OneOf, Page, pageOf, RunParams, TaskParams, Timestamp } from "../schemas.js";
+import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, OneOf, Page, pageOf, RunParams, TaskParams } from "../schemas.js";
 
 /** "~" in a path stands for "every": only list routes accept it (it is never a DAG, run or task id). */
 export const ANY = "~";
@@ -24,33 +25,6 @@ export function oneDag(dagId: string): string {
   if (dagId === ANY) throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${ANY}' not found`, { hint: `'${ANY}' (every DAG) is only accepted by list routes` });
   return dagId;
 }
-
-export const TaskInstance = Type.Object(
-  {
-    dag_id: Type.String(),
-    dag_run_id: Type.String(),
-    task_id: Type.String(),
-    logical_date: Type.String({ format: "date-time" }),
-    state: Type.String({ description: `one of ${TI_STATES.join(", ")}` }),
-    try_number: Type.Integer(),
-    max_tries: Type.Integer(),
-    operator: Type.String(),
-    pool: Type.String(),
-    pool_slots: Type.Integer(),
-    queue: Type.String(),
-    priority_weight: Type.Integer(),
-    scheduled_when: Timestamp,
-    queued_when: Timestamp,
-    start_date: Timestamp,
-    end_date: Timestamp,
-    duration_ms: Nullable(Type.Integer()),
-    next_retry_at: Timestamp,
-    hostname: Nullable(Type.String()),
-    pid: Nullable(Type.Integer()),
-    note: Nullable(Type.String()),
-  },
-  { additionalProperties: false },
-);
 
 export function tiJson(ti: TaskInstanceRow, run: { run_id: string; logical_date: number }) {
   return {
@@ -77,13 +51,6 @@ export function tiJson(ti: TaskInstanceRow, run: { run_id: string; logical_date:
     note: ti.note,
   };
 }
-
-/** A task instance a state change touched (or, in a dry run, would touch). */
-export const TaskInstanceChange = Type.Object(
-  { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), previous_state: Type.String(), new_state: Type.String() },
-  { additionalProperties: false },
-);
-export const ChangeList = Type.Object({ task_instances: Type.Array(TaskInstanceChange), total_entries: Type.Integer(), dry_run: Type.Boolean() }, { additionalProperties: false });
 
 export function changeList(run: DagRunRow, changes: Array<{ taskId: string; previous: string; state: string }>, dryRun: boolean) {
   return {
@@ -143,35 +110,11 @@ function tiFilter(q: Static<typeof AcrossQuery>, readable: string[] | null): TiF
 const TiList = Type.Object({ task_instances: Type.Array(TaskInstance), total_entries: Type.Integer() }, { additionalProperties: false });
 const listJson = (result: { rows: TiListRow[]; total: number }) => ({ task_instances: result.rows.map((r) => tiJson(r, r)), total_entries: result.total });
 
-const Try = Type.Object(
-  {
-    try_number: Type.Integer(),
-    state: Type.String(),
-    queued_when: Timestamp,
-    start_date: Timestamp,
-    end_date: Timestamp,
-    duration_ms: Nullable(Type.Integer()),
-    hostname: Nullable(Type.String()),
-    pid: Nullable(Type.Integer()),
-    error_message: Nullable(Type.String()),
-    error_code: Nullable(Type.String()),
-    stack: Nullable(Type.String({ description: "the error's stack trace with the frames of the task's own code only (Updraft's and Node.js's left out)" })),
-    full_stack: Nullable(Type.String({ description: "the whole stack trace, as the runner recorded it" })),
-  },
-  { additionalProperties: false },
-);
-
 const LogsParams = Type.Object(
   { ...TaskParams.properties, try_number: Type.String({ minLength: 1, maxLength: 20, description: "a try number: 1 up to the task instance's try_number" }) },
   { additionalProperties: false },
 );
 
-const LogLine = Type.Object({ ts: Type.String({ format: "date-time" }), stream: Type.String(), level: Type.String(), message: Type.String() }, { additionalProperties: false });
-
-const XcomEntry = Type.Object(
-  { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), key: Type.String(), value: Type.Unknown({ description: "the value, as JSON" }), timestamp: Type.String({ format: "date-time" }) },
-  { additionalProperties: false },
-);
 const XCOM_ORDERS: XcomOrder[] = ["key", "timestamp", "dag_id", "task_id", "logical_date"];
 const XcomListQuery = Type.Object(
   {
@@ -344,17 +287,7 @@ export function registerTaskInstanceRoutes(app: ApiApp, { store }: ApiDeps): voi
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object(
-            {
-              lines: Type.Array(LogLine),
-              continuation_token: Nullable(Type.String({ description: "pass it back for the lines after these; null when there were none yet" })),
-              finished: Type.Boolean({ description: "the try is over and every line of it was returned" }),
-            },
-            { additionalProperties: false },
-          ),
-          ...ERRORS,
-        },
+        response: { 200: LogPage, ...ERRORS },
       },
     },
     async (request) => {

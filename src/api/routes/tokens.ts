@@ -4,25 +4,13 @@ import { can } from "../../security/rbac.js";
 import { createApiToken, findApiToken, listApiTokens, revokeApiToken, type ApiTokenInfo } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
+import { ApiToken, NewApiToken } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { ErrorBody, ERRORS, iso, NoContent, Page, pageOf, Timestamp } from "../schemas.js";
+import { ErrorBody, ERRORS, iso, NoContent, Page, pageOf } from "../schemas.js";
 
 const DAY_MS = 86_400_000;
 export const MAX_TOKEN_DAYS = 365;
 
-const TokenInfo = {
-  token_id: Type.Integer(),
-  name: Type.String(),
-  prefix: Type.String({ description: "the first characters of the token, to recognise it" }),
-  username: Type.String(),
-  created_at: Type.String(),
-  expires_at: Type.String(),
-  last_used_at: Timestamp,
-  revoked_at: Timestamp,
-  state: Type.Union([Type.Literal("active"), Type.Literal("revoked"), Type.Literal("expired")]),
-};
-const ApiToken = Type.Object(TokenInfo, { additionalProperties: false });
-const NewApiToken = Type.Object({ ...TokenInfo, token: Type.String({ description: "the secret: shown this once, stored only as a hash" }) }, { additionalProperties: false });
 
 function tokenJson(t: ApiTokenInfo, now = Date.now()) {
   return {

@@ -4,23 +4,9 @@ import type { Permission, Principal } from "../../security/rbac.js";
 import { createUser, deleteUser, listUsers, permissionsOfRoles, requireUser, roleIds, updateUser, type UserChange, type UserWithRoles } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
+import { User } from "../models.js";
 import type { ApiApp } from "../types.js";
-import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
-
-const User = Type.Object(
-  {
-    username: Type.String(),
-    email: Nullable(Type.String()),
-    first_name: Nullable(Type.String()),
-    last_name: Nullable(Type.String()),
-    roles: Type.Array(Type.String()),
-    active: Type.Boolean(),
-    created_at: Type.String(),
-    updated_at: Type.String(),
-    last_login_at: Timestamp,
-  },
-  { additionalProperties: false },
-);
+import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
 
 const UserParams = Type.Object({ username: Id("username", 100) }, { additionalProperties: false });
 const Password = Type.String({ minLength: 10, maxLength: 1024, description: "10 to 1024 characters; stored as a scrypt hash" });

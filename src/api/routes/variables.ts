@@ -1,24 +1,13 @@
 import { Type } from "typebox";
-import { createVariable, deleteVariable, listVariables, requireVariable, SENSITIVE_KEY_PARTS, updateVariable, type VariableInfo } from "../../store/variables.js";
+import { createVariable, deleteVariable, listVariables, requireVariable, updateVariable, type VariableInfo } from "../../store/variables.js";
 import type { ApiDeps } from "../deps.js";
+import { Variable } from "../models.js";
 import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
 
 const Key = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'variable key: letters, digits, "_", "." and "-", not dots alone' });
 const Value = Type.String({ maxLength: 500_000 });
 const Description = Nullable(Type.String({ maxLength: 5000 }));
-
-const Variable = Type.Object(
-  {
-    key: Type.String(),
-    value: Type.String({ description: 'the value; "***" for a secret variable (secret values are write-only)' }),
-    is_secret: Type.Boolean({ description: `set, or implied by a key containing ${SENSITIVE_KEY_PARTS.join(", ")}` }),
-    description: Nullable(Type.String()),
-    created_at: Type.String(),
-    updated_at: Type.String(),
-  },
-  { additionalProperties: false },
-);
 
 const VariableParams = Type.Object({ variable_key: Key }, { additionalProperties: false });
 
