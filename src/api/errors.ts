@@ -1,12 +1,9 @@
 /** Every error the API returns is JSON: a stable code, a message, the HTTP status, maybe a hint. */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import type { Static } from "typebox";
 import { isUpdraftError } from "../errors/index.js";
 import type { StorageState } from "../store/storage.js";
 import type { Logger } from "../util/logger.js";
-import type { ErrorBody } from "./schemas.js";
-
-export type ApiErrorBody = Static<typeof ErrorBody>;
+import type { ApiErrorBody } from "./schemas.js";
 
 export function installErrorHandling(app: FastifyInstance, log: Logger, storage: StorageState): void {
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {

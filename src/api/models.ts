@@ -15,6 +15,13 @@ import { Nullable, Timestamp } from "./schemas.js";
 export const Me = Type.Object({ username: Type.String(), roles: Type.Array(Type.String()), permissions: Type.Array(Type.String()), via: Type.String() }, { additionalProperties: false });
 export type Me = Static<typeof Me>;
 
+/** The answer to a login or a refresh. */
+export const TokenPair = Type.Object(
+  { access_token: Type.String(), refresh_token: Type.String(), token_type: Type.Literal("Bearer"), expires_in: Type.Integer({ description: "seconds the access token lives" }) },
+  { additionalProperties: false },
+);
+export type TokenPair = Static<typeof TokenPair>;
+
 /* ---- DAGs ---- */
 
 export const Dag = Type.Object(

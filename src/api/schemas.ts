@@ -1,10 +1,11 @@
 /** Schemas shared by the routes (TypeBox; every object rejects unknown properties). */
-import { Type, type TSchema, type TSchemaOptions } from "typebox";
+import { Type, type Static, type TSchema, type TSchemaOptions } from "typebox";
 
 export const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String(), status: Type.Integer(), hint: Type.Optional(Type.String()), details: Type.Optional(Type.Unknown()) },
   { additionalProperties: false },
 );
+export type ApiErrorBody = Static<typeof ErrorBody>;
 
 export const MAX_PAGE = 1000;
 

@@ -1,8 +1,8 @@
 import { Type } from "typebox";
 import type { ApiDeps } from "../deps.js";
 import { EventLog } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ERRORS, iso, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const Outcome = Type.Union([Type.Literal("success"), Type.Literal("denied"), Type.Literal("failure")]);
 

@@ -2,15 +2,10 @@ import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { login, logout, refresh } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
-import { Me } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { MinuteLimiter } from "../limiter.js";
+import { Me, TokenPair } from "../models.js";
 import { ErrorBody, ERRORS, NoContent } from "../schemas.js";
-
-const TokenPair = Type.Object(
-  { access_token: Type.String(), refresh_token: Type.String(), token_type: Type.Literal("Bearer"), expires_in: Type.Integer({ description: "seconds the access token lives" }) },
-  { additionalProperties: false },
-);
+import type { ApiApp } from "../types.js";
 
 export function registerAuthRoutes(app: ApiApp, { store, config, auth }: ApiDeps): void {
   const perUser = new MinuteLimiter(config.loginLimitPerUser);

@@ -1,8 +1,8 @@
 import { Type } from "typebox";
 import { CONFIG_KEYS, describeConfig, type ConfigKey, type ConfigSource } from "../../config/index.js";
 import type { ApiDeps } from "../deps.js";
-import type { ApiApp } from "../types.js";
 import { ERRORS, Nullable } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const Option = Type.Object(
   {

@@ -2,8 +2,8 @@ import { Type, type Static } from "typebox";
 import { createConnection, deleteConnection, listConnections, requireConnection, updateConnection, type ConnectionFields, type ConnectionInfo } from "../../store/connections.js";
 import type { ApiDeps } from "../deps.js";
 import { Connection } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const ConnId = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'connection id: letters, digits, "_", "." and "-", not dots alone' });
 

@@ -15,8 +15,8 @@ import type { DagRunRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { ChangeList, DagRun } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { DagIdParam, ErrorBody, ERRORS, Id, iso, NoContent, Nullable, OneOf, Page, pageOf, RunParams } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 import { ANY, changeList, oneDag } from "./task-instances.js";
 
 export function dagRunJson(row: DagRunRow & { version_number?: number | null }) {

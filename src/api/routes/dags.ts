@@ -8,8 +8,8 @@ import { parseAccess, principalOf, readableDagIds } from "../access.js";
 import { canDag, type Principal } from "../../security/rbac.js";
 import type { ApiDeps } from "../deps.js";
 import { Dag, DagDetail, DagListItem, DagVersion, Grid, Structure, Task, type GridTask, type RecentRun } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { DagIdParam, ErrorBody, ERRORS, iso, NoContent, OneOf, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
 const ORDERS = ["dag_id", "-dag_id", "next_dagrun", "-next_dagrun"] as const satisfies ReadonlyArray<keyof typeof ORDER>;

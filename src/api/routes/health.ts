@@ -1,8 +1,8 @@
 import { sql } from "kysely";
 import { Type, type Static } from "typebox";
 import type { ApiDeps } from "../deps.js";
-import type { ApiApp } from "../types.js";
 import { iso, Nullable, Timestamp } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 import { API_VERSION } from "../version.js";
 
 const Component = Type.Object(

@@ -14,8 +14,8 @@ import type { Database, ImportErrorRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { ImportError, type Severity } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ERRORS, iso, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const SeverityQuery = Type.Optional(Type.Union([Type.Literal("error"), Type.Literal("warning"), Type.Literal("all")], { description: "which to list (default error)" }));
 

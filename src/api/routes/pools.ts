@@ -3,8 +3,8 @@ import { UpdraftError } from "../../errors/index.js";
 import { deletePool, listPools, setPool } from "../../store/pools.js";
 import type { ApiDeps } from "../deps.js";
 import { Pool } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, Id, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const PoolParams = Type.Object({ pool_name: Id("pool name") }, { additionalProperties: false });
 const Slots = Type.Integer({ minimum: 0, maximum: 1_000_000 });

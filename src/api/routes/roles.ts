@@ -4,8 +4,8 @@ import { checkPermissions, createRole, deleteRole, listRoles, requireRole, updat
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { Role } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 import { assertHolds } from "./users.js";
 
 const RoleParams = Type.Object({ role_name: Id("role name", 100) }, { additionalProperties: false });

@@ -14,8 +14,8 @@ import type { DagRunRow, TaskInstanceRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { ChangeList, LogPage, TaskInstance, Try, XcomEntry } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, OneOf, Page, pageOf, RunParams, TaskParams } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 /** "~" in a path stands for "every": only list routes accept it (it is never a DAG, run or task id). */
 export const ANY = "~";

@@ -5,8 +5,8 @@ import { createApiToken, findApiToken, listApiTokens, revokeApiToken, type ApiTo
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { ApiToken, NewApiToken } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, iso, NoContent, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const DAY_MS = 86_400_000;
 export const MAX_TOKEN_DAYS = 365;

@@ -5,8 +5,8 @@ import { createUser, deleteUser, listUsers, permissionsOfRoles, requireUser, rol
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
 import { User } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const UserParams = Type.Object({ username: Id("username", 100) }, { additionalProperties: false });
 const Password = Type.String({ minLength: 10, maxLength: 1024, description: "10 to 1024 characters; stored as a scrypt hash" });

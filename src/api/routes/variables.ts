@@ -2,8 +2,8 @@ import { Type } from "typebox";
 import { createVariable, deleteVariable, listVariables, requireVariable, updateVariable, type VariableInfo } from "../../store/variables.js";
 import type { ApiDeps } from "../deps.js";
 import { Variable } from "../models.js";
-import type { ApiApp } from "../types.js";
 import { ErrorBody, ERRORS, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const Key = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'variable key: letters, digits, "_", "." and "-", not dots alone' });
 const Value = Type.String({ maxLength: 500_000 });

@@ -23,6 +23,7 @@ export type {
   Role,
   Structure,
   TaskInstance,
+  TokenPair,
   Try,
   User,
   Variable,
@@ -32,3 +33,4 @@ export type {
   TaskInstanceChange as TaskChange,
   Task as StructureTask,
 } from "../../../src/api/models.js";
+export type { ApiErrorBody } from "../../../src/api/schemas.js";
