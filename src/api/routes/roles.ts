@@ -88,13 +88,14 @@ export function registerRoleRoutes(app: ApiApp, { store }: ApiDeps): void {
     async (request) => {
       const { role_name } = request.params;
       const body = request.body;
-      request.auditNote = { objectType: "role", objectId: role_name, details: body.permissions ? { permissions: body.permissions } : { fields: Object.keys(body) } };
+      const details: Record<string, unknown> = body.permissions ? { permissions: body.permissions } : { fields: Object.keys(body) };
+      request.auditNote = { objectType: "role", objectId: role_name, details };
       const principal = principalOf(request);
       const role = await requireRole(db, role_name);
       const involved: Permission[] = [...(role.builtin === 1 ? [] : permissionsOf(role)), ...(body.permissions ? checkPermissions(body.permissions) : [])];
       assertHolds(principal, involved, `change role '${role_name}'`);
       const { role: changed, revokedUsers } = await updateRole(store, role_name, body);
-      if (revokedUsers > 0) request.auditNote.details = { ...(request.auditNote.details as object), tokens_revoked_users: revokedUsers };
+      if (revokedUsers > 0) details.tokens_revoked_users = revokedUsers;
       return roleJson(changed);
     },
   );

@@ -139,7 +139,8 @@ export function registerUserRoutes(app: ApiApp, deps: ApiDeps): void {
       const { username } = request.params;
       const body = request.body;
       const principal = principalOf(request);
-      request.auditNote = { objectType: "user", objectId: username, details: { fields: Object.keys(body).sort(), ...(body.roles ? { roles: body.roles } : {}) } };
+      const details: Record<string, unknown> = { fields: Object.keys(body).sort(), ...(body.roles ? { roles: body.roles } : {}) };
+      request.auditNote = { objectType: "user", objectId: username, details };
       const target = await requireUser(db, username);
       assertHolds(principal, await permissionsOfRoles(db, target.roles), `change user '${username}'`);
       if (body.roles !== undefined) assertHolds(principal, await checkRoles(deps, body.roles), "give these roles");
@@ -155,7 +156,7 @@ export function registerUserRoutes(app: ApiApp, deps: ApiDeps): void {
         ...(body.last_name !== undefined ? { lastName: body.last_name } : {}),
       };
       const { user, revoked } = await updateUser(store, username, change);
-      if (revoked) request.auditNote.details = { ...(request.auditNote.details as object), tokens_revoked: true };
+      if (revoked) details.tokens_revoked = true;
       return userJson(user);
     },
   );
