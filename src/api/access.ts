@@ -22,6 +22,17 @@ export function principalOf(request: FastifyRequest): Principal {
 }
 
 /**
+ * A path parameter of any route, as the router parsed it: for the hooks and the audit log, which
+ * run for every route (and before validation), so they know no route's params type.
+ */
+export function pathParam(request: FastifyRequest, name: string): string | undefined {
+  const params: unknown = request.params;
+  if (typeof params !== "object" || params === null) return undefined;
+  const value: unknown = Reflect.get(params, name);
+  return typeof value === "string" ? value : undefined;
+}
+
+/**
  * Checks one DAG for a request. A DAG the principal may not read answers exactly like a DAG that
  * does not exist (404), so names of other teams' DAGs do not leak.
  */

@@ -4,11 +4,12 @@ import type { FastifyRequest } from "fastify";
 import type { Kysely } from "kysely";
 import { isUpdraftError } from "../errors/index.js";
 import type { Database } from "../store/schema.js";
+import { pathParam } from "./access.js";
 
 export async function recordAudit(db: Kysely<Database>, request: FastifyRequest, status: number, action: string): Promise<void> {
   const note = request.auditNote ?? {};
   const principal = request.principal;
-  const params = (request.params ?? {}) as Record<string, string>;
+  const param = (name: string) => pathParam(request, name);
   await db
     .insertInto("audit_log")
     .values({
@@ -19,8 +20,8 @@ export async function recordAudit(db: Kysely<Database>, request: FastifyRequest,
       method: request.method,
       path: (request.routeOptions.url ?? request.url.split("?")[0]!).slice(0, 500),
       object_type: note.objectType ?? null,
-      object_id: (note.objectId ?? params.dag_run_id ?? params.task_id ?? params.pool_name ?? params.connection_id ?? params.variable_key ?? params.username ?? null)?.slice(0, 500) ?? null,
-      dag_id: (note.dagId ?? params.dag_id ?? null)?.slice(0, 250) ?? null,
+      object_id: (note.objectId ?? param("dag_run_id") ?? param("task_id") ?? param("pool_name") ?? param("connection_id") ?? param("variable_key") ?? param("username") ?? null)?.slice(0, 500) ?? null,
+      dag_id: (note.dagId ?? param("dag_id") ?? null)?.slice(0, 250) ?? null,
       source_ip: request.ip,
       outcome: status < 400 ? "success" : status === 401 || status === 403 ? "denied" : "failure",
       status,

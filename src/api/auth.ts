@@ -13,18 +13,12 @@ import { appendAuthChanged } from "../store/events.js";
 import type { Database } from "../store/schema.js";
 import { isStorageFull } from "../store/storage.js";
 import { findUser, permissionsOf, rolesOf } from "../store/users.js";
+import type { TokenPair } from "./models.js";
 
 export interface AuthSettings {
   signingKey: Uint8Array;
   accessTtlMs: number;
   refreshTtlMs: number;
-}
-
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  token_type: "Bearer";
-  expires_in: number;
 }
 
 const unauthenticated = (message = "authentication is required") =>

@@ -3,14 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { isUpdraftError } from "../errors/index.js";
 import type { StorageState } from "../store/storage.js";
 import type { Logger } from "../util/logger.js";
-
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  status: number;
-  hint?: string;
-  details?: unknown;
-}
+import type { ApiErrorBody } from "./schemas.js";
 
 export function installErrorHandling(app: FastifyInstance, log: Logger, storage: StorageState): void {
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {

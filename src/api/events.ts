@@ -5,7 +5,6 @@
  * pushes each event to the clients allowed to read its DAG. Log lines are pushed for the task
  * instances a client subscribed to, tailed from task_log the same way.
  */
-import type { FastifyInstance } from "fastify";
 import type { WebSocket } from "ws";
 import { UpdraftError, errorMessage } from "../errors/index.js";
 import { canDag, readsAllDags, type DagAccess, type Principal } from "../security/rbac.js";
@@ -16,6 +15,7 @@ import { requireDagRun, requireTaskInstance } from "../store/runs.js";
 import type { Logger } from "../util/logger.js";
 import { parseAccess } from "./access.js";
 import { authenticate, type AuthSettings } from "./auth.js";
+import type { ApiApp } from "./types.js";
 
 const AUTH_TIMEOUT_MS = 10_000;
 const REAUTH_MS = 60_000;
@@ -325,7 +325,7 @@ export class EventHub {
   }
 }
 
-export function registerEventsRoute(app: FastifyInstance, hub: EventHub, auth: AuthSettings): void {
+export function registerEventsRoute(app: ApiApp, hub: EventHub, auth: AuthSettings): void {
   app.get(
     "/events",
     {

@@ -1,10 +1,11 @@
 /** Schemas shared by the routes (TypeBox; every object rejects unknown properties). */
-import { Type, type TSchema } from "typebox";
+import { Type, type Static, type TSchema, type TSchemaOptions } from "typebox";
 
 export const ErrorBody = Type.Object(
   { code: Type.String(), message: Type.String(), status: Type.Integer(), hint: Type.Optional(Type.String()), details: Type.Optional(Type.Unknown()) },
   { additionalProperties: false },
 );
+export type ApiErrorBody = Static<typeof ErrorBody>;
 
 export const MAX_PAGE = 1000;
 
@@ -30,6 +31,15 @@ export const TaskParams = Type.Object({ dag_id: Id("DAG id"), dag_run_id: Id("ru
  */
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([Type.Null(), schema]);
 export const Timestamp = Nullable(Type.String({ format: "date-time" }));
+
+/**
+ * One of `values`, as a union of literals (anyOf, as every choice in these schemas). TypeBox types
+ * a union built from a mapped array as never; this keeps the values' own type.
+ */
+export const OneOf = <const T extends string>(values: readonly T[], options?: TSchemaOptions) => Type.Unsafe<T>(Type.Union(values.map((v) => Type.Literal(v)), options));
+
+/** A 204 answer: no body (the handler sends nothing; the OpenAPI document says null). */
+export const NoContent = Type.Unsafe<undefined>({ type: "null", description: "no content" });
 
 /** Error responses every authenticated route can give. */
 export const ERRORS = { 400: ErrorBody, 401: ErrorBody, 403: ErrorBody, 404: ErrorBody, 429: ErrorBody };

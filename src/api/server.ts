@@ -9,19 +9,19 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import websocket from "@fastify/websocket";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from "fastify";
 import { UpdraftError } from "../errors/index.js";
 import { can, type Permission } from "../security/rbac.js";
 import { checkJsonDepth } from "../util/json-depth.js";
 import { authenticate } from "./auth.js";
-import { authorizeDag } from "./access.js";
+import { authorizeDag, pathParam } from "./access.js";
 import { recordAudit } from "./audit.js";
 import type { ApiDeps } from "./deps.js";
 import { installErrorHandling } from "./errors.js";
 import { MinuteLimiter } from "./limiter.js";
 import { registerUi, uiRoot } from "./ui.js";
 import { EventHub, registerEventsRoute } from "./events.js";
-import type { RouteAccess } from "./types.js";
+import type { ApiApp, RouteAccess } from "./types.js";
 import { registerRoutes } from "./routes/index.js";
 
 import { API_VERSION } from "./version.js";
@@ -36,7 +36,7 @@ export interface BuildOptions extends ApiDeps {
   uiRoot?: string | null;
 }
 
-export type Api = FastifyInstance;
+export type Api = ApiApp;
 
 export async function buildApi(options: BuildOptions): Promise<Api> {
   const { store, config, log } = options;
@@ -112,7 +112,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
       }
       return;
     }
-    const dagId = (request.params as { dag_id?: string } | undefined)?.dag_id;
+    const dagId = pathParam(request, "dag_id");
     // "~" means every DAG only where a list route says so; anywhere else it is checked as a DAG id.
     if (dagId !== undefined && !(dagId === "~" && request.routeOptions.config.anyDag === true)) {
       request.auditNote.dagId = dagId;

@@ -1,6 +1,11 @@
 /** What routes declare about who may call them, and what a request carries once authenticated. */
-import "fastify";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { FastifyBaseLogger, FastifyInstance, RawServerDefault } from "fastify";
 import type { Permission, Principal } from "../security/rbac.js";
+
+/** The server the routes are registered on: request and reply types come from each route's TypeBox schemas. */
+export type ApiApp = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 export type DagNeed = "read" | "edit" | "trigger" | "delete";
 

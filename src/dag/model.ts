@@ -63,6 +63,8 @@ export type TaskInstanceState =
 
 export type DagRunState = "queued" | "running" | "success" | "failed";
 export type RunType = "scheduled" | "manual" | "backfill" | "test";
+export const DAG_RUN_STATES: readonly DagRunState[] = ["queued", "running", "success", "failed"];
+export const RUN_TYPES: readonly RunType[] = ["scheduled", "manual", "backfill", "test"];
 
 export const TI_STATES: readonly TaskInstanceState[] = [
   "none", "scheduled", "queued", "running", "success", "failed", "up_for_retry", "up_for_reschedule",

@@ -1,26 +1,8 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
-
-const EventLog = Type.Object(
-  {
-    event_log_id: Type.Integer(),
-    when: Type.String(),
-    username: Nullable(Type.String()),
-    action: Type.String({ description: 'e.g. "auth.login", "dag.update", "connection.create"' }),
-    method: Nullable(Type.String()),
-    path: Nullable(Type.String()),
-    object_type: Nullable(Type.String()),
-    object_id: Nullable(Type.String()),
-    dag_id: Nullable(Type.String()),
-    source_ip: Nullable(Type.String()),
-    outcome: Type.String({ description: "success, denied (401/403) or failure" }),
-    status: Nullable(Type.Integer()),
-    details: Type.Unknown(),
-  },
-  { additionalProperties: false },
-);
+import { EventLog } from "../models.js";
+import { ERRORS, iso, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const Outcome = Type.Union([Type.Literal("success"), Type.Literal("denied"), Type.Literal("failure")]);
 
@@ -34,7 +16,7 @@ function parseDetails(text: string | null): unknown {
   }
 }
 
-export function registerAuditLogRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerAuditLogRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
   app.get(
     "/eventLogs",
@@ -60,7 +42,7 @@ export function registerAuditLogRoutes(app: FastifyInstance, { store }: ApiDeps)
       },
     },
     async (request) => {
-      const q = request.query as { limit?: number; offset?: number; username?: string; action?: string; dag_id?: string; object_type?: string; outcome?: string; after?: string; before?: string };
+      const q = request.query;
       const { limit, offset } = pageOf(q);
       let base = db.selectFrom("audit_log");
       if (q.username !== undefined) base = base.where("username", "=", q.username);

@@ -1,17 +1,13 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { login, logout, refresh } from "../auth.js";
 import type { ApiDeps } from "../deps.js";
 import { MinuteLimiter } from "../limiter.js";
-import { ERRORS, ErrorBody } from "../schemas.js";
+import { Me, TokenPair } from "../models.js";
+import { ErrorBody, ERRORS, NoContent } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
-const TokenPair = Type.Object(
-  { access_token: Type.String(), refresh_token: Type.String(), token_type: Type.Literal("Bearer"), expires_in: Type.Integer({ description: "seconds the access token lives" }) },
-  { additionalProperties: false },
-);
-
-export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }: ApiDeps): void {
+export function registerAuthRoutes(app: ApiApp, { store, config, auth }: ApiDeps): void {
   const perUser = new MinuteLimiter(config.loginLimitPerUser);
 
   app.post(
@@ -26,7 +22,7 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
       },
     },
     async (request, reply) => {
-      const { username, password } = request.body as { username: string; password: string };
+      const { username, password } = request.body;
       request.auditNote = { objectType: "user", objectId: username.slice(0, 100), details: { username } };
       // Failed attempts count: after too many, even the right password waits (brute force).
       const key = username.toLowerCase();
@@ -55,7 +51,7 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
         response: { 200: TokenPair, 400: ErrorBody, 401: ErrorBody, 429: ErrorBody },
       },
     },
-    async (request) => (await refresh(store, auth, (request.body as { refresh_token: string }).refresh_token)).tokens,
+    async (request) => (await refresh(store, auth, request.body.refresh_token)).tokens,
   );
 
   app.post(
@@ -70,11 +66,11 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
         tags: ["auth"],
         summary: "End the session of this access token (and of the refresh token, if given)",
         body: Type.Optional(Type.Object({ refresh_token: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })),
-        response: { 204: Type.Null(), ...ERRORS },
+        response: { 204: NoContent, ...ERRORS },
       },
     },
     async (request, reply) => {
-      await logout(store, auth, request.headers.authorization, (request.body as { refresh_token?: string } | undefined)?.refresh_token);
+      await logout(store, auth, request.headers.authorization, request.body?.refresh_token);
       return reply.code(204).send();
     },
   );
@@ -86,10 +82,7 @@ export function registerAuthRoutes(app: FastifyInstance, { store, config, auth }
       schema: {
         tags: ["auth"],
         summary: "Who the token belongs to: username, roles and permissions",
-        response: {
-          200: Type.Object({ username: Type.String(), roles: Type.Array(Type.String()), permissions: Type.Array(Type.String()), via: Type.String() }, { additionalProperties: false }),
-          ...ERRORS,
-        },
+        response: { 200: Me, ...ERRORS },
       },
     },
     async (request) => {

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { CONFIG_KEYS, describeConfig, type ConfigKey, type ConfigSource } from "../../config/index.js";
 import type { ApiDeps } from "../deps.js";
 import { ERRORS, Nullable } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const Option = Type.Object(
   {
@@ -15,7 +15,7 @@ const Option = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerConfigRoutes(app: FastifyInstance, { config, configSources }: ApiDeps): void {
+export function registerConfigRoutes(app: ApiApp, { config, configSources }: ApiDeps): void {
   app.get(
     "/config",
     {

@@ -1,28 +1,11 @@
-import type { FastifyInstance } from "fastify";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import { createConnection, deleteConnection, listConnections, requireConnection, updateConnection, type ConnectionFields, type ConnectionInfo } from "../../store/connections.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, iso, Nullable, Page, pageOf } from "../schemas.js";
+import { Connection } from "../models.js";
+import { ErrorBody, ERRORS, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const ConnId = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'connection id: letters, digits, "_", "." and "-", not dots alone' });
-
-/** What is shown of a connection: never the password or the extra, only whether they are set. */
-const Connection = Type.Object(
-  {
-    connection_id: Type.String(),
-    conn_type: Type.String(),
-    description: Nullable(Type.String()),
-    host: Nullable(Type.String()),
-    schema: Nullable(Type.String()),
-    login: Nullable(Type.String()),
-    port: Nullable(Type.Integer()),
-    password_set: Type.Boolean(),
-    extra_set: Type.Boolean(),
-    created_at: Type.String(),
-    updated_at: Type.String(),
-  },
-  { additionalProperties: false },
-);
 
 const text = (maxLength: number) => Type.Optional(Nullable(Type.String({ maxLength })));
 const Fields = {
@@ -43,17 +26,11 @@ const Fields = {
 
 const ConnParams = Type.Object({ connection_id: ConnId }, { additionalProperties: false });
 
-interface Body {
-  connection_id?: string;
-  conn_type?: string;
-  description?: string | null;
-  host?: string | null;
-  schema?: string | null;
-  login?: string | null;
-  port?: number | null;
-  password?: string | null;
-  extra?: string | Record<string, unknown> | null;
-}
+const ConnType = Type.String({ minLength: 1, maxLength: 100 });
+const NewConnection = Type.Object({ connection_id: ConnId, conn_type: ConnType, ...Fields }, { additionalProperties: false });
+const ConnectionChange = Type.Object({ conn_type: Type.Optional(ConnType), ...Fields }, { additionalProperties: false });
+/** A body of either route (a new connection's has its id and type as well). */
+type Body = Static<typeof ConnectionChange>;
 
 function fieldsOf(body: Body): ConnectionFields {
   return {
@@ -87,7 +64,7 @@ export function connectionJson(c: ConnectionInfo) {
   };
 }
 
-export function registerConnectionRoutes(app: FastifyInstance, { store, keyring }: ApiDeps): void {
+export function registerConnectionRoutes(app: ApiApp, { store, keyring }: ApiDeps): void {
   const db = store.db;
 
   app.get(
@@ -102,7 +79,7 @@ export function registerConnectionRoutes(app: FastifyInstance, { store, keyring 
       },
     },
     async (request) => {
-      const { connections, total } = await listConnections(db, pageOf(request.query as { limit?: number; offset?: number }));
+      const { connections, total } = await listConnections(db, pageOf(request.query));
       return { connections: connections.map(connectionJson), total_entries: total };
     },
   );
@@ -113,7 +90,7 @@ export function registerConnectionRoutes(app: FastifyInstance, { store, keyring 
       config: { access: "connections:read" },
       schema: { tags: ["connections"], summary: "A connection (without its password and extra)", params: ConnParams, response: { 200: Connection, ...ERRORS } },
     },
-    async (request) => connectionJson(await requireConnection(db, (request.params as { connection_id: string }).connection_id)),
+    async (request) => connectionJson(await requireConnection(db, request.params.connection_id)),
   );
 
   app.post(
@@ -123,12 +100,12 @@ export function registerConnectionRoutes(app: FastifyInstance, { store, keyring 
       schema: {
         tags: ["connections"],
         summary: "Create a connection; the password and extra are stored encrypted",
-        body: Type.Object({ connection_id: ConnId, conn_type: Type.String({ minLength: 1, maxLength: 100 }), ...Fields }, { additionalProperties: false }),
+        body: NewConnection,
         response: { 201: Connection, ...ERRORS, 409: ErrorBody },
       },
     },
     async (request, reply) => {
-      const body = request.body as Body & { connection_id: string; conn_type: string };
+      const body = request.body;
       request.auditNote = { objectType: "connection", objectId: body.connection_id, details: { fields: changed(body) } };
       const created = await createConnection(db, keyring, body.connection_id, { ...fieldsOf(body), connType: body.conn_type });
       return reply.code(201).send(connectionJson(created));
@@ -143,13 +120,13 @@ export function registerConnectionRoutes(app: FastifyInstance, { store, keyring 
         tags: ["connections"],
         summary: "Change the fields given (a field left out is kept, the password too; null clears one)",
         params: ConnParams,
-        body: Type.Object({ conn_type: Type.Optional(Type.String({ minLength: 1, maxLength: 100 })), ...Fields }, { additionalProperties: false }),
+        body: ConnectionChange,
         response: { 200: Connection, ...ERRORS },
       },
     },
     async (request) => {
-      const { connection_id } = request.params as { connection_id: string };
-      const body = request.body as Body;
+      const { connection_id } = request.params;
+      const body = request.body;
       request.auditNote = { objectType: "connection", objectId: connection_id, details: { fields: changed(body) } };
       return connectionJson(await updateConnection(db, keyring, connection_id, fieldsOf(body)));
     },
@@ -159,10 +136,10 @@ export function registerConnectionRoutes(app: FastifyInstance, { store, keyring 
     "/connections/:connection_id",
     {
       config: { access: "connections:write", audit: "connection.delete" },
-      schema: { tags: ["connections"], summary: "Delete a connection", params: ConnParams, response: { 204: Type.Null(), ...ERRORS } },
+      schema: { tags: ["connections"], summary: "Delete a connection", params: ConnParams, response: { 204: NoContent, ...ERRORS } },
     },
     async (request, reply) => {
-      const { connection_id } = request.params as { connection_id: string };
+      const { connection_id } = request.params;
       request.auditNote = { objectType: "connection", objectId: connection_id };
       await deleteConnection(db, connection_id);
       return reply.code(204).send();

@@ -3,8 +3,8 @@
  * note, clear, delete. Reads need { dag: "read" }; trigger, clear and set state need
  * { dag: "trigger" }; delete needs { dag: "trigger" } and the permission runs:delete.
  */
-import type { FastifyInstance } from "fastify";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
+import { DAG_RUN_STATES, RUN_TYPES } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { can } from "../../security/rbac.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
@@ -14,32 +14,10 @@ import { requireDagRun } from "../../store/runs.js";
 import type { DagRunRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ErrorBody, ERRORS, Id, iso, Nullable, Page, pageOf, RunParams, Timestamp } from "../schemas.js";
-import { ANY, ChangeList, changeList, oneDag } from "./task-instances.js";
-
-const RUN_STATES = ["queued", "running", "success", "failed"] as const;
-const RUN_TYPES = ["scheduled", "manual", "backfill", "test"] as const;
-
-export const DagRun = Type.Object(
-  {
-    dag_id: Type.String(),
-    dag_run_id: Type.String(),
-    run_type: Type.String({ description: RUN_TYPES.join(", ") }),
-    state: Type.String({ description: RUN_STATES.join(", ") }),
-    logical_date: Type.String({ format: "date-time" }),
-    data_interval_start: Type.String({ format: "date-time" }),
-    data_interval_end: Type.String({ format: "date-time" }),
-    run_after: Type.String({ format: "date-time" }),
-    queued_at: Timestamp,
-    start_date: Timestamp,
-    end_date: Timestamp,
-    last_changed: Type.String({ format: "date-time" }),
-    conf: Type.Record(Type.String(), Type.Unknown()),
-    note: Nullable(Type.String()),
-    dag_version: Nullable(Type.Integer({ description: "the number of the DAG version the run uses" })),
-  },
-  { additionalProperties: false },
-);
+import { ChangeList, DagRun } from "../models.js";
+import { DagIdParam, ErrorBody, ERRORS, Id, iso, NoContent, Nullable, OneOf, Page, pageOf, RunParams } from "../schemas.js";
+import type { ApiApp } from "../types.js";
+import { ANY, changeList, oneDag } from "./task-instances.js";
 
 export function dagRunJson(row: DagRunRow & { version_number?: number | null }) {
   let conf: Record<string, unknown> = {};
@@ -73,8 +51,8 @@ const DateBound = (description: string) => Type.Optional(Type.String({ format: "
 const RunListQuery = Type.Object(
   {
     ...Page,
-    state: Type.Optional(Type.Array(Type.Union(RUN_STATES.map((s) => Type.Literal(s))), { maxItems: RUN_STATES.length, description: "any of these states" })),
-    run_type: Type.Optional(Type.Array(Type.Union(RUN_TYPES.map((s) => Type.Literal(s))), { maxItems: RUN_TYPES.length, description: "any of these run types" })),
+    state: Type.Optional(Type.Array(OneOf(DAG_RUN_STATES), { maxItems: DAG_RUN_STATES.length, description: "any of these states" })),
+    run_type: Type.Optional(Type.Array(OneOf(RUN_TYPES), { maxItems: RUN_TYPES.length, description: "any of these run types" })),
     logical_date_gte: DateBound("logical date at or after this"),
     logical_date_lte: DateBound("logical date at or before this"),
     start_date_gte: DateBound("started at or after this"),
@@ -82,7 +60,7 @@ const RunListQuery = Type.Object(
     end_date_gte: DateBound("ended at or after this"),
     end_date_lte: DateBound("ended at or before this"),
     order_by: Type.Optional(
-      Type.Union(RUN_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "-logical_date", description: 'a column; "-" in front orders descending' }),
+      OneOf(RUN_ORDERS.flatMap((o) => [o, `-${o}` as const]), { default: "-logical_date", description: 'a column; "-" in front orders descending' }),
     ),
   },
   { additionalProperties: false },
@@ -93,24 +71,11 @@ const AcrossQuery = Type.Object(
   { additionalProperties: false },
 );
 
-type RunListQueryT = {
-  limit?: number;
-  offset?: number;
-  state?: string[];
-  run_type?: string[];
-  logical_date_gte?: string;
-  logical_date_lte?: string;
-  start_date_gte?: string;
-  start_date_lte?: string;
-  end_date_gte?: string;
-  end_date_lte?: string;
-  order_by?: string;
-  dag_ids?: string[];
-};
 
 const ms = (text: string | undefined) => (text === undefined ? undefined : Date.parse(text));
 
-function runFilter(q: RunListQueryT, readable: string[] | null): RunFilter {
+/** The filter of either list: one DAG's (its path names the DAG) or the one across DAGs. */
+function runFilter(q: Static<typeof AcrossQuery>, readable: string[] | null): RunFilter {
   const order = q.order_by ?? "-logical_date";
   return {
     readable,
@@ -130,7 +95,7 @@ const listJson = (result: { rows: DagRunListRow[]; total: number }) => ({ dag_ru
 const Note = Type.String({ maxLength: 1000 });
 const WITH_409 = { ...ERRORS, 409: ErrorBody };
 
-export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerDagRunRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
   /** A run with its DAG version number. */
@@ -153,8 +118,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const q = request.query as RunListQueryT;
+      const { dag_id } = request.params;
+      const q = request.query;
       const filter = runFilter(q, dag_id === ANY ? await readableDagIds(db, principalOf(request)) : null);
       if (dag_id !== ANY) filter.dagIds = [dag_id];
       return listJson(await queryDagRuns(db, filter, pageOf(q)));
@@ -168,7 +133,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       schema: { tags: ["dag runs"], summary: "Runs across the DAGs you may read", querystring: AcrossQuery, response: { 200: RunList, ...ERRORS } },
     },
     async (request) => {
-      const q = request.query as RunListQueryT;
+      const q = request.query;
       return listJson(await queryDagRuns(db, runFilter(q, await readableDagIds(db, principalOf(request))), pageOf(q)));
     },
   );
@@ -180,7 +145,7 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       schema: { tags: ["dag runs"], summary: "A run", params: RunParams, response: { 200: DagRun, ...ERRORS } },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
+      const { dag_id, dag_run_id } = request.params;
       return runJson(oneDag(dag_id), dag_run_id);
     },
   );
@@ -206,8 +171,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const dagId = oneDag((request.params as { dag_id: string }).dag_id);
-      const body = request.body as { dag_run_id?: string; logical_date?: string | null; conf?: Record<string, unknown>; note?: string };
+      const dagId = oneDag(request.params.dag_id);
+      const body = request.body;
       request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { logical_date: body.logical_date ?? null, conf_keys: Object.keys(body.conf ?? {}).slice(0, 50) } };
       const run = await triggerDagRun(store, dagId, {
         conf: body.conf ?? {},
@@ -240,8 +205,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const body = request.body as { state?: "success" | "failed" | "queued"; note?: string | null };
+      const { dag_id, dag_run_id } = request.params;
+      const body = request.body;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, note_set: body.note !== undefined } };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
       if (body.note !== undefined) {
@@ -261,11 +226,11 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
         tags: ["dag runs"],
         summary: "Delete a run with its task instances, tries, logs and XComs (needs runs:delete); a run with tasks on their way is refused",
         params: RunParams,
-        response: { 204: Type.Null(), ...WITH_409 },
+        response: { 204: NoContent, ...WITH_409 },
       },
     },
     async (request, reply) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
+      const { dag_id, dag_run_id } = request.params;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id };
       const principal = principalOf(request);
       if (!can(principal, "runs:delete")) {
@@ -299,8 +264,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const body = request.body as { dry_run?: boolean; only_failed?: boolean };
+      const { dag_id, dag_run_id } = request.params;
+      const body = request.body;
       const dryRun = body.dry_run ?? true;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { dry_run: dryRun, only_failed: body.only_failed ?? false }, dryRun };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);
@@ -328,8 +293,8 @@ export function registerDagRunRoutes(app: FastifyInstance, { store }: ApiDeps): 
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const body = request.body as { state: "success" | "failed"; dry_run?: boolean };
+      const { dag_id, dag_run_id } = request.params;
+      const body = request.body;
       const dryRun = body.dry_run ?? true;
       request.auditNote = { objectType: "dag_run", objectId: dag_run_id, dagId: dag_id, details: { state: body.state, dry_run: dryRun }, dryRun };
       const run = await requireDagRun(db, oneDag(dag_id), dag_run_id);

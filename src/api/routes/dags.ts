@@ -1,84 +1,18 @@
-import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
 import { Type } from "typebox";
-import type { SerializedDag } from "../../dag/model.js";
+import { DAG_RUN_STATES, RUN_TYPES, type SerializedDag } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { deleteDag, getDagVersion, setPaused } from "../../store/dags.js";
 import type { DagRow } from "../../store/schema.js";
 import { parseAccess, principalOf, readableDagIds } from "../access.js";
 import { canDag, type Principal } from "../../security/rbac.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ErrorBody, ERRORS, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
-
-const Dag = Type.Object(
-  {
-    dag_id: Type.String(),
-    description: Nullable(Type.String()),
-    owner: Type.String(),
-    tags: Type.Array(Type.String()),
-    is_paused: Type.Boolean(),
-    is_active: Type.Boolean(),
-    fileloc: Type.String(),
-    schedule: Type.Unknown({ description: 'cron string, "@once", { every: ms } or null' }),
-    schedule_description: Type.String(),
-    timezone: Type.String(),
-    max_active_runs: Type.Integer(),
-    max_active_tasks: Type.Integer(),
-    latest_version: Nullable(Type.Integer()),
-    next_dagrun_create_after: Timestamp,
-    next_dagrun_data_interval_start: Timestamp,
-    next_dagrun_data_interval_end: Timestamp,
-    has_import_errors: Type.Boolean(),
-    my_access: Type.Object(
-      { edit: Type.Boolean(), trigger: Type.Boolean(), delete: Type.Boolean() },
-      { additionalProperties: false, description: "what the caller may do with this DAG (pause; trigger, clear and mark; delete), by role and the DAG's access list" },
-    ),
-  },
-  { additionalProperties: false },
-);
-
-const DagDetail = Type.Object(
-  {
-    ...Dag.properties,
-    doc_md: Nullable(Type.String()),
-    params: Type.Record(Type.String(), Type.Unknown()),
-    start_date: Timestamp,
-    end_date: Timestamp,
-    catchup: Type.Boolean(),
-  },
-  { additionalProperties: false },
-);
-
-const Task = Type.Object(
-  {
-    task_id: Type.String(),
-    kind: Type.String(),
-    group: Nullable(Type.String()),
-    upstream: Type.Array(Type.String()),
-    data_upstream: Type.Array(Type.String()),
-    trigger_rule: Type.String(),
-    retries: Type.Integer(),
-    retry_delay_ms: Type.Integer(),
-    retry_backoff: Type.String({ description: "fixed or exponential" }),
-    retry_backoff_multiplier: Nullable(Type.Number({ description: "the factor of exponential backoff (null for fixed)" })),
-    execution_timeout_ms: Nullable(Type.Integer()),
-    pool: Type.String(),
-    pool_slots: Type.Integer(),
-    priority_weight: Type.Integer(),
-    queue: Type.String(),
-    owner: Nullable(Type.String()),
-    doc: Nullable(Type.String()),
-    display: Type.Record(Type.String(), Type.String()),
-  },
-  { additionalProperties: false },
-);
-
-const RecentRun = Type.Object(
-  { dag_run_id: Type.String(), state: Type.String(), run_type: Type.String(), logical_date: Type.String() },
-  { additionalProperties: false },
-);
+import { Dag, DagDetail, DagListItem, DagVersion, Grid, Structure, Task, type GridTask, type RecentRun } from "../models.js";
+import { DagIdParam, ErrorBody, ERRORS, iso, NoContent, OneOf, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const ORDER = { dag_id: "dag_id", "-dag_id": "dag_id desc", next_dagrun: "next_dagrun_create_after", "-next_dagrun": "next_dagrun_create_after desc" } as const;
+const ORDERS = ["dag_id", "-dag_id", "next_dagrun", "-next_dagrun"] as const satisfies ReadonlyArray<keyof typeof ORDER>;
 
 export function dagJson(row: DagRow & { version_number?: number | null; has_errors?: number | null }, principal: Principal) {
   const access = parseAccess(row.access);
@@ -127,7 +61,7 @@ export function taskJson(t: SerializedDag["tasks"][number]) {
   };
 }
 
-export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerDagRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
   /** DAG rows with their latest version number and whether their file has an import error. */
   const dagQuery = () =>
@@ -147,7 +81,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
 
   /** The latest `n` runs of each DAG, newest first (one query, a window over the runs). */
   const recentRuns = async (dagIds: string[], n: number) => {
-    const byDag = new Map<string, Array<{ dag_run_id: string; state: string; run_type: string; logical_date: string }>>();
+    const byDag = new Map<string, RecentRun[]>();
     if (dagIds.length === 0) return byDag;
     const rows = await db
       .selectFrom((eb) =>
@@ -191,19 +125,19 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
             paused: Type.Optional(Type.Boolean()),
             only_active: Type.Optional(Type.Boolean({ default: true })),
             dag_id_pattern: Type.Optional(Type.String({ maxLength: 250, description: "part of the DAG id (case-insensitive)" })),
-            order_by: Type.Optional(Type.Union(Object.keys(ORDER).map((k) => Type.Literal(k)), { default: "dag_id" })),
+            order_by: Type.Optional(OneOf(ORDERS, { default: "dag_id" })),
             recent_runs: Type.Optional(Type.Integer({ minimum: 0, maximum: 25, default: 0, description: "also give each DAG's latest runs (at most 25), newest first" })),
           },
           { additionalProperties: false },
         ),
         response: {
-          200: Type.Object({ dags: Type.Array(Type.Object({ ...Dag.properties, recent_runs: Type.Optional(Type.Array(RecentRun)) }, { additionalProperties: false })), total_entries: Type.Integer() }, { additionalProperties: false }),
+          200: Type.Object({ dags: Type.Array(DagListItem), total_entries: Type.Integer() }, { additionalProperties: false }),
           ...ERRORS,
         },
       },
     },
     async (request) => {
-      const q = request.query as { limit?: number; offset?: number; tags?: string[]; paused?: boolean; only_active?: boolean; dag_id_pattern?: string; order_by?: keyof typeof ORDER; recent_runs?: number };
+      const q = request.query;
       const { limit, offset } = pageOf(q);
       const readable = await readableDagIds(db, principalOf(request));
       let base = dagQuery();
@@ -228,7 +162,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       schema: { tags: ["dags"], summary: "A DAG, with its details", params: DagIdParam, response: { 200: DagDetail, ...ERRORS } },
     },
     async (request) => {
-      const row = await latest((request.params as { dag_id: string }).dag_id);
+      const row = await latest(request.params.dag_id);
       const structure = row.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, row.latest_version_id)).structure) as SerializedDag);
       return {
         ...dagJson(row, principalOf(request)),
@@ -254,8 +188,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { is_paused } = request.body as { is_paused: boolean };
+      const { dag_id } = request.params;
+      const { is_paused } = request.body;
       request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id, details: { is_paused } };
       await setPaused(store, dag_id, is_paused);
       return dagJson(await latest(dag_id), principalOf(request));
@@ -270,20 +204,15 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         tags: ["dags"],
         summary: "Delete a DAG and all its history (Admin); refused while a task of it is queued or running",
         params: DagIdParam,
-        response: { 204: Type.Null(), ...ERRORS, 409: ErrorBody },
+        response: { 204: NoContent, ...ERRORS, 409: ErrorBody },
       },
     },
     async (request, reply) => {
-      const { dag_id } = request.params as { dag_id: string };
+      const { dag_id } = request.params;
       request.auditNote = { objectType: "dag", objectId: dag_id, dagId: dag_id };
       await deleteDag(store, dag_id);
       return reply.code(204).send();
     },
-  );
-
-  const Version = Type.Object(
-    { version_number: Type.Integer(), dag_id: Type.String(), created_at: Type.String(), hash: Type.String(), bundle_hash: Type.String() },
-    { additionalProperties: false },
   );
 
   app.get(
@@ -295,12 +224,12 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         summary: "Versions of a DAG, newest first",
         params: DagIdParam,
         querystring: Type.Object({ ...Page }, { additionalProperties: false }),
-        response: { 200: Type.Object({ versions: Type.Array(Version), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
+        response: { 200: Type.Object({ versions: Type.Array(DagVersion), total_entries: Type.Integer() }, { additionalProperties: false }), ...ERRORS },
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const { dag_id } = request.params;
+      const { limit, offset } = pageOf(request.query);
       const rows = await db.selectFrom("dag_version").select(["version_number", "dag_id", "created_at", "hash", "bundle_hash"]).where("dag_id", "=", dag_id).orderBy("version_number", "desc").limit(limit).offset(offset).execute();
       const total = await db.selectFrom("dag_version").select((eb) => eb.fn.countAll<number>().as("n")).where("dag_id", "=", dag_id).executeTakeFirstOrThrow();
       return { versions: rows.map((r) => ({ ...r, created_at: iso(r.created_at)! })), total_entries: Number(total.n) };
@@ -334,8 +263,8 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { row, structure } = await versionOf(dag_id, (request.query as { version?: number }).version);
+      const { dag_id } = request.params;
+      const { row, structure } = await versionOf(dag_id, request.query.version);
       return { dag_id, version_number: row.version_number, fileloc: structure.fileloc, content: row.source };
     },
   );
@@ -349,24 +278,12 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
         summary: "Tasks, edges and groups of a DAG version, for the graph view",
         params: DagIdParam,
         querystring: VersionQuery,
-        response: {
-          200: Type.Object(
-            {
-              dag_id: Type.String(),
-              version_number: Type.Integer(),
-              tasks: Type.Array(Task),
-              edges: Type.Array(Type.Object({ source: Type.String(), target: Type.String(), data: Type.Boolean() }, { additionalProperties: false })),
-              groups: Type.Array(Type.Object({ group_id: Type.String(), parent: Nullable(Type.String()) }, { additionalProperties: false })),
-            },
-            { additionalProperties: false },
-          ),
-          ...ERRORS,
-        },
+        response: { 200: Structure, ...ERRORS },
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const { row, structure } = await versionOf(dag_id, (request.query as { version?: number }).version);
+      const { dag_id } = request.params;
+      const { row, structure } = await versionOf(dag_id, request.query.version);
       return {
         dag_id,
         version_number: row.version_number,
@@ -389,49 +306,17 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
           {
             limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 25, description: "runs, newest first" })),
             before: Type.Optional(Type.String({ format: "date-time", description: "only runs with an earlier logical date (paging back)" })),
-            run_type: Type.Optional(Type.Union(["manual", "scheduled", "backfill", "test"].map((t) => Type.Literal(t)))),
-            state: Type.Optional(Type.Union(["queued", "running", "success", "failed"].map((t) => Type.Literal(t)))),
+            run_type: Type.Optional(OneOf(RUN_TYPES)),
+            state: Type.Optional(OneOf(DAG_RUN_STATES)),
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object(
-            {
-              dag_id: Type.String(),
-              version_number: Nullable(Type.Integer()),
-              tasks: Type.Array(Type.Object({ task_id: Type.String(), group: Nullable(Type.String()), kind: Type.String() }, { additionalProperties: false }), {
-                description: "in the latest version's order; tasks found only in older runs come last",
-              }),
-              groups: Type.Array(Type.Object({ group_id: Type.String(), parent: Nullable(Type.String()) }, { additionalProperties: false })),
-              runs: Type.Array(
-                Type.Object(
-                  {
-                    dag_run_id: Type.String(),
-                    state: Type.String(),
-                    run_type: Type.String(),
-                    logical_date: Type.String(),
-                    data_interval_start: Type.String({ format: "date-time" }),
-                    data_interval_end: Type.String({ format: "date-time" }),
-                    start_date: Timestamp,
-                    end_date: Timestamp,
-                    version_number: Nullable(Type.Integer()),
-                    states: Type.Array(Nullable(Type.String()), { description: "one per task, in the order of `tasks`; null: no instance" }),
-                    tries: Type.Array(Type.Integer(), { description: "try number per task (0: not tried)" }),
-                  },
-                  { additionalProperties: false },
-                ),
-                { description: "newest first" },
-              ),
-            },
-            { additionalProperties: false },
-          ),
-          ...ERRORS,
-        },
+        response: { 200: Grid, ...ERRORS },
       },
     },
     async (request) => {
-      const { dag_id } = request.params as { dag_id: string };
-      const q = request.query as { limit?: number; before?: string; run_type?: string; state?: string };
+      const { dag_id } = request.params;
+      const q = request.query;
       const dag = await latest(dag_id);
       const structure = dag.latest_version_id === null ? null : (JSON.parse((await getDagVersion(db, dag.latest_version_id)).structure) as SerializedDag);
       const runs = await db
@@ -449,7 +334,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       const tis = runs.length
         ? await db.selectFrom("task_instance").select(["dag_run_id", "task_id", "state", "try_number"]).where("dag_run_id", "in", runs.map((r) => r.id)).execute()
         : [];
-      const tasks: Array<{ task_id: string; group: string | null; kind: string }> = (structure?.tasks ?? []).map((t) => ({ task_id: t.taskId, group: t.group, kind: t.kind }));
+      const tasks: GridTask[] = (structure?.tasks ?? []).map((t) => ({ task_id: t.taskId, group: t.group, kind: t.kind }));
       const index = new Map(tasks.map((t, i) => [t.task_id, i]));
       for (const ti of tis) {
         if (!index.has(ti.task_id)) {
@@ -498,7 +383,7 @@ export function registerDagRoutes(app: FastifyInstance, { store }: ApiDeps): voi
       },
     },
     async (request) => {
-      const { structure } = await versionOf((request.params as { dag_id: string }).dag_id, (request.query as { version?: number }).version);
+      const { structure } = await versionOf(request.params.dag_id, request.query.version);
       return { tasks: structure.tasks.map(taskJson), total_entries: structure.tasks.length };
     },
   );

@@ -1,8 +1,8 @@
-import type { FastifyInstance } from "fastify";
 import { sql } from "kysely";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import type { ApiDeps } from "../deps.js";
 import { iso, Nullable, Timestamp } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 import { API_VERSION } from "../version.js";
 
 const Component = Type.Object(
@@ -10,7 +10,7 @@ const Component = Type.Object(
   { additionalProperties: false },
 );
 
-export function registerHealthRoutes(app: FastifyInstance, { store, config }: ApiDeps): void {
+export function registerHealthRoutes(app: ApiApp, { store, config }: ApiDeps): void {
   app.get(
     "/health",
     {
@@ -22,7 +22,7 @@ export function registerHealthRoutes(app: FastifyInstance, { store, config }: Ap
       },
     },
     async () => {
-      let database: { status: "healthy" | "unhealthy"; latest_heartbeat: null; detail: string | null } = { status: "healthy", latest_heartbeat: null, detail: null };
+      let database: Static<typeof Component> = { status: "healthy", latest_heartbeat: null, detail: null };
       try {
         await sql`select 1`.execute(store.db);
         const full = store.storage.full;

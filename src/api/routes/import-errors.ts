@@ -7,36 +7,17 @@
  * same routes with `severity=warning` or `all`; the default stays `error`, so a client written
  * before warnings existed still reads only failed files. Ids are unique within a severity.
  */
-import type { FastifyInstance } from "fastify";
 import { sql, type Expression, type Kysely, type SqlBool } from "kysely";
 import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import type { Database, ImportErrorRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, iso, Nullable, Page, pageOf } from "../schemas.js";
+import { ImportError, type Severity } from "../models.js";
+import { ERRORS, iso, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
-const Severity = Type.Union([Type.Literal("error"), Type.Literal("warning")], {
-  description: "error: the file failed to import (its DAGs keep their last version); warning: its DAGs registered, but it has type errors",
-});
-type Severity = "error" | "warning";
 const SeverityQuery = Type.Optional(Type.Union([Type.Literal("error"), Type.Literal("warning"), Type.Literal("all")], { description: "which to list (default error)" }));
-
-const ImportError = Type.Object(
-  {
-    import_error_id: Type.Integer({ description: "unique among the entries of its severity" }),
-    severity: Severity,
-    filename: Type.String({ description: "the file, relative to the DAGs folder" }),
-    timestamp: Type.String({ format: "date-time" }),
-    code: Type.String(),
-    message: Type.String(),
-    line: Nullable(Type.Integer()),
-    column: Nullable(Type.Integer()),
-    location: Nullable(Type.String()),
-    stack_trace: Nullable(Type.String()),
-  },
-  { additionalProperties: false },
-);
 
 type Row = Omit<ImportErrorRow, "dags_folder"> & { severity: Severity };
 
@@ -72,7 +53,7 @@ function entries(db: Kysely<Database>, severity: Severity | "all", visible: Expr
   return db.selectFrom(union.as("x")).selectAll("x");
 }
 
-export function registerImportErrorRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerImportErrorRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
   app.get(
@@ -87,7 +68,7 @@ export function registerImportErrorRoutes(app: FastifyInstance, { store }: ApiDe
       },
     },
     async (request) => {
-      const query = request.query as { limit?: number; offset?: number; severity?: Severity | "all" };
+      const query = request.query;
       const { limit, offset } = pageOf(query);
       const visible = visibleTo(await readableDagIds(db, principalOf(request)));
       const list = entries(db, query.severity ?? "error", visible);
@@ -110,8 +91,8 @@ export function registerImportErrorRoutes(app: FastifyInstance, { store }: ApiDe
       },
     },
     async (request) => {
-      const { import_error_id } = request.params as { import_error_id: number };
-      const severity = (request.query as { severity?: Severity }).severity ?? "error";
+      const { import_error_id } = request.params;
+      const severity = request.query.severity ?? "error";
       const visible = visibleTo(await readableDagIds(db, principalOf(request)));
       const row = await entries(db, severity, visible).where("x.id", "=", import_error_id).executeTakeFirst();
       if (!row) {

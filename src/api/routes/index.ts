@@ -1,5 +1,5 @@
-import type { FastifyInstance } from "fastify";
 import type { ApiDeps } from "../deps.js";
+import type { ApiApp } from "../types.js";
 import { registerAuthRoutes } from "./auth.js";
 import { registerAuditLogRoutes } from "./audit-log.js";
 import { registerConfigRoutes } from "./config.js";
@@ -15,7 +15,7 @@ import { registerImportErrorRoutes } from "./import-errors.js";
 import { registerTaskInstanceRoutes } from "./task-instances.js";
 import { registerHealthRoutes } from "./health.js";
 
-export async function registerRoutes(app: FastifyInstance, deps: ApiDeps): Promise<void> {
+export async function registerRoutes(app: ApiApp, deps: ApiDeps): Promise<void> {
   registerHealthRoutes(app, deps);
   registerAuthRoutes(app, deps);
   registerDagRoutes(app, deps);

@@ -1,22 +1,10 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { deletePool, listPools, setPool } from "../../store/pools.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, Id, Nullable, Page, pageOf } from "../schemas.js";
-
-const Pool = Type.Object(
-  {
-    name: Type.String(),
-    slots: Type.Integer({ description: "task-instance slots; 0 holds every task of the pool" }),
-    occupied_slots: Type.Integer({ description: "slots of queued and running task instances" }),
-    running_slots: Type.Integer(),
-    queued_slots: Type.Integer(),
-    open_slots: Type.Integer({ description: "slots left (never below 0)" }),
-    description: Nullable(Type.String()),
-  },
-  { additionalProperties: false },
-);
+import { Pool } from "../models.js";
+import { ErrorBody, ERRORS, Id, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const PoolParams = Type.Object({ pool_name: Id("pool name") }, { additionalProperties: false });
 const Slots = Type.Integer({ minimum: 0, maximum: 1_000_000 });
@@ -36,7 +24,7 @@ function poolJson(p: PoolUsage) {
   };
 }
 
-export function registerPoolRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerPoolRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
   const find = async (name: string) => (await listPools(db)).find((p) => p.name === name);
   const requirePool = async (name: string) => {
@@ -57,7 +45,7 @@ export function registerPoolRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request) => {
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const { limit, offset } = pageOf(request.query);
       const pools = await listPools(db);
       return { pools: pools.slice(offset, offset + limit).map(poolJson), total_entries: pools.length };
     },
@@ -69,7 +57,7 @@ export function registerPoolRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       config: { access: "pools:read" },
       schema: { tags: ["pools"], summary: "A pool", params: PoolParams, response: { 200: Pool, ...ERRORS } },
     },
-    async (request) => poolJson(await requirePool((request.params as { pool_name: string }).pool_name)),
+    async (request) => poolJson(await requirePool(request.params.pool_name)),
   );
 
   app.post(
@@ -84,7 +72,7 @@ export function registerPoolRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request, reply) => {
-      const body = request.body as { name: string; slots: number; description?: string | null };
+      const body = request.body;
       request.auditNote = { objectType: "pool", objectId: body.name, details: { slots: body.slots } };
       if (await find(body.name)) throw new UpdraftError("UPDRAFT_E_CONFLICT", `pool '${body.name}' already exists`, { hint: `change it with PATCH /api/v1/pools/${body.name}` });
       await setPool(db, body.name, body.slots, body.description ?? null);
@@ -106,8 +94,8 @@ export function registerPoolRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request) => {
-      const { pool_name } = request.params as { pool_name: string };
-      const body = request.body as { slots?: number; description?: string | null };
+      const { pool_name } = request.params;
+      const body = request.body;
       request.auditNote = { objectType: "pool", objectId: pool_name, details: body };
       const pool = await requirePool(pool_name);
       await setPool(db, pool_name, body.slots ?? pool.slots, body.description === undefined ? pool.description : body.description);
@@ -120,10 +108,10 @@ export function registerPoolRoutes(app: FastifyInstance, { store }: ApiDeps): vo
     "/pools/:pool_name",
     {
       config: { access: "pools:write", audit: "pool.delete" },
-      schema: { tags: ["pools"], summary: "Delete a pool (not default_pool)", params: PoolParams, response: { 204: Type.Null(), ...ERRORS } },
+      schema: { tags: ["pools"], summary: "Delete a pool (not default_pool)", params: PoolParams, response: { 204: NoContent, ...ERRORS } },
     },
     async (request, reply) => {
-      const { pool_name } = request.params as { pool_name: string };
+      const { pool_name } = request.params;
       request.auditNote = { objectType: "pool", objectId: pool_name };
       await deletePool(db, pool_name);
       await store.notify();

@@ -1,23 +1,12 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { PERMISSIONS, type Permission } from "../../security/rbac.js";
 import { checkPermissions, createRole, deleteRole, listRoles, requireRole, updateRole, type RoleWithUsers } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, Id, iso, Nullable, Page, pageOf } from "../schemas.js";
+import { Role } from "../models.js";
+import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 import { assertHolds } from "./users.js";
-
-const Role = Type.Object(
-  {
-    name: Type.String(),
-    description: Nullable(Type.String()),
-    permissions: Type.Array(Type.String()),
-    builtin: Type.Boolean({ description: "Viewer, User, Op and Admin cannot be changed or deleted" }),
-    user_count: Type.Integer(),
-    created_at: Type.String(),
-  },
-  { additionalProperties: false },
-);
 
 const RoleParams = Type.Object({ role_name: Id("role name", 100) }, { additionalProperties: false });
 const Permissions = Type.Array(Type.String({ minLength: 1, maxLength: 100 }), { maxItems: 100, description: `each one of: ${PERMISSIONS.join(", ")}` });
@@ -36,7 +25,7 @@ function roleJson(r: RoleWithUsers) {
 
 const permissionsOf = (r: RoleWithUsers) => checkPermissions(JSON.parse(r.permissions) as string[]);
 
-export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerRoleRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
   app.get(
@@ -51,7 +40,7 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request) => {
-      const { roles, total } = await listRoles(db, pageOf(request.query as { limit?: number; offset?: number }));
+      const { roles, total } = await listRoles(db, pageOf(request.query));
       return { roles: roles.map(roleJson), total_entries: total };
     },
   );
@@ -62,7 +51,7 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       config: { access: "roles:read" },
       schema: { tags: ["roles"], summary: "A role", params: RoleParams, response: { 200: Role, ...ERRORS } },
     },
-    async (request) => roleJson(await requireRole(db, (request.params as { role_name: string }).role_name)),
+    async (request) => roleJson(await requireRole(db, request.params.role_name)),
   );
 
   app.post(
@@ -77,7 +66,7 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request, reply) => {
-      const body = request.body as { name: string; description?: string | null; permissions: string[] };
+      const body = request.body;
       request.auditNote = { objectType: "role", objectId: body.name, details: { permissions: body.permissions } };
       assertHolds(principalOf(request), checkPermissions(body.permissions), "grant these permissions");
       return reply.code(201).send(roleJson(await createRole(db, body)));
@@ -97,15 +86,16 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
       },
     },
     async (request) => {
-      const { role_name } = request.params as { role_name: string };
-      const body = request.body as { description?: string | null; permissions?: string[] };
-      request.auditNote = { objectType: "role", objectId: role_name, details: body.permissions ? { permissions: body.permissions } : { fields: Object.keys(body) } };
+      const { role_name } = request.params;
+      const body = request.body;
+      const details: Record<string, unknown> = body.permissions ? { permissions: body.permissions } : { fields: Object.keys(body) };
+      request.auditNote = { objectType: "role", objectId: role_name, details };
       const principal = principalOf(request);
       const role = await requireRole(db, role_name);
       const involved: Permission[] = [...(role.builtin === 1 ? [] : permissionsOf(role)), ...(body.permissions ? checkPermissions(body.permissions) : [])];
       assertHolds(principal, involved, `change role '${role_name}'`);
       const { role: changed, revokedUsers } = await updateRole(store, role_name, body);
-      if (revokedUsers > 0) request.auditNote.details = { ...(request.auditNote.details as object), tokens_revoked_users: revokedUsers };
+      if (revokedUsers > 0) details.tokens_revoked_users = revokedUsers;
       return roleJson(changed);
     },
   );
@@ -114,10 +104,10 @@ export function registerRoleRoutes(app: FastifyInstance, { store }: ApiDeps): vo
     "/roles/:role_name",
     {
       config: { access: "roles:write", audit: "role.delete" },
-      schema: { tags: ["roles"], summary: "Delete a custom role (its users lose it, and their tokens are revoked)", params: RoleParams, response: { 204: Type.Null(), ...ERRORS, 409: ErrorBody } },
+      schema: { tags: ["roles"], summary: "Delete a custom role (its users lose it, and their tokens are revoked)", params: RoleParams, response: { 204: NoContent, ...ERRORS, 409: ErrorBody } },
     },
     async (request, reply) => {
-      const { role_name } = request.params as { role_name: string };
+      const { role_name } = request.params;
       request.auditNote = { objectType: "role", objectId: role_name };
       const role = await requireRole(db, role_name);
       if (role.builtin !== 1) assertHolds(principalOf(request), permissionsOf(role), `delete role '${role_name}'`);

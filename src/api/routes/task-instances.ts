@@ -3,8 +3,7 @@
  * logs per try (tailed with a continuation token), its XComs (and those of every run and DAG, with
  * "~"); marking success or failed and clearing. Reads need { dag: "read" }; marking and clearing need { dag: "trigger" }.
  */
-import type { FastifyInstance } from "fastify";
-import { Type } from "typebox";
+import { Type, type Static } from "typebox";
 import { TI_STATES } from "../../dag/model.js";
 import { UpdraftError } from "../../errors/index.js";
 import { splitStack } from "../../errors/stack.js";
@@ -14,7 +13,9 @@ import { readLogs, requireDagRun, requireTaskInstance } from "../../store/runs.j
 import type { DagRunRow, TaskInstanceRow } from "../../store/schema.js";
 import { principalOf, readableDagIds } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, Nullable, Page, pageOf, RunParams, TaskParams, Timestamp } from "../schemas.js";
+import { ChangeList, LogPage, TaskInstance, Try, XcomEntry } from "../models.js";
+import { DagIdParam, ERRORS, Id, iso, MAX_PAGE, OneOf, Page, pageOf, RunParams, TaskParams } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 /** "~" in a path stands for "every": only list routes accept it (it is never a DAG, run or task id). */
 export const ANY = "~";
@@ -24,33 +25,6 @@ export function oneDag(dagId: string): string {
   if (dagId === ANY) throw new UpdraftError("UPDRAFT_E_DAG_NOT_FOUND", `DAG '${ANY}' not found`, { hint: `'${ANY}' (every DAG) is only accepted by list routes` });
   return dagId;
 }
-
-export const TaskInstance = Type.Object(
-  {
-    dag_id: Type.String(),
-    dag_run_id: Type.String(),
-    task_id: Type.String(),
-    logical_date: Type.String({ format: "date-time" }),
-    state: Type.String({ description: `one of ${TI_STATES.join(", ")}` }),
-    try_number: Type.Integer(),
-    max_tries: Type.Integer(),
-    operator: Type.String(),
-    pool: Type.String(),
-    pool_slots: Type.Integer(),
-    queue: Type.String(),
-    priority_weight: Type.Integer(),
-    scheduled_when: Timestamp,
-    queued_when: Timestamp,
-    start_date: Timestamp,
-    end_date: Timestamp,
-    duration_ms: Nullable(Type.Integer()),
-    next_retry_at: Timestamp,
-    hostname: Nullable(Type.String()),
-    pid: Nullable(Type.Integer()),
-    note: Nullable(Type.String()),
-  },
-  { additionalProperties: false },
-);
 
 export function tiJson(ti: TaskInstanceRow, run: { run_id: string; logical_date: number }) {
   return {
@@ -78,13 +52,6 @@ export function tiJson(ti: TaskInstanceRow, run: { run_id: string; logical_date:
   };
 }
 
-/** A task instance a state change touched (or, in a dry run, would touch). */
-export const TaskInstanceChange = Type.Object(
-  { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), previous_state: Type.String(), new_state: Type.String() },
-  { additionalProperties: false },
-);
-export const ChangeList = Type.Object({ task_instances: Type.Array(TaskInstanceChange), total_entries: Type.Integer(), dry_run: Type.Boolean() }, { additionalProperties: false });
-
 export function changeList(run: DagRunRow, changes: Array<{ taskId: string; previous: string; state: string }>, dryRun: boolean) {
   return {
     task_instances: changes.map((c) => ({ dag_id: run.dag_id, dag_run_id: run.run_id, task_id: c.taskId, previous_state: c.previous, new_state: c.state })),
@@ -93,7 +60,7 @@ export function changeList(run: DagRunRow, changes: Array<{ taskId: string; prev
   };
 }
 
-const StateList = Type.Optional(Type.Array(Type.Union(TI_STATES.map((s) => Type.Literal(s))), { maxItems: TI_STATES.length, description: "any of these states" }));
+const StateList = Type.Optional(Type.Array(OneOf(TI_STATES), { maxItems: TI_STATES.length, description: "any of these states" }));
 const IdList = (description: string) => Type.Optional(Type.Array(Id(description), { maxItems: 100, description: `any of these (${description}s)` }));
 const DateBound = (description: string) => Type.Optional(Type.String({ format: "date-time", description }));
 const TI_ORDERS: TiOrder[] = ["id", "task_id", "start_date", "end_date", "duration_ms", "priority_weight", "updated_at"];
@@ -110,7 +77,7 @@ const TiListQuery = Type.Object(
     start_date_lte: DateBound("started at or before this"),
     end_date_gte: DateBound("ended at or after this"),
     end_date_lte: DateBound("ended at or before this"),
-    order_by: Type.Optional(Type.Union(TI_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "id", description: 'a column; "-" in front orders descending' })),
+    order_by: Type.Optional(OneOf(TI_ORDERS.flatMap((o) => [o, `-${o}` as const]), { default: "id", description: 'a column; "-" in front orders descending' })),
   },
   { additionalProperties: false },
 );
@@ -120,27 +87,11 @@ const AcrossQuery = Type.Object(
   { additionalProperties: false },
 );
 
-type TiListQueryT = {
-  limit?: number;
-  offset?: number;
-  state?: string[];
-  task_ids?: string[];
-  pool?: string[];
-  logical_date_gte?: string;
-  logical_date_lte?: string;
-  start_date_gte?: string;
-  start_date_lte?: string;
-  end_date_gte?: string;
-  end_date_lte?: string;
-  order_by?: string;
-  dag_ids?: string[];
-  dag_run_ids?: string[];
-};
-
 const ms = (text: string | undefined) => (text === undefined ? undefined : Date.parse(text));
 const rangeOf = (gte: string | undefined, lte: string | undefined) => ({ gte: ms(gte), lte: ms(lte) });
 
-function tiFilter(q: TiListQueryT, readable: string[] | null): TiFilter {
+/** The filter of either list: one run's (its path names the DAG and run) or the one across runs. */
+function tiFilter(q: Static<typeof AcrossQuery>, readable: string[] | null): TiFilter {
   const order = q.order_by ?? "id";
   return {
     readable,
@@ -159,35 +110,11 @@ function tiFilter(q: TiListQueryT, readable: string[] | null): TiFilter {
 const TiList = Type.Object({ task_instances: Type.Array(TaskInstance), total_entries: Type.Integer() }, { additionalProperties: false });
 const listJson = (result: { rows: TiListRow[]; total: number }) => ({ task_instances: result.rows.map((r) => tiJson(r, r)), total_entries: result.total });
 
-const Try = Type.Object(
-  {
-    try_number: Type.Integer(),
-    state: Type.String(),
-    queued_when: Timestamp,
-    start_date: Timestamp,
-    end_date: Timestamp,
-    duration_ms: Nullable(Type.Integer()),
-    hostname: Nullable(Type.String()),
-    pid: Nullable(Type.Integer()),
-    error_message: Nullable(Type.String()),
-    error_code: Nullable(Type.String()),
-    stack: Nullable(Type.String({ description: "the error's stack trace with the frames of the task's own code only (Updraft's and Node.js's left out)" })),
-    full_stack: Nullable(Type.String({ description: "the whole stack trace, as the runner recorded it" })),
-  },
-  { additionalProperties: false },
-);
-
 const LogsParams = Type.Object(
   { ...TaskParams.properties, try_number: Type.String({ minLength: 1, maxLength: 20, description: "a try number: 1 up to the task instance's try_number" }) },
   { additionalProperties: false },
 );
 
-const LogLine = Type.Object({ ts: Type.String({ format: "date-time" }), stream: Type.String(), level: Type.String(), message: Type.String() }, { additionalProperties: false });
-
-const XcomEntry = Type.Object(
-  { dag_id: Type.String(), dag_run_id: Type.String(), task_id: Type.String(), key: Type.String(), value: Type.Unknown({ description: "the value, as JSON" }), timestamp: Type.String({ format: "date-time" }) },
-  { additionalProperties: false },
-);
 const XCOM_ORDERS: XcomOrder[] = ["key", "timestamp", "dag_id", "task_id", "logical_date"];
 const XcomListQuery = Type.Object(
   {
@@ -195,11 +122,10 @@ const XcomListQuery = Type.Object(
     xcom_key: Type.Optional(Type.String({ minLength: 1, maxLength: 400, description: "only this key" })),
     logical_date_gte: DateBound("of runs with a logical date at or after this"),
     logical_date_lte: DateBound("of runs with a logical date at or before this"),
-    order_by: Type.Optional(Type.Union(XCOM_ORDERS.flatMap((o) => [Type.Literal(o), Type.Literal(`-${o}`)]), { default: "key", description: 'a column; "-" in front orders descending' })),
+    order_by: Type.Optional(OneOf(XCOM_ORDERS.flatMap((o) => [o, `-${o}` as const]), { default: "key", description: 'a column; "-" in front orders descending' })),
   },
   { additionalProperties: false },
 );
-type XcomListQueryT = { limit?: number; offset?: number; xcom_key?: string; logical_date_gte?: string; logical_date_lte?: string; order_by?: string };
 const XcomParams = Type.Object({ ...TaskParams.properties, xcom_key: Type.String({ minLength: 1, maxLength: 400, description: "XCom key ('return_value' for the task's output)" }) }, { additionalProperties: false });
 
 const TOKEN_PREFIX = "log:";
@@ -219,7 +145,7 @@ export function decodeLogToken(token: string): number {
 }
 
 /** A try's stored error (JSON: message, code, stack, retryable) as the tries answer shows it. */
-function parseError(text: string | null): { error_message: string | null; error_code: string | null; stack: string | null; full_stack: string | null } {
+function parseError(text: string | null): Pick<Static<typeof Try>, "error_message" | "error_code" | "stack" | "full_stack"> {
   const none = { error_message: null, error_code: null, stack: null, full_stack: null };
   if (!text) return none;
   try {
@@ -236,12 +162,10 @@ function parseError(text: string | null): { error_message: string | null; error_
   }
 }
 
-type TaskParamsT = { dag_id: string; dag_run_id: string; task_id: string };
-
-export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiDeps): void {
+export function registerTaskInstanceRoutes(app: ApiApp, { store }: ApiDeps): void {
   const db = store.db;
 
-  const loadTi = async (p: TaskParamsT) => {
+  const loadTi = async (p: Static<typeof TaskParams>) => {
     const run = await requireDagRun(db, oneDag(p.dag_id), p.dag_run_id);
     const ti = await requireTaskInstance(db, run, p.task_id);
     return { run, ti };
@@ -260,8 +184,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id } = request.params as { dag_id: string; dag_run_id: string };
-      const q = request.query as TiListQueryT;
+      const { dag_id, dag_run_id } = request.params;
+      const q = request.query;
       const readable = dag_id === ANY ? await readableDagIds(db, principalOf(request)) : null;
       const filter = tiFilter(q, readable);
       if (dag_id !== ANY) filter.dagIds = [dag_id];
@@ -285,7 +209,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const q = request.query as TiListQueryT;
+      const q = request.query;
       const readable = await readableDagIds(db, principalOf(request));
       return listJson(await queryTaskInstances(db, tiFilter(q, readable), pageOf(q)));
     },
@@ -298,7 +222,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       schema: { tags: ["task instances"], summary: "A task instance", params: TaskParams, response: { 200: TaskInstance, ...ERRORS } },
     },
     async (request) => {
-      const { run, ti } = await loadTi(request.params as TaskParamsT);
+      const { run, ti } = await loadTi(request.params);
       return tiJson(ti, run);
     },
   );
@@ -316,8 +240,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const { ti } = await loadTi(request.params as TaskParamsT);
-      const { limit, offset } = pageOf(request.query as { limit?: number; offset?: number });
+      const { ti } = await loadTi(request.params);
+      const { limit, offset } = pageOf(request.query);
       const rows = await db.selectFrom("task_try").selectAll().where("ti_id", "=", ti.id).orderBy("try_number").orderBy("id").execute();
       const tries = rows.map((t) => ({
         try_number: t.try_number,
@@ -363,22 +287,12 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
           },
           { additionalProperties: false },
         ),
-        response: {
-          200: Type.Object(
-            {
-              lines: Type.Array(LogLine),
-              continuation_token: Nullable(Type.String({ description: "pass it back for the lines after these; null when there were none yet" })),
-              finished: Type.Boolean({ description: "the try is over and every line of it was returned" }),
-            },
-            { additionalProperties: false },
-          ),
-          ...ERRORS,
-        },
+        response: { 200: LogPage, ...ERRORS },
       },
     },
     async (request) => {
-      const params = request.params as TaskParamsT & { try_number: string };
-      const query = request.query as { continuation_token?: string; limit?: number };
+      const params = request.params;
+      const query = request.query;
       const afterId = query.continuation_token === undefined ? undefined : decodeLogToken(query.continuation_token);
       const limit = query.limit ?? MAX_PAGE;
       // The state is read before the lines: when the try was over then, every line of it is stored.
@@ -425,8 +339,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const { dag_id, dag_run_id, task_id } = request.params as TaskParamsT;
-      const q = request.query as XcomListQueryT;
+      const { dag_id, dag_run_id, task_id } = request.params;
+      const q = request.query;
       const order = q.order_by ?? "key";
       // As the other "~" lists: every DAG the caller may read, filtered in SQL before paging.
       const filter: XcomFilter = {
@@ -458,7 +372,7 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       schema: { tags: ["task instances"], summary: "One XCom entry", params: XcomParams, response: { 200: XcomEntry, ...ERRORS } },
     },
     async (request) => {
-      const params = request.params as TaskParamsT & { xcom_key: string };
+      const params = request.params;
       const { run, ti } = await loadTi(params);
       const row = await db
         .selectFrom("xcom")
@@ -492,8 +406,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const params = request.params as TaskParamsT;
-      const body = request.body as { new_state: "success" | "failed"; include_downstream?: boolean; dry_run?: boolean };
+      const params = request.params;
+      const body = request.body;
       const dryRun = body.dry_run ?? false;
       request.auditNote = { objectType: "task_instance", objectId: `${params.dag_run_id}/${params.task_id}`, dagId: params.dag_id, details: { ...body }, dryRun };
       const { run } = await loadTi(params);
@@ -525,8 +439,8 @@ export function registerTaskInstanceRoutes(app: FastifyInstance, { store }: ApiD
       },
     },
     async (request) => {
-      const dagId = oneDag((request.params as { dag_id: string }).dag_id);
-      const body = request.body as { dag_run_id: string; task_ids?: string[]; include_downstream?: boolean; include_upstream?: boolean; only_failed?: boolean; dry_run?: boolean };
+      const dagId = oneDag(request.params.dag_id);
+      const body = request.body;
       const dryRun = body.dry_run ?? true;
       request.auditNote = { objectType: "dag_run", objectId: body.dag_run_id, dagId, details: { ...body }, dryRun };
       const run = await requireDagRun(db, dagId, body.dag_run_id);

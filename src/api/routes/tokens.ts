@@ -1,28 +1,16 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { UpdraftError } from "../../errors/index.js";
 import { can } from "../../security/rbac.js";
 import { createApiToken, findApiToken, listApiTokens, revokeApiToken, type ApiTokenInfo } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, iso, Page, pageOf, Timestamp } from "../schemas.js";
+import { ApiToken, NewApiToken } from "../models.js";
+import { ErrorBody, ERRORS, iso, NoContent, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const DAY_MS = 86_400_000;
 export const MAX_TOKEN_DAYS = 365;
 
-const TokenInfo = {
-  token_id: Type.Integer(),
-  name: Type.String(),
-  prefix: Type.String({ description: "the first characters of the token, to recognise it" }),
-  username: Type.String(),
-  created_at: Type.String(),
-  expires_at: Type.String(),
-  last_used_at: Timestamp,
-  revoked_at: Timestamp,
-  state: Type.Union([Type.Literal("active"), Type.Literal("revoked"), Type.Literal("expired")]),
-};
-const ApiToken = Type.Object(TokenInfo, { additionalProperties: false });
-const NewApiToken = Type.Object({ ...TokenInfo, token: Type.String({ description: "the secret: shown this once, stored only as a hash" }) }, { additionalProperties: false });
 
 function tokenJson(t: ApiTokenInfo, now = Date.now()) {
   return {
@@ -43,7 +31,7 @@ function tokenJson(t: ApiTokenInfo, now = Date.now()) {
  * and revokes everyone's. A token is made only from a login session, not by another API token
  * (so a leaked token cannot outlive its expiry by minting successors).
  */
-export function registerTokenRoutes(app: FastifyInstance, { store, config }: ApiDeps): void {
+export function registerTokenRoutes(app: ApiApp, { store, config }: ApiDeps): void {
   const db = store.db;
   const defaultDays = Math.min(MAX_TOKEN_DAYS, Math.max(1, Math.round(config.apiTokenTtlMs / DAY_MS)));
 
@@ -66,7 +54,7 @@ export function registerTokenRoutes(app: FastifyInstance, { store, config }: Api
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const body = request.body as { name: string; expires_in_days?: number };
+      const body = request.body;
       request.auditNote = { objectType: "api_token", details: { name: body.name, expires_in_days: body.expires_in_days ?? defaultDays } };
       if (principal.via === "api_token") {
         throw new UpdraftError("UPDRAFT_E_FORBIDDEN", "an API token cannot create API tokens", { hint: "log in with your password (POST /api/v1/auth/login) and create it with that access token" });
@@ -91,7 +79,7 @@ export function registerTokenRoutes(app: FastifyInstance, { store, config }: Api
     },
     async (request) => {
       const principal = principalOf(request);
-      const q = request.query as { limit?: number; offset?: number; all?: boolean };
+      const q = request.query;
       if (q.all && !can(principal, "tokens:manage")) {
         throw new UpdraftError("UPDRAFT_E_FORBIDDEN", "listing everyone's API tokens needs the permission 'tokens:manage'", { hint: "leave out all=true to list your own" });
       }
@@ -109,12 +97,12 @@ export function registerTokenRoutes(app: FastifyInstance, { store, config }: Api
         tags: ["tokens"],
         summary: "Revoke an API token (yours, or anyone's with tokens:manage)",
         params: Type.Object({ token_id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) }, { additionalProperties: false }),
-        response: { 204: Type.Null(), ...ERRORS },
+        response: { 204: NoContent, ...ERRORS },
       },
     },
     async (request, reply) => {
       const principal = principalOf(request);
-      const { token_id } = request.params as { token_id: number };
+      const { token_id } = request.params;
       request.auditNote = { objectType: "api_token", objectId: String(token_id) };
       const token = await findApiToken(db, token_id);
       // Someone else's token answers like a missing one, unless you may manage them.

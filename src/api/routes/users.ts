@@ -1,26 +1,12 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
 import { isUpdraftError, UpdraftError } from "../../errors/index.js";
 import type { Permission, Principal } from "../../security/rbac.js";
 import { createUser, deleteUser, listUsers, permissionsOfRoles, requireUser, roleIds, updateUser, type UserChange, type UserWithRoles } from "../../store/users.js";
 import { principalOf } from "../access.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, Id, iso, Nullable, Page, pageOf, Timestamp } from "../schemas.js";
-
-const User = Type.Object(
-  {
-    username: Type.String(),
-    email: Nullable(Type.String()),
-    first_name: Nullable(Type.String()),
-    last_name: Nullable(Type.String()),
-    roles: Type.Array(Type.String()),
-    active: Type.Boolean(),
-    created_at: Type.String(),
-    updated_at: Type.String(),
-    last_login_at: Timestamp,
-  },
-  { additionalProperties: false },
-);
+import { User } from "../models.js";
+import { ErrorBody, ERRORS, Id, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const UserParams = Type.Object({ username: Id("username", 100) }, { additionalProperties: false });
 const Password = Type.String({ minLength: 10, maxLength: 1024, description: "10 to 1024 characters; stored as a scrypt hash" });
@@ -67,7 +53,7 @@ async function checkRoles(deps: ApiDeps, names: string[]): Promise<Set<Permissio
   return permissionsOfRoles(deps.store.db, names);
 }
 
-export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
+export function registerUserRoutes(app: ApiApp, deps: ApiDeps): void {
   const { store } = deps;
   const db = store.db;
 
@@ -83,7 +69,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (request) => {
-      const { users, total } = await listUsers(db, pageOf(request.query as { limit?: number; offset?: number }));
+      const { users, total } = await listUsers(db, pageOf(request.query));
       return { users: users.map(userJson), total_entries: total };
     },
   );
@@ -94,7 +80,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
       config: { access: "users:read" },
       schema: { tags: ["users"], summary: "A user", params: UserParams, response: { 200: User, ...ERRORS } },
     },
-    async (request) => userJson(await requireUser(db, (request.params as { username: string }).username)),
+    async (request) => userJson(await requireUser(db, request.params.username)),
   );
 
   app.post(
@@ -119,7 +105,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (request, reply) => {
-      const body = request.body as { username: string; password: string; roles: string[]; email?: string | null; first_name?: string | null; last_name?: string | null };
+      const body = request.body;
       request.auditNote = { objectType: "user", objectId: body.username, details: { roles: body.roles } };
       assertHolds(principalOf(request), await checkRoles(deps, body.roles), "give these roles");
       const user = await createUser(db, { username: body.username, password: body.password, roles: body.roles, email: body.email ?? null, firstName: body.first_name ?? null, lastName: body.last_name ?? null });
@@ -150,10 +136,11 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
       },
     },
     async (request) => {
-      const { username } = request.params as { username: string };
-      const body = request.body as { password?: string; roles?: string[]; active?: boolean; email?: string | null; first_name?: string | null; last_name?: string | null };
+      const { username } = request.params;
+      const body = request.body;
       const principal = principalOf(request);
-      request.auditNote = { objectType: "user", objectId: username, details: { fields: Object.keys(body).sort(), ...(body.roles ? { roles: body.roles } : {}) } };
+      const details: Record<string, unknown> = { fields: Object.keys(body).sort(), ...(body.roles ? { roles: body.roles } : {}) };
+      request.auditNote = { objectType: "user", objectId: username, details };
       const target = await requireUser(db, username);
       assertHolds(principal, await permissionsOfRoles(db, target.roles), `change user '${username}'`);
       if (body.roles !== undefined) assertHolds(principal, await checkRoles(deps, body.roles), "give these roles");
@@ -169,7 +156,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
         ...(body.last_name !== undefined ? { lastName: body.last_name } : {}),
       };
       const { user, revoked } = await updateUser(store, username, change);
-      if (revoked) request.auditNote.details = { ...(request.auditNote.details as object), tokens_revoked: true };
+      if (revoked) details.tokens_revoked = true;
       return userJson(user);
     },
   );
@@ -178,10 +165,10 @@ export function registerUserRoutes(app: FastifyInstance, deps: ApiDeps): void {
     "/users/:username",
     {
       config: { access: "users:write", audit: "user.delete" },
-      schema: { tags: ["users"], summary: "Delete a user (not yourself), with their sessions and API tokens", params: UserParams, response: { 204: Type.Null(), ...ERRORS, 409: ErrorBody } },
+      schema: { tags: ["users"], summary: "Delete a user (not yourself), with their sessions and API tokens", params: UserParams, response: { 204: NoContent, ...ERRORS, 409: ErrorBody } },
     },
     async (request, reply) => {
-      const { username } = request.params as { username: string };
+      const { username } = request.params;
       const principal = principalOf(request);
       request.auditNote = { objectType: "user", objectId: username };
       const target = await requireUser(db, username);

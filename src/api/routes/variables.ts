@@ -1,24 +1,13 @@
-import type { FastifyInstance } from "fastify";
 import { Type } from "typebox";
-import { createVariable, deleteVariable, listVariables, requireVariable, SENSITIVE_KEY_PARTS, updateVariable, type VariableInfo } from "../../store/variables.js";
+import { createVariable, deleteVariable, listVariables, requireVariable, updateVariable, type VariableInfo } from "../../store/variables.js";
 import type { ApiDeps } from "../deps.js";
-import { ERRORS, ErrorBody, iso, Nullable, Page, pageOf } from "../schemas.js";
+import { Variable } from "../models.js";
+import { ErrorBody, ERRORS, iso, NoContent, Nullable, Page, pageOf } from "../schemas.js";
+import type { ApiApp } from "../types.js";
 
 const Key = Type.String({ minLength: 1, maxLength: 250, pattern: "^(?!\\.+$)[A-Za-z0-9_.-]+$", description: 'variable key: letters, digits, "_", "." and "-", not dots alone' });
 const Value = Type.String({ maxLength: 500_000 });
 const Description = Nullable(Type.String({ maxLength: 5000 }));
-
-const Variable = Type.Object(
-  {
-    key: Type.String(),
-    value: Type.String({ description: 'the value; "***" for a secret variable (secret values are write-only)' }),
-    is_secret: Type.Boolean({ description: `set, or implied by a key containing ${SENSITIVE_KEY_PARTS.join(", ")}` }),
-    description: Nullable(Type.String()),
-    created_at: Type.String(),
-    updated_at: Type.String(),
-  },
-  { additionalProperties: false },
-);
 
 const VariableParams = Type.Object({ variable_key: Key }, { additionalProperties: false });
 
@@ -30,7 +19,7 @@ function variableJson(v: VariableInfo) {
  * Secret values are never returned, to anyone: like a connection's password they are write-only
  * over the API (tasks read them where they run). Plain values are returned to variables:read.
  */
-export function registerVariableRoutes(app: FastifyInstance, { store, keyring }: ApiDeps): void {
+export function registerVariableRoutes(app: ApiApp, { store, keyring }: ApiDeps): void {
   const db = store.db;
 
   app.get(
@@ -45,7 +34,7 @@ export function registerVariableRoutes(app: FastifyInstance, { store, keyring }:
       },
     },
     async (request) => {
-      const { variables, total } = await listVariables(db, pageOf(request.query as { limit?: number; offset?: number }));
+      const { variables, total } = await listVariables(db, pageOf(request.query));
       return { variables: variables.map(variableJson), total_entries: total };
     },
   );
@@ -56,7 +45,7 @@ export function registerVariableRoutes(app: FastifyInstance, { store, keyring }:
       config: { access: "variables:read" },
       schema: { tags: ["variables"], summary: "A variable (a secret value masked)", params: VariableParams, response: { 200: Variable, ...ERRORS } },
     },
-    async (request) => variableJson(await requireVariable(db, (request.params as { variable_key: string }).variable_key)),
+    async (request) => variableJson(await requireVariable(db, request.params.variable_key)),
   );
 
   app.post(
@@ -71,7 +60,7 @@ export function registerVariableRoutes(app: FastifyInstance, { store, keyring }:
       },
     },
     async (request, reply) => {
-      const body = request.body as { key: string; value: string; is_secret?: boolean; description?: string | null };
+      const body = request.body;
       request.auditNote = { objectType: "variable", objectId: body.key, details: { is_secret: body.is_secret ?? false } };
       const created = await createVariable(db, keyring, { key: body.key, value: body.value, isSecret: body.is_secret ?? false, description: body.description ?? null });
       return reply.code(201).send(variableJson(created));
@@ -91,8 +80,8 @@ export function registerVariableRoutes(app: FastifyInstance, { store, keyring }:
       },
     },
     async (request) => {
-      const { variable_key } = request.params as { variable_key: string };
-      const body = request.body as { value?: string; is_secret?: boolean; description?: string | null };
+      const { variable_key } = request.params;
+      const body = request.body;
       request.auditNote = { objectType: "variable", objectId: variable_key, details: { fields: Object.keys(body).sort(), ...(body.is_secret !== undefined ? { is_secret: body.is_secret } : {}) } };
       const change = {
         ...(body.value !== undefined ? { value: body.value } : {}),
@@ -107,10 +96,10 @@ export function registerVariableRoutes(app: FastifyInstance, { store, keyring }:
     "/variables/:variable_key",
     {
       config: { access: "variables:write", audit: "variable.delete" },
-      schema: { tags: ["variables"], summary: "Delete a variable", params: VariableParams, response: { 204: Type.Null(), ...ERRORS } },
+      schema: { tags: ["variables"], summary: "Delete a variable", params: VariableParams, response: { 204: NoContent, ...ERRORS } },
     },
     async (request, reply) => {
-      const { variable_key } = request.params as { variable_key: string };
+      const { variable_key } = request.params;
       request.auditNote = { objectType: "variable", objectId: variable_key };
       await deleteVariable(db, variable_key);
       return reply.code(204).send();

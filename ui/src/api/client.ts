@@ -2,6 +2,7 @@
  * Talking to the REST API: the session's tokens, one refresh when an access token has expired,
  * and errors as ApiError with the API's stable code, message and hint.
  */
+import type { ApiErrorBody, TokenPair } from "./types";
 
 export class ApiError extends Error {
   constructor(
@@ -15,10 +16,8 @@ export class ApiError extends Error {
   }
 }
 
-interface Tokens {
-  access_token: string;
-  refresh_token: string;
-}
+/** What the session keeps of a login's or a refresh's answer. */
+type Tokens = Pick<TokenPair, "access_token" | "refresh_token">;
 
 const STORAGE_KEY = "updraft.session";
 type SessionListener = (signedIn: boolean) => void;
@@ -97,7 +96,7 @@ export const API = "/api/v1";
 
 async function errorOf(res: Response): Promise<ApiError> {
   try {
-    const body = (await res.json()) as { code?: string; message?: string; hint?: string; details?: unknown };
+    const body = (await res.json()) as Partial<ApiErrorBody>;
     return new ApiError(res.status, body.code ?? `HTTP_${res.status}`, body.message ?? res.statusText, body.hint, body.details);
   } catch {
     return new ApiError(res.status, `HTTP_${res.status}`, res.statusText || "the server did not answer");

@@ -40,12 +40,9 @@ export function PauseSwitch({ dag }: { dag: Pick<Dag, "dag_id" | "is_paused" | "
   );
 }
 
-/** An import error, or (severity "warning") the type errors of a file whose DAGs registered. */
-type ImportProblem = ImportError & { severity?: "error" | "warning" };
-
 function ImportErrors() {
   const [open, setOpen] = useState(false);
-  const errors = useQuery({ queryKey: ["importErrors"], queryFn: () => get<{ import_errors: ImportProblem[]; total_entries: number }>("/importErrors", { limit: 100, severity: "all" }) });
+  const errors = useQuery({ queryKey: ["importErrors"], queryFn: () => get<{ import_errors: ImportError[]; total_entries: number }>("/importErrors", { limit: 100, severity: "all" }) });
   const format = useFormatTime();
   const list = errors.data?.import_errors ?? [];
   if (list.length === 0) return null;
