@@ -1,6 +1,6 @@
 /**
- * The local executor: a pool of warm runner processes on this machine, one try per runner at a
- * time. A runner that times out, crashes, goes over its memory limit or is killed takes nothing
+ * The local executor: a pool of warm runner processes on this machine, each running one try at a
+ * time from a short queue the executor fills ahead while tries are short. A runner that times out, crashes, goes over its memory limit or is killed takes nothing
  * else down: its process group is killed and a fresh runner takes its place when needed.
  */
 import type { ChildProcess } from "node:child_process";
@@ -33,41 +33,65 @@ interface Runner {
   pid: number;
   ready: boolean;
   /** The try it runs, if any. */
-  tryId: string | null;
+  current: ActiveTry | null;
+  /** Tries sent to it that it has not started yet, in the order it will run them. */
+  queued: ActiveTry[];
   /** Set once the runner must not take more work (timed out, killed, over memory). */
   doomed: boolean;
   idleSince: number;
   stderr: string;
   /** Bundles this runner has imported: a try goes to a runner that knows its bundle if one is idle. */
   bundles: Set<string>;
+  /** The try it ran last: lines that try still logs on its way out are kept. */
+  previous: string | null;
 }
 
+/** A try handed to a runner: queued on it (startedAt null) or running there. */
 interface ActiveTry {
   payload: TryPayload;
   runner: Runner;
-  startedAt: number;
+  startedAt: number | null;
   timer: NodeJS.Timeout | null;
+  /** Its `finished` callback was made (it may still be on the runner, stopping). */
   ended: boolean;
+  /** Asked back from the runner's queue; the answer has not come yet. */
+  revoking: boolean;
 }
 
 const PAGE_SIZE = 4096;
 /**
- * A new runner is started for a waiting try only when no runner has come free for this long:
- * short tries are served by the runners there are (a new one would pay a process start and a
- * bundle import to run what a busy one runs in a millisecond), long ones get their own.
+ * A new runner is started for a waiting try only when no try has ended for this long: short
+ * tries are served by the runners there are (a new one would pay a process start and a bundle
+ * import to run what a busy one runs in a millisecond), long ones get their own.
  */
 const SPAWN_AFTER_MS = 50;
+/**
+ * Tries are sent ahead to a runner (up to this many per runner, the running one included) while
+ * tries take less than SHORT_TRY_MS on average: the runner goes from one to the next without a
+ * round trip, and one IPC message carries many. Longer tries go one per runner, as they come free.
+ */
+const PREFETCH = 16;
+const SHORT_TRY_MS = 20;
+/** Tries queued behind one that has run this long are taken back for a runner that is free. */
+const STEAL_AFTER_MS = 50;
+/** How long an exited runner's last reports get to arrive before its tries are settled. */
+const EXIT_DRAIN_MS = 1_000;
 const HOST = hostname();
 
 export class LocalExecutor implements Executor {
   readonly name = "local";
   readonly #options: LocalExecutorOptions;
   readonly #runners = new Set<Runner>();
+  /** Every try handed to a runner and not yet ended, by try id. */
   readonly #tries = new Map<string, ActiveTry>();
+  /** Tries not handed to a runner yet. */
   readonly #queue: DispatchItem[] = [];
-  /** When the try at the head of the queue began to wait, or a runner last came free if later. */
-  #waitingSince = 0;
-  #spawnTimer: NodeJS.Timeout | null = null;
+  /** When a try last ended on a runner that can take more, or the queue last began to wait if later. */
+  #progressAt = 0;
+  /** Average time a try takes (moving), null until one ended. */
+  #averageTryMs: number | null = null;
+  #wakeTimer: NodeJS.Timeout | null = null;
+  #wakeAt = Infinity;
   readonly #writtenBundles = new Set<string>();
   #callbacks: ExecutorCallbacks | null = null;
   #monitor: NodeJS.Timeout | null = null;
@@ -88,118 +112,208 @@ export class LocalExecutor implements Executor {
     this.#monitor.unref();
   }
 
+  /** Tries sent ahead per runner: many while tries are short (and none is running long), else one. */
+  #depth(): number {
+    if (this.#averageTryMs === null || this.#averageTryMs >= SHORT_TRY_MS) return 1;
+    const longSince = Date.now() - STEAL_AFTER_MS;
+    for (const r of this.#runners) if (r.current?.startedAt != null && !r.current.ended && r.current.startedAt < longSince) return 1;
+    return PREFETCH;
+  }
+
   freeSlots(): number {
-    return Math.max(0, this.#options.maxRunners - this.#tries.size - this.#queue.length);
+    return Math.max(0, this.#options.maxRunners * this.#depth() - this.#tries.size - this.#queue.length);
   }
 
   activeTryIds(): string[] {
-    return [...this.#tries.keys(), ...this.#queue.map((p) => p.tryId)];
+    return [...[...this.#tries.values()].filter((a) => !a.ended).map((a) => a.payload.tryId), ...this.#queue.map((p) => p.tryId)];
   }
 
   dispatch(tries: DispatchItem[]): void {
-    if (this.#queue.length === 0 && tries.length > 0) this.#waitingSince = Date.now();
+    if (this.#queue.length === 0 && tries.length > 0) this.#progressAt = Date.now();
     for (const payload of tries) this.#queue.push(payload);
     void this.#drain();
   }
 
   #draining = false;
   async #drain(): Promise<void> {
-    if (this.#draining || this.#diskFullRetry) return;
+    if (this.#draining || this.#diskFullRetry || this.#stopping) return;
     this.#draining = true;
     try {
-      while (this.#queue.length > 0 && !this.#stopping) {
-        const runner = this.#idleRunner(this.#queue[0]!.bundleHash);
-        if (!runner) return; // a runner that becomes ready drains again
-        const item = this.#queue.shift()!;
-        let payload: TryPayload;
-        try {
-          payload = { ...item, bundlePath: await this.#ensureBundle(item.bundleHash) };
-        } catch (error) {
-          if (isStorageFull(error)) {
-            // The try has not started: it waits in the queue for space (a retry would be lost on it).
-            this.#queue.unshift(item);
-            if (!this.#bundleDiskFull) this.#options.log.error({ bundleDir: this.#options.bundleDir }, `a DAG bundle cannot be written, the disk is full (${errorMessage(error)}); queued tries wait, trying again every second`);
-            this.#bundleDiskFull = true;
-            this.#diskFullRetry = setTimeout(() => {
-              this.#diskFullRetry = null;
-              void this.#drain();
-            }, 1_000);
-            this.#diskFullRetry.unref();
-            return;
-          }
-          this.#callbacks!.finished(item.tryId, {
-            outcome: "failed",
-            error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
-            at: Date.now(),
-          });
-          continue;
-        }
-        if (!runner.ready || runner.doomed || runner.tryId !== null) {
-          this.#queue.unshift(item);
-          continue;
-        }
-        runner.tryId = payload.tryId;
-        runner.bundles.add(payload.bundleHash);
-        const active: ActiveTry = { payload, runner, startedAt: Date.now(), timer: null, ended: false };
-        this.#tries.set(payload.tryId, active);
-        // A warm runner starts a try the moment it reads it: the try counts as started (and its
-        // execution timeout runs) from here, which saves a message per try.
-        this.#send(runner, { t: "run", payload });
-        const timeout = payload.executionTimeoutMs;
-        if (timeout !== null) active.timer = setTimeout(() => this.#timeout(active, timeout), timeout);
-        this.#callbacks!.started(payload.tryId, { hostname: HOST, pid: runner.pid, at: active.startedAt });
+      // Bundles of tries dispatched meanwhile are written too before any try is handed out.
+      while (this.#queue.some((p) => !this.#writtenBundles.has(p.bundleHash))) {
+        if (!(await this.#ensureBundles())) return;
       }
+      this.#assign();
+      this.#stealAndSpawn();
     } finally {
       this.#draining = false;
     }
   }
 
-  #idleRunner(bundleHash: string): Runner | null {
-    let starting = 0;
-    let idle: Runner | null = null;
+  /**
+   * Writes the bundles of the queued tries; a try whose bundle cannot be written fails, unless
+   * the disk is full: then the queue waits for space (false) and a retry would be lost on it.
+   */
+  async #ensureBundles(): Promise<boolean> {
+    const hashes = new Set(this.#queue.map((p) => p.bundleHash).filter((h) => !this.#writtenBundles.has(h)));
+    for (const hash of hashes) {
+      try {
+        await this.#ensureBundle(hash);
+      } catch (error) {
+        if (isStorageFull(error)) {
+          if (!this.#bundleDiskFull) this.#options.log.error({ bundleDir: this.#options.bundleDir }, `a DAG bundle cannot be written, the disk is full (${errorMessage(error)}); queued tries wait, trying again every second`);
+          this.#bundleDiskFull = true;
+          this.#diskFullRetry = setTimeout(() => {
+            this.#diskFullRetry = null;
+            void this.#drain();
+          }, 1_000);
+          this.#diskFullRetry.unref();
+          return false;
+        }
+        for (let i = this.#queue.length - 1; i >= 0; i--) {
+          const item = this.#queue[i]!;
+          if (item.bundleHash !== hash) continue;
+          this.#queue.splice(i, 1);
+          this.#callbacks!.finished(item.tryId, {
+            outcome: "failed",
+            error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
+            at: Date.now(),
+          });
+        }
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Hands queued tries to runners, in order: each to the least loaded runner that can take one
+   * (preferring one that has imported its bundle), one IPC message per runner.
+   */
+  #assign(): void {
+    const depth = this.#depth();
+    const open = [...this.#runners].filter((r) => r.ready && !r.doomed && load(r) < depth);
+    if (open.length === 0 || this.#queue.length === 0) return;
+    const batches = new Map<Runner, ActiveTry[]>();
+    while (this.#queue.length > 0) {
+      const hash = this.#queue[0]!.bundleHash;
+      let best: Runner | null = null;
+      for (const r of open) {
+        const l = load(r) + (batches.get(r)?.length ?? 0);
+        if (l >= depth) continue;
+        const bl = best === null ? Infinity : load(best) + (batches.get(best)?.length ?? 0);
+        if (l < bl || (l === bl && r.bundles.has(hash) && !best!.bundles.has(hash))) best = r;
+      }
+      if (!best) break;
+      const item = this.#queue.shift()!;
+      const active: ActiveTry = { payload: { ...item, bundlePath: this.#bundlePath(item.bundleHash) }, runner: best, startedAt: null, timer: null, ended: false, revoking: false };
+      this.#tries.set(item.tryId, active);
+      let batch = batches.get(best);
+      if (!batch) batches.set(best, (batch = []));
+      batch.push(active);
+    }
+    for (const [runner, batch] of batches) {
+      // An idle runner starts the first try the moment it reads it: that try counts as started
+      // (and its execution timeout runs) from here, which saves a message.
+      const startsFirst = runner.current === null && runner.queued.length === 0;
+      runner.queued.push(...batch);
+      for (const a of batch) runner.bundles.add(a.payload.bundleHash);
+      this.#send(runner, { t: "run", payloads: batch.map((a) => a.payload), startsFirst });
+      if (startsFirst) this.#began(runner, batch[0]!.payload.tryId, Date.now());
+    }
+  }
+
+  /**
+   * Work that waits on busy runners: tries queued behind one that has run for STEAL_AFTER_MS
+   * are asked back when another runner is free, and a runner is started when tries wait and
+   * none has ended for SPAWN_AFTER_MS. If neither is due yet, a timer comes back for it.
+   */
+  #stealAndSpawn(): void {
+    const now = Date.now();
+    let wakeAt = Infinity;
+    const free = [...this.#runners].some((r) => r.ready && !r.doomed && load(r) === 0);
+    // Tries on runners that are stuck behind a long one.
+    let stuck = 0;
     for (const r of this.#runners) {
-      if (r.doomed) continue;
-      if (r.ready && r.tryId === null) {
-        if (r.bundles.has(bundleHash)) return r;
-        idle ??= r;
+      const waiting = r.queued.filter((a) => !a.revoking && !a.ended);
+      if (waiting.length === 0 || !r.current || r.current.startedAt === null) continue;
+      const dueAt = r.current.startedAt + STEAL_AFTER_MS;
+      if (dueAt > now) {
+        wakeAt = Math.min(wakeAt, dueAt);
+        continue;
       }
-      if (!r.ready) starting++;
+      stuck += waiting.length;
+      if (free) this.#revoke(r, waiting);
     }
-    if (idle) return idle;
-    const busy = [...this.#runners].filter((r) => !r.doomed && r.tryId !== null).length;
-    if (busy + starting < this.#options.maxRunners && starting < this.#queue.length) {
-      const waited = Date.now() - this.#waitingSince;
-      if (busy === 0 || waited >= SPAWN_AFTER_MS) this.#spawn();
-      else if (!this.#spawnTimer) {
-        this.#spawnTimer = setTimeout(() => {
-          this.#spawnTimer = null;
-          void this.#drain();
-        }, SPAWN_AFTER_MS - waited);
-        this.#spawnTimer.unref();
-      }
+    const waiting = this.#queue.length + stuck;
+    const live = [...this.#runners].filter((r) => !r.doomed);
+    const starting = live.filter((r) => !r.ready).length;
+    const busy = live.length - starting;
+    const wanted = Math.min(this.#options.maxRunners - live.length, waiting - starting);
+    if (wanted > 0) {
+      const dueAt = this.#progressAt + SPAWN_AFTER_MS;
+      if (busy === 0 || dueAt <= now) for (let i = 0; i < wanted; i++) this.#spawn();
+      else wakeAt = Math.min(wakeAt, dueAt);
     }
-    return null;
+    this.#wakeAfter(wakeAt);
   }
 
-  /** A runner came free: tries waiting for one are being served. */
-  #freed(runner: Runner): void {
-    runner.idleSince = Date.now();
-    this.#waitingSince = runner.idleSince;
+  #wakeAfter(at: number): void {
+    if (at === Infinity || at >= this.#wakeAt) return;
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    this.#wakeAt = at;
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = null;
+      this.#wakeAt = Infinity;
+      void this.#drain();
+    }, Math.max(1, at - Date.now()));
+    this.#wakeTimer.unref();
   }
 
-  /** Writes the bundle where runners import it from (once per hash); returns its path. */
-  async #ensureBundle(hash: string): Promise<string> {
-    const path = join(this.#options.bundleDir, `${hash}.mjs`);
-    if (this.#writtenBundles.has(hash)) return path;
-    if (!existsSync(path)) {
+  #revoke(runner: Runner, tries: ActiveTry[]): void {
+    if (tries.length === 0) return;
+    for (const a of tries) a.revoking = true;
+    this.#send(runner, { t: "revoke", tryIds: tries.map((a) => a.payload.tryId) });
+  }
+
+  /** The runner began the try at the head of its queue, at `at` (the same clock: this machine's). */
+  #began(runner: Runner, tryId: unknown, at: unknown): void {
+    const active = runner.queued.shift();
+    if (!active || active.payload.tryId !== tryId) throw new Error(`it started try ${String(tryId)}, which is not next in its queue`);
+    active.revoking = false;
+    active.startedAt = Math.min(Date.now(), Number(at) || Date.now());
+    runner.current = active;
+    if (active.ended) {
+      // Killed while it waited on this runner, and the runner started it before it read that.
+      this.#stopTry(runner, active.payload.tryId, "the try was killed before it started");
+      return;
+    }
+    const timeout = active.payload.executionTimeoutMs;
+    if (timeout !== null) active.timer = setTimeout(() => this.#timeout(active, timeout), Math.max(0, active.startedAt + timeout - Date.now()));
+    this.#callbacks!.started(active.payload.tryId, { hostname: HOST, pid: runner.pid, at: active.startedAt });
+  }
+
+  /** Tries a runner will not run after all go back to the head of the queue, in their order. */
+  #requeue(tries: ActiveTry[]): void {
+    const back = tries.filter((a) => !a.ended);
+    for (const a of tries) this.#tries.delete(a.payload.tryId);
+    this.#queue.unshift(...back.map(({ payload: { bundlePath: _, ...item } }) => item));
+  }
+
+  #bundlePath(hash: string): string {
+    return join(this.#options.bundleDir, `${hash}.mjs`);
+  }
+
+  /** Writes the bundle where runners import it from (once per hash). */
+  async #ensureBundle(hash: string): Promise<void> {
+    if (this.#writtenBundles.has(hash)) return;
+    if (!existsSync(this.#bundlePath(hash))) {
       const code = await this.#callbacks!.loadBundle(hash);
-      await writePrivateFileAtomic(path, code);
+      await writePrivateFileAtomic(this.#bundlePath(hash), code);
       if (this.#bundleDiskFull) this.#options.log.info("DAG bundles can be written again");
       this.#bundleDiskFull = false;
     }
     this.#writtenBundles.add(hash);
     for (const runner of this.#runners) this.#preload(runner);
-    return path;
   }
 
   /**
@@ -207,11 +321,11 @@ export class LocalExecutor implements Executor {
    * one is handed to it, so that imports run side by side instead of in front of each first try.
    */
   #preload(runner: Runner): void {
-    if (!runner.ready || runner.doomed || runner.tryId !== null) return;
+    if (!runner.ready || runner.doomed || load(runner) > 0) return;
     for (const item of this.#queue) {
       if (runner.bundles.has(item.bundleHash) || !this.#writtenBundles.has(item.bundleHash)) continue;
       runner.bundles.add(item.bundleHash);
-      this.#send(runner, { t: "preload", bundleHash: item.bundleHash, bundlePath: join(this.#options.bundleDir, `${item.bundleHash}.mjs`) });
+      this.#send(runner, { t: "preload", bundleHash: item.bundleHash, bundlePath: this.#bundlePath(item.bundleHash) });
     }
   }
 
@@ -221,7 +335,7 @@ export class LocalExecutor implements Executor {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       execArgv: [`--max-old-space-size=${this.#options.memoryLimitMb}`],
     });
-    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, tryId: null, doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set() };
+    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, current: null, queued: [], doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set(), previous: null };
     const keepTail = (chunk: Buffer) => {
       runner.stderr = (runner.stderr + chunk.toString()).slice(-4000);
     };
@@ -238,7 +352,19 @@ export class LocalExecutor implements Executor {
       }
     });
     child.on("error", () => {});
-    child.once("exit", (code, signal) => this.#onExit(runner, code, signal));
+    child.once("exit", (code, signal) => {
+      // Reports it sent before it died may still be in the channel: they count before its tries are settled.
+      if (!child.connected) {
+        this.#onExit(runner, code, signal);
+        return;
+      }
+      const settle = () => {
+        clearTimeout(timer);
+        this.#onExit(runner, code, signal);
+      };
+      const timer = setTimeout(settle, EXIT_DRAIN_MS);
+      child.once("disconnect", settle);
+    });
     this.#runners.add(runner);
     return runner;
   }
@@ -254,30 +380,26 @@ export class LocalExecutor implements Executor {
   #onMessage(runner: Runner, message: FromRunner): void {
     const callbacks = this.#callbacks!;
     if (typeof message !== "object" || message === null) throw new Error("not an object");
-    // Every report about a try must come from the runner that runs it.
-    if (message.t !== "ready" && (typeof message.tryId !== "string" || runner.tryId !== message.tryId)) {
+    // Every report about a try must come from the runner that runs it (log lines also from the one it ran before).
+    const about = message.t === "ready" || message.t === "started" || message.t === "revoked" ? null : message.tryId;
+    if (about !== null && (typeof about !== "string" || (runner.current?.payload.tryId !== about && !(message.t === "log" && runner.previous === about)))) {
       throw new Error(`a report about try ${String((message as { tryId?: unknown }).tryId)}, which this runner does not run`);
     }
     switch (message.t) {
       case "ready":
         runner.ready = true;
-        this.#freed(runner);
+        runner.idleSince = Date.now();
         this.#preload(runner);
         void this.#drain();
         return;
-      case "log": {
-        if (!Array.isArray(message.lines)) throw new Error("log lines are not an array");
-        const lines = message.lines.map((l) => ({
-          ts: Number(l.ts) || Date.now(),
-          stream: l.stream === "stdout" || l.stream === "stderr" ? l.stream : "log",
-          level: l.level === "warn" || l.level === "error" ? l.level : "info",
-          // PostgreSQL text cannot hold NUL characters.
-          message: String(l.message).replaceAll("\u0000", "\uFFFD"),
-        })) satisfies LogLine[];
-        // Also after the try ended (a timeout or a kill): what its abort handlers log still counts.
-        callbacks.log(message.tryId, lines);
+      case "started":
+        if (runner.current !== null) throw new Error(`it started try ${String(message.tryId)} while it runs another`);
+        this.#began(runner, message.tryId, message.at);
         return;
-      }
+      case "log":
+        // Also after the try ended (a timeout or a kill): what its abort handlers log still counts.
+        callbacks.log(message.tryId, checkLines(message.lines));
+        return;
       case "xcomPush": {
         const active = this.#tries.get(message.tryId);
         if (typeof message.key !== "string" || typeof message.value !== "string") throw new Error("an XCom push without key or value");
@@ -301,17 +423,42 @@ export class LocalExecutor implements Executor {
         this.#answer(runner, message.tryId, (tryId) => callbacks.readConnection(tryId, message.connId), (answer) => ({ t: "connection", reqId: message.reqId, answer }));
         return;
       case "finished": {
-        const active = this.#tries.get(message.tryId);
-        if (active && !active.ended) this.#end(active, checkResult(message.result, active.payload.xcomMaxBytes));
-        if (runner.tryId === message.tryId) {
-          runner.tryId = null;
-          this.#freed(runner);
-          if (runner.doomed) this.#killRunner(runner);
+        const active = runner.current!;
+        if (message.lines !== undefined) callbacks.log(message.tryId, checkLines(message.lines));
+        runner.current = null;
+        runner.previous = active.payload.tryId;
+        if (!active.ended) {
+          const result = checkResult(message.result, active.payload.xcomMaxBytes);
+          this.#learn(Date.now() - active.startedAt!);
+          this.#end(active, result);
         }
+        this.#tries.delete(active.payload.tryId);
+        if (!runner.doomed) {
+          this.#progressAt = Date.now();
+          if (message.next === undefined) runner.idleSince = this.#progressAt;
+        }
+        if (message.next !== undefined) this.#began(runner, message.next.tryId, message.next.at);
+        // A stopped try's runner is not trusted with another: the rest of its queue goes elsewhere.
+        if (runner.doomed && runner.current === null) this.#killRunner(runner);
+        void this.#drain();
+        return;
+      }
+      case "revoked": {
+        if (!Array.isArray(message.tryIds)) throw new Error("revoked tries are not an array");
+        const ids = new Set(message.tryIds);
+        const back = runner.queued.filter((a) => ids.has(a.payload.tryId));
+        if (back.length !== ids.size) throw new Error("it gave back tries it did not hold");
+        runner.queued = runner.queued.filter((a) => !ids.has(a.payload.tryId));
+        this.#requeue(back);
         void this.#drain();
         return;
       }
     }
+  }
+
+  /** The moving average of how long tries take, which decides how many are sent ahead. */
+  #learn(ms: number): void {
+    this.#averageTryMs = this.#averageTryMs === null ? ms : this.#averageTryMs * 0.8 + ms * 0.2;
   }
 
   /**
@@ -319,7 +466,7 @@ export class LocalExecutor implements Executor {
    * runner that runs it: secrets are never handed to a try that ended (timed out, killed).
    */
   #answer<T>(runner: Runner, tryId: string, read: (tryId: string) => Promise<T | null>, reply: (answer: Lookup<T>) => ToRunner): void {
-    const running = () => runner.tryId === tryId && this.#tries.get(tryId)?.ended === false;
+    const running = () => runner.current?.payload.tryId === tryId && !runner.current.ended;
     if (!running()) {
       this.#send(runner, reply({ error: { code: "UPDRAFT_E_TRY_INTERRUPTED", message: "the try has ended", hint: null } }));
       return;
@@ -337,7 +484,6 @@ export class LocalExecutor implements Executor {
   #end(active: ActiveTry, result: Parameters<ExecutorCallbacks["finished"]>[1]): void {
     active.ended = true;
     if (active.timer) clearTimeout(active.timer);
-    this.#tries.delete(active.payload.tryId);
     this.#callbacks!.finished(active.payload.tryId, result);
   }
 
@@ -358,15 +504,23 @@ export class LocalExecutor implements Executor {
     this.#fail(
       active,
       { message: `the try ran longer than its executionTimeout of ${formatDuration(timeoutMs)} and was stopped`, code: "UPDRAFT_E_TASK_TIMEOUT", stack: null, retryable: true },
-      Math.max(Date.now(), active.startedAt + timeoutMs),
+      Math.max(Date.now(), active.startedAt! + timeoutMs),
     );
   }
 
-  /** Aborts the try on its runner, then kills the runner if it has not stopped within the grace. */
+  /**
+   * Aborts the try on its runner, then kills the runner if it has not stopped within the grace.
+   * The tries queued behind it are asked back first, so that they run elsewhere.
+   */
   #stopTry(runner: Runner, tryId: string, reason: string): void {
     runner.doomed = true; // a runner that held a stopped try is not trusted with another
+    this.#revoke(runner, runner.queued.filter((a) => !a.revoking));
     this.#send(runner, { t: "abort", tryId, reason });
-    setTimeout(() => this.#killRunner(runner), this.#options.killGraceMs).unref();
+    // Unless it stopped meanwhile: a runner whose stopped try ended by itself just before it read
+    // the abort may have begun the next of its queue, which runs to its end there.
+    setTimeout(() => {
+      if (runner.current?.payload.tryId === tryId) this.#killRunner(runner);
+    }, this.#options.killGraceMs).unref();
   }
 
   kill(tryId: string, reason: string): void {
@@ -378,6 +532,12 @@ export class LocalExecutor implements Executor {
     }
     const active = this.#tries.get(tryId);
     if (!active || active.ended) return;
+    if (active.startedAt === null) {
+      // Waiting on a runner: asked back (if the runner starts it first, it is stopped there).
+      if (!active.revoking) this.#revoke(active.runner, [active]);
+      this.#end(active, { outcome: "failed", error: { message: `killed: ${reason}`, code: null, stack: null, retryable: false }, at: Date.now() });
+      return;
+    }
     this.#stopTry(active.runner, tryId, reason);
     this.#fail(active, { message: `the try was killed: ${reason}`, code: null, stack: null, retryable: false });
   }
@@ -390,9 +550,10 @@ export class LocalExecutor implements Executor {
   #onExit(runner: Runner, code: number | null, signal: NodeJS.Signals | null): void {
     this.#runners.delete(runner);
     killGroup(runner.child); // what its task started does not outlive it
-    if (runner.tryId !== null) {
-      const active = this.#tries.get(runner.tryId);
-      if (active && !active.ended) {
+    const active = runner.current;
+    if (active) {
+      this.#tries.delete(active.payload.tryId);
+      if (!active.ended) {
         const outOfMemory = /heap out of memory|Allocation failed/i.test(runner.stderr);
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         this.#fail(
@@ -403,20 +564,23 @@ export class LocalExecutor implements Executor {
         );
       }
     }
+    // The tries it had not started never ran: they go to another runner, no retry spent.
+    this.#requeue(runner.queued);
+    runner.queued = [];
     if (!this.#stopping) void this.#drain();
   }
 
-  /** Memory limit and idle reaping, twice a second. */
+  /** Memory limit, idle reaping and tries stuck behind long ones, twice a second. */
   #checkRunners(): void {
     const now = Date.now();
     const limitBytes = this.#options.memoryLimitMb * 1024 * 1024;
-    let idle = [...this.#runners].filter((r) => r.ready && !r.doomed && r.tryId === null).length;
+    let idle = [...this.#runners].filter((r) => r.ready && !r.doomed && load(r) === 0).length;
     for (const runner of this.#runners) {
-      if (runner.tryId !== null && !runner.doomed) {
+      const active = runner.current;
+      if (active && !runner.doomed) {
         const rss = residentBytes(runner.pid);
-        const active = this.#tries.get(runner.tryId);
-        if (rss !== null && rss > limitBytes && active && !active.ended) {
-          this.#stopTry(runner, runner.tryId, "memory limit exceeded");
+        if (rss !== null && rss > limitBytes && !active.ended) {
+          this.#stopTry(runner, active.payload.tryId, "memory limit exceeded");
           this.#fail(active, {
             message: `the try used ${Math.round(rss / 1024 / 1024)} MB, more than the runner memory limit of ${this.#options.memoryLimitMb} MB, and was killed`,
             code: "UPDRAFT_E_RUNNER_MEMORY",
@@ -424,7 +588,7 @@ export class LocalExecutor implements Executor {
             retryable: true,
           });
         }
-      } else if (runner.ready && runner.tryId === null && idle > this.#options.warmRunners && now - runner.idleSince > (this.#options.idleTimeoutMs ?? 30_000)) {
+      } else if (runner.ready && load(runner) === 0 && idle > this.#options.warmRunners && now - runner.idleSince > (this.#options.idleTimeoutMs ?? 30_000)) {
         idle--;
         this.#killRunner(runner);
       }
@@ -434,7 +598,7 @@ export class LocalExecutor implements Executor {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#monitor) clearInterval(this.#monitor);
-    if (this.#spawnTimer) clearTimeout(this.#spawnTimer);
+    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
     if (this.#diskFullRetry) clearTimeout(this.#diskFullRetry);
     const exits = [...this.#runners].map((r) => new Promise<void>((resolve) => {
       if (r.child.exitCode !== null || r.child.signalCode !== null) resolve();
@@ -443,6 +607,20 @@ export class LocalExecutor implements Executor {
     for (const runner of this.#runners) this.#killRunner(runner);
     await Promise.all(exits);
   }
+}
+
+/** Tries a runner holds: the one it runs and those queued on it. */
+const load = (r: Runner) => (r.current ? 1 : 0) + r.queued.length;
+
+function checkLines(lines: unknown): LogLine[] {
+  if (!Array.isArray(lines)) throw new Error("log lines are not an array");
+  return (lines as LogLine[]).map((l) => ({
+    ts: Number(l.ts) || Date.now(),
+    stream: l.stream === "stdout" || l.stream === "stderr" ? l.stream : "log",
+    level: l.level === "warn" || l.level === "error" ? l.level : "info",
+    // PostgreSQL text cannot hold NUL characters.
+    message: String(l.message).replaceAll("\u0000", "\uFFFD"),
+  }));
 }
 
 const validId = (id: unknown): id is string => typeof id === "string" && id.length > 0 && id.length <= 250;

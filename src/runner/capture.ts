@@ -56,6 +56,12 @@ export class LogCapture {
 
   /** Sends what is buffered, including unfinished lines when `final`. */
   flush(final = false): void {
+    const lines = this.take(final);
+    if (lines.length > 0) this.#send(lines);
+  }
+
+  /** What is buffered, for the caller to send (the last lines go with the try's result). */
+  take(final = false): LogLine[] {
     if (final) {
       for (const stream of ["stdout", "stderr"] as const) {
         if (this.#partial[stream]) this.line(stream, stream === "stderr" ? "warn" : "info", this.#partial[stream]);
@@ -66,10 +72,8 @@ export class LogCapture {
       clearTimeout(this.#timer);
       this.#timer = null;
     }
-    if (this.#lines.length > 0) {
-      const lines = this.#lines;
-      this.#lines = [];
-      this.#send(lines);
-    }
+    const lines = this.#lines;
+    this.#lines = [];
+    return lines;
   }
 }

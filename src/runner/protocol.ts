@@ -75,20 +75,38 @@ export interface LookupError {
 /** The answer to a lookup: the value (null: there is none), or why it could not be read. */
 export type Lookup<T> = { value: T | null } | { error: LookupError };
 
+/**
+ * A runner keeps a queue of the tries sent to it and runs them one at a time, in order. It tells
+ * the executor which try it starts before that try's code runs: in the `finished` report of the
+ * try before (`next`), or by `started` when it was idle. The one exception saves a message per
+ * try when the executor knows the runner is idle: `run` with `startsFirst` means the executor
+ * already counts the batch's first try as started.
+ */
 export type ToRunner =
-  | { t: "run"; payload: TryPayload }
+  | { t: "run"; payloads: TryPayload[]; startsFirst: boolean }
   /** Import this bundle now: its tries are on their way. */
   | { t: "preload"; bundleHash: string; bundlePath: string }
+  /** Stop the running try. */
   | { t: "abort"; tryId: string; reason: string }
+  /** Hand back these tries if they have not started (answered by `revoked`). */
+  | { t: "revoke"; tryIds: string[] }
   | { t: "xcom"; reqId: number; value: string | null }
   | { t: "variable"; reqId: number; answer: Lookup<StoredVariable> }
   | { t: "connection"; reqId: number; answer: Lookup<ConnectionParts> };
 
 export type FromRunner =
   | { t: "ready"; pid: number }
+  /** It began this try (at `at`, its clock), the first of its queue, after being idle. */
+  | { t: "started"; tryId: string; at: number }
   | { t: "log"; tryId: string; lines: LogLine[] }
   | { t: "xcomPull"; tryId: string; reqId: number; taskId: string; key: string }
   | { t: "variableGet"; tryId: string; reqId: number; key: string }
   | { t: "connectionGet"; tryId: string; reqId: number; connId: string }
   | { t: "xcomPush"; tryId: string; key: string; value: string }
-  | { t: "finished"; tryId: string; result: TryResult };
+  /**
+   * The try ended, with the log lines it had not sent yet; `next` is the try it begins now (the
+   * next of its queue), so that one message carries both.
+   */
+  | { t: "finished"; tryId: string; result: TryResult; lines?: LogLine[]; next?: { tryId: string; at: number } }
+  /** Of the tries asked back, these had not started and never will here. */
+  | { t: "revoked"; tryIds: string[] };

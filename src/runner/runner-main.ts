@@ -1,5 +1,6 @@
 /**
- * A task runner: a warm subprocess that runs one try at a time for an executor. It never touches
+ * A task runner: a warm subprocess that runs one try at a time for an executor, from a queue the
+ * executor fills ahead so that short tries follow each other without a round trip. It never touches
  * the database; inputs arrive with the try, results and logs go back over IPC. It leads its own
  * process group, so killing the group also kills whatever a task started (bash and its children).
  */
@@ -27,6 +28,10 @@ interface Current {
   done: boolean;
 }
 let current: Current | null = null;
+/** Tries sent ahead, run in order once the one before has ended. */
+const queue: TryPayload[] = [];
+/** Set when the process is going down: it starts nothing more. */
+let exiting = false;
 let nextReq = 1;
 /** Answers awaited from the executor (XCom pulls, variables, connections), by request id. */
 const pending = new Map<number, (answer: unknown) => void>();
@@ -51,15 +56,22 @@ for (const stream of ["stdout", "stderr"] as const) {
   }) as typeof target.write;
 }
 
+/**
+ * Reports the try's end and, in the same message, the try it starts next: the executor learns
+ * of the start before that try's code runs, so its execution timeout counts from there. A
+ * runner whose try was stopped starts nothing more (the executor takes its queue back).
+ */
 function finish(cur: Current, result: TryResult): void {
   if (cur.done) return;
   cur.done = true;
-  cur.capture.flush(true);
+  const lines = cur.capture.take(true);
   // The error is shown with the try (UI, CLI): it gets the masking its log lines got.
   const { masker } = cur.capture;
   if (result.error && masker.active) result = { ...result, error: { ...result.error, message: masker.mask(result.error.message), stack: result.error.stack === null ? null : masker.mask(result.error.stack) } };
-  send({ t: "finished", tryId: cur.payload.tryId, result });
   if (current === cur) current = null;
+  const next = exiting || cur.abort.signal.aborted ? undefined : queue.shift();
+  send({ t: "finished", tryId: cur.payload.tryId, result, ...(lines.length > 0 ? { lines } : {}), ...(next ? { next: { tryId: next.tryId, at: Date.now() } } : {}) });
+  if (next) void run(next);
 }
 
 async function run(payload: TryPayload): Promise<void> {
@@ -86,11 +98,21 @@ async function run(payload: TryPayload): Promise<void> {
 
 process.on("message", (message: ToRunner) => {
   if (message.t === "run") {
-    void run(message.payload);
+    queue.push(...message.payloads);
+    if (current === null && !exiting) {
+      const first = queue.shift()!;
+      if (!message.startsFirst) send({ t: "started", tryId: first.tryId, at: Date.now() });
+      void run(first);
+    }
   } else if (message.t === "preload") {
     void preloadBundle(message.bundleHash, message.bundlePath);
   } else if (message.t === "abort") {
     if (current && current.payload.tryId === message.tryId) current.abort.abort(message.reason);
+  } else if (message.t === "revoke") {
+    const asked = new Set(message.tryIds);
+    const revoked = queue.filter((p) => asked.has(p.tryId)).map((p) => p.tryId);
+    for (let i = queue.length - 1; i >= 0; i--) if (asked.has(queue[i]!.tryId)) queue.splice(i, 1);
+    send({ t: "revoked", tryIds: revoked });
   } else if (message.t === "xcom" || message.t === "variable" || message.t === "connection") {
     pending.get(message.reqId)?.(message.t === "xcom" ? message.value : message.answer);
     pending.delete(message.reqId);
@@ -100,6 +122,7 @@ process.on("message", (message: ToRunner) => {
 // Author code can throw from a timer or leave a promise rejected: that fails the try, and since
 // the process may be left in a bad state, the runner then exits and is replaced.
 const fatal = (error: unknown) => {
+  exiting = true;
   const cur = current;
   if (cur) {
     cur.capture.log("error", [`uncaught error: ${shownError(error)}`]);
