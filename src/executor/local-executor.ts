@@ -1,7 +1,12 @@
 /**
  * The local executor: a pool of warm runner processes on this machine, each running one try at a
- * time from a short queue the executor fills ahead while tries are short. A runner that times out, crashes, goes over its memory limit or is killed takes nothing
- * else down: its process group is killed and a fresh runner takes its place when needed.
+ * time. While tries are short, each runner also holds a queue of the next ones, filled several
+ * per IPC message: it goes from one try to the next without waiting for this process, and one
+ * message back reports "A finished, B started". Short tries keep to the runners that built
+ * their DAG; tries stuck behind a long one are taken back for a free runner. A runner that times
+ * out, crashes, goes over its memory limit or is killed takes nothing else down: its process
+ * group is killed, the tries it had not started go to another runner, and a fresh runner takes
+ * its place when needed. See docs/ARCHITECTURE.md ("Local executor").
  */
 import type { ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -40,8 +45,13 @@ interface Runner {
   doomed: boolean;
   idleSince: number;
   stderr: string;
-  /** Bundles this runner has imported: a try goes to a runner that knows its bundle if one is idle. */
+  /** Bundles this runner has imported (or been told to). */
   bundles: Set<string>;
+  /**
+   * DAGs whose body it has built (bundle hash and DAG id): building a large DAG costs a runner
+   * far more than a short try, so short tries go to runners that built their DAG already.
+   */
+  dags: Set<string>;
   /** The try it ran last: lines that try still logs on its way out are kept. */
   previous: string | null;
 }
@@ -51,6 +61,13 @@ interface ActiveTry {
   payload: TryPayload;
   runner: Runner;
   startedAt: number | null;
+  /**
+   * When its task's code began: its start, or, for the first try of its DAG on the runner, once
+   * the runner said the DAG is built (null until then).
+   */
+  codeAt: number | null;
+  /** The first try of its DAG on its runner: the runner builds the DAG before its code runs. */
+  first: boolean;
   timer: NodeJS.Timeout | null;
   /** Its `finished` callback was made (it may still be on the runner, stopping). */
   ended: boolean;
@@ -66,14 +83,17 @@ const PAGE_SIZE = 4096;
  */
 const SPAWN_AFTER_MS = 50;
 /**
- * Tries are sent ahead to a runner (up to this many per runner, the running one included) while
- * tries take less than SHORT_TRY_MS on average: the runner goes from one to the next without a
- * round trip, and one IPC message carries many. Longer tries go one per runner, as they come free.
+ * Tries are sent ahead to a runner while tries are short: about PREFETCH_MS of work per runner
+ * (at most PREFETCH_MAX tries, the running one included), so that it goes from one to the next
+ * without a round trip and one IPC message carries many. Tries that take longer than that go one
+ * per runner, as runners come free.
  */
-const PREFETCH = 16;
-const SHORT_TRY_MS = 20;
+const PREFETCH_MS = 20;
+const PREFETCH_MAX = 32;
 /** Tries queued behind one that has run this long are taken back for a runner that is free. */
 const STEAL_AFTER_MS = 50;
+/** … and behind one whose DAG is still being built after this long. */
+const BUILD_WAIT_MS = 5_000;
 /** How long an exited runner's last reports get to arrive before its tries are settled. */
 const EXIT_DRAIN_MS = 1_000;
 const HOST = hostname();
@@ -114,10 +134,12 @@ export class LocalExecutor implements Executor {
 
   /** Tries sent ahead per runner: many while tries are short (and none is running long), else one. */
   #depth(): number {
-    if (this.#averageTryMs === null || this.#averageTryMs >= SHORT_TRY_MS) return 1;
+    if (this.#averageTryMs === null) return 1;
+    const depth = Math.min(PREFETCH_MAX, Math.floor(PREFETCH_MS / Math.max(this.#averageTryMs, 0.01)));
+    if (depth <= 1) return 1;
     const longSince = Date.now() - STEAL_AFTER_MS;
-    for (const r of this.#runners) if (r.current?.startedAt != null && !r.current.ended && r.current.startedAt < longSince) return 1;
-    return PREFETCH;
+    for (const r of this.#runners) if (r.current?.codeAt != null && !r.current.ended && r.current.codeAt < longSince) return 1;
+    return depth;
   }
 
   freeSlots(): number {
@@ -186,26 +208,34 @@ export class LocalExecutor implements Executor {
   }
 
   /**
-   * Hands queued tries to runners, in order: each to the least loaded runner that can take one
-   * (preferring one that has imported its bundle), one IPC message per runner.
+   * Hands queued tries to runners, in order, one IPC message per runner: each try to the least
+   * loaded runner that can take one, among those that built its DAG if any of them can. (When
+   * tries go one per runner, this spreads them; when short tries are sent ahead, it keeps them
+   * on the runners that built their DAG instead of making every runner build it.)
    */
   #assign(): void {
     const depth = this.#depth();
     const open = [...this.#runners].filter((r) => r.ready && !r.doomed && load(r) < depth);
     if (open.length === 0 || this.#queue.length === 0) return;
     const batches = new Map<Runner, ActiveTry[]>();
+    const loadOf = (r: Runner) => load(r) + (batches.get(r)?.length ?? 0);
     while (this.#queue.length > 0) {
-      const hash = this.#queue[0]!.bundleHash;
+      const dag = dagKey(this.#queue[0]!);
       let best: Runner | null = null;
+      let bestKnows = false;
       for (const r of open) {
-        const l = load(r) + (batches.get(r)?.length ?? 0);
+        const l = loadOf(r);
         if (l >= depth) continue;
-        const bl = best === null ? Infinity : load(best) + (batches.get(best)?.length ?? 0);
-        if (l < bl || (l === bl && r.bundles.has(hash) && !best!.bundles.has(hash))) best = r;
+        const knows = r.dags.has(dag);
+        if (best === null || (knows && !bestKnows) || (knows === bestKnows && l < loadOf(best))) {
+          best = r;
+          bestKnows = knows;
+        }
       }
       if (!best) break;
+      best.dags.add(dag);
       const item = this.#queue.shift()!;
-      const active: ActiveTry = { payload: { ...item, bundlePath: this.#bundlePath(item.bundleHash) }, runner: best, startedAt: null, timer: null, ended: false, revoking: false };
+      const active: ActiveTry = { payload: { ...item, bundlePath: this.#bundlePath(item.bundleHash) }, runner: best, startedAt: null, codeAt: null, first: !bestKnows, timer: null, ended: false, revoking: false };
       this.#tries.set(item.tryId, active);
       let batch = batches.get(best);
       if (!batch) batches.set(best, (batch = []));
@@ -217,14 +247,15 @@ export class LocalExecutor implements Executor {
       const startsFirst = runner.current === null && runner.queued.length === 0;
       runner.queued.push(...batch);
       for (const a of batch) runner.bundles.add(a.payload.bundleHash);
+      const at = Date.now(); // before the send: the try may be over by the time it returns
       this.#send(runner, { t: "run", payloads: batch.map((a) => a.payload), startsFirst });
-      if (startsFirst) this.#began(runner, batch[0]!.payload.tryId, Date.now());
+      if (startsFirst) this.#began(runner, batch[0]!.payload.tryId, at);
     }
   }
 
   /**
-   * Work that waits on busy runners: tries queued behind one that has run for STEAL_AFTER_MS
-   * are asked back when another runner is free, and a runner is started when tries wait and
+   * Work that waits on busy runners: tries queued behind one whose code has run for
+   * STEAL_AFTER_MS (not counting the building of its DAG) are asked back when another runner is free, and a runner is started when tries wait and
    * none has ended for SPAWN_AFTER_MS. If neither is due yet, a timer comes back for it.
    */
   #stealAndSpawn(): void {
@@ -235,8 +266,9 @@ export class LocalExecutor implements Executor {
     let stuck = 0;
     for (const r of this.#runners) {
       const waiting = r.queued.filter((a) => !a.revoking && !a.ended);
-      if (waiting.length === 0 || !r.current || r.current.startedAt === null) continue;
-      const dueAt = r.current.startedAt + STEAL_AFTER_MS;
+      if (waiting.length === 0 || !r.current) continue;
+      // Building a DAG can take long (or hang, so not for ever): the tries behind wait for it.
+      const dueAt = r.current.codeAt !== null ? r.current.codeAt + STEAL_AFTER_MS : r.current.startedAt! + BUILD_WAIT_MS;
       if (dueAt > now) {
         wakeAt = Math.min(wakeAt, dueAt);
         continue;
@@ -281,6 +313,7 @@ export class LocalExecutor implements Executor {
     if (!active || active.payload.tryId !== tryId) throw new Error(`it started try ${String(tryId)}, which is not next in its queue`);
     active.revoking = false;
     active.startedAt = Math.min(Date.now(), Number(at) || Date.now());
+    if (!active.first) active.codeAt = active.startedAt;
     runner.current = active;
     if (active.ended) {
       // Killed while it waited on this runner, and the runner started it before it read that.
@@ -335,7 +368,7 @@ export class LocalExecutor implements Executor {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       execArgv: [`--max-old-space-size=${this.#options.memoryLimitMb}`],
     });
-    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, current: null, queued: [], doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set(), previous: null };
+    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, current: null, queued: [], doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set(), dags: new Set(), previous: null };
     const keepTail = (chunk: Buffer) => {
       runner.stderr = (runner.stderr + chunk.toString()).slice(-4000);
     };
@@ -396,6 +429,9 @@ export class LocalExecutor implements Executor {
         if (runner.current !== null) throw new Error(`it started try ${String(message.tryId)} while it runs another`);
         this.#began(runner, message.tryId, message.at);
         return;
+      case "loaded":
+        runner.current!.codeAt = Math.min(Date.now(), Number(message.at) || Date.now());
+        return;
       case "log":
         // Also after the try ended (a timeout or a kill): what its abort handlers log still counts.
         callbacks.log(message.tryId, checkLines(message.lines));
@@ -429,7 +465,8 @@ export class LocalExecutor implements Executor {
         runner.previous = active.payload.tryId;
         if (!active.ended) {
           const result = checkResult(message.result, active.payload.xcomMaxBytes);
-          this.#learn(Date.now() - active.startedAt!);
+          // How long its code ran, as the runner measured it: not counting a DAG build, nor this process's delays.
+          if (typeof message.ranMs === "number" && message.ranMs >= 0) this.#learn(message.ranMs);
           this.#end(active, result);
         }
         this.#tries.delete(active.payload.tryId);
@@ -608,6 +645,8 @@ export class LocalExecutor implements Executor {
     await Promise.all(exits);
   }
 }
+
+const dagKey = (item: DispatchItem) => `${item.bundleHash}:${item.dagId}`;
 
 /** Tries a runner holds: the one it runs and those queued on it. */
 const load = (r: Runner) => (r.current ? 1 : 0) + r.queued.length;

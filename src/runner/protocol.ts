@@ -98,6 +98,11 @@ export type FromRunner =
   | { t: "ready"; pid: number }
   /** It began this try (at `at`, its clock), the first of its queue, after being idle. */
   | { t: "started"; tryId: string; at: number }
+  /**
+   * The try's DAG is built (the first try of that DAG on this runner: importing its bundle and
+   * building a large DAG can take longer than a short try), and the task's own code runs from `at`.
+   */
+  | { t: "loaded"; tryId: string; at: number }
   | { t: "log"; tryId: string; lines: LogLine[] }
   | { t: "xcomPull"; tryId: string; reqId: number; taskId: string; key: string }
   | { t: "variableGet"; tryId: string; reqId: number; key: string }
@@ -105,8 +110,9 @@ export type FromRunner =
   | { t: "xcomPush"; tryId: string; key: string; value: string }
   /**
    * The try ended, with the log lines it had not sent yet; `next` is the try it begins now (the
-   * next of its queue), so that one message carries both.
+   * next of its queue), so that one message carries both. `ranMs`: how long the task's own code
+   * ran (from `loaded`), which tells the executor how many tries to send ahead.
    */
-  | { t: "finished"; tryId: string; result: TryResult; lines?: LogLine[]; next?: { tryId: string; at: number } }
+  | { t: "finished"; tryId: string; result: TryResult; lines?: LogLine[]; next?: { tryId: string; at: number }; ranMs?: number }
   /** Of the tries asked back, these had not started and never will here. */
   | { t: "revoked"; tryIds: string[] };

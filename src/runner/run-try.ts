@@ -52,6 +52,8 @@ export interface TryHooks {
   pushXcom(key: string, value: string): void;
   /** Where ctx.variable and ctx.connection look. */
   secrets: SecretSources;
+  /** Called once the DAG is built and the task found, before the task's code runs. */
+  loaded?: () => void;
 }
 
 const OUTPUT_ERRORS = new Set<string>(["UPDRAFT_E_BRANCH_INVALID", "UPDRAFT_E_XCOM_NOT_SERIALIZABLE", "UPDRAFT_E_XCOM_TOO_LARGE", "UPDRAFT_E_JSON_TOO_DEEP"]);
@@ -84,6 +86,7 @@ export async function runTry(payload: TryPayload, hooks: TryHooks): Promise<TryR
     }
     dag = found;
     task = foundTask;
+    hooks.loaded?.();
   } catch (error) {
     capture.log("error", [`importing the DAG file failed: ${shownError(error)}`]);
     return { outcome: "failed", error: toTryError(error, true), at: Date.now() };

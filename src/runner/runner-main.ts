@@ -23,6 +23,8 @@ const send = (message: FromRunner) => {
 
 interface Current {
   payload: TryPayload;
+  /** performance.now() when the task's code began (its DAG built), null before. */
+  codeAt: number | null;
   capture: LogCapture;
   abort: AbortController;
   done: boolean;
@@ -32,6 +34,8 @@ let current: Current | null = null;
 const queue: TryPayload[] = [];
 /** Set when the process is going down: it starts nothing more. */
 let exiting = false;
+/** The DAGs this runner has built (bundle hash and DAG id). */
+const built = new Set<string>();
 let nextReq = 1;
 /** Answers awaited from the executor (XCom pulls, variables, connections), by request id. */
 const pending = new Map<number, (answer: unknown) => void>();
@@ -70,19 +74,28 @@ function finish(cur: Current, result: TryResult): void {
   if (result.error && masker.active) result = { ...result, error: { ...result.error, message: masker.mask(result.error.message), stack: result.error.stack === null ? null : masker.mask(result.error.stack) } };
   if (current === cur) current = null;
   const next = exiting || cur.abort.signal.aborted ? undefined : queue.shift();
-  send({ t: "finished", tryId: cur.payload.tryId, result, ...(lines.length > 0 ? { lines } : {}), ...(next ? { next: { tryId: next.tryId, at: Date.now() } } : {}) });
+  const ranMs = cur.codeAt === null ? undefined : performance.now() - cur.codeAt;
+  send({ t: "finished", tryId: cur.payload.tryId, result, ...(lines.length > 0 ? { lines } : {}), ...(next ? { next: { tryId: next.tryId, at: Date.now() } } : {}), ...(ranMs === undefined ? {} : { ranMs }) });
   if (next) void run(next);
 }
 
 async function run(payload: TryPayload): Promise<void> {
   const cur: Current = {
     payload,
+    codeAt: null,
     abort: new AbortController(),
     capture: new LogCapture((lines) => send({ t: "log", tryId: payload.tryId, lines })),
     done: false,
   };
   current = cur;
+  const dagKey = `${payload.bundleHash}:${payload.dagId}`;
   const result = await runTry(payload, {
+    loaded: () => {
+      cur.codeAt = performance.now();
+      if (built.has(dagKey)) return;
+      built.add(dagKey);
+      send({ t: "loaded", tryId: payload.tryId, at: Date.now() });
+    },
     capture: cur.capture,
     signal: cur.abort.signal,
     pullXcom: (taskId, key) => request((reqId) => ({ t: "xcomPull", tryId: payload.tryId, reqId, taskId, key })),

@@ -117,6 +117,20 @@ describe("local executor with tries sent ahead", () => {
     expect(e.activeTryIds()).toEqual([]);
   });
 
+  it("short tries stay on the runner that built their DAG instead of every idle runner building it", { timeout: 120_000 }, async () => {
+    const e = await start({ maxRunners: 4, warmRunners: 4 });
+    await warmUp(e);
+    const warmPids = new Set([...seen.pids.values()]);
+    const batch = Array.from({ length: 30 }, (_, n) => item("quick", n));
+    e.dispatch(batch);
+    await waitFor("the batch to end", ended(batch), 60_000);
+    const pids = new Set(batch.map((i) => seen.pids.get(i.tryId)));
+    // Sent ahead at least 15 deep (tries well under a millisecond): two runners at most, one of them the warm-up's.
+    expect(warmPids.size).toBe(1);
+    expect(pids.size).toBeLessThanOrEqual(2);
+    expect([...pids].some((p) => warmPids.has(p!))).toBe(true);
+  });
+
   it("a try queued behind a long one on a runner is taken back and runs on another runner meanwhile", { timeout: 120_000 }, async () => {
     const e = await start({ maxRunners: 2, warmRunners: 1 });
     await warmUp(e);
