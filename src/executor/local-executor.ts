@@ -108,8 +108,9 @@ export class LocalExecutor implements Executor {
   readonly #queue: DispatchItem[] = [];
   /** When a try last ended on a runner that can take more, or the queue last began to wait if later. */
   #progressAt = 0;
-  /** Average time a try takes (moving), null until one ended. */
+  /** Average time a try takes on its runner (moving), null until one ended. */
   #averageTryMs: number | null = null;
+
   #wakeTimer: NodeJS.Timeout | null = null;
   #wakeAt = Infinity;
   readonly #writtenBundles = new Set<string>();
@@ -124,10 +125,19 @@ export class LocalExecutor implements Executor {
     this.#options = options;
   }
 
+  /**
+   * Starts the warm runners now, before `start` (a one-off command warms them while it processes
+   * the DAGs folder, so that starting processes is not in front of its first tries).
+   */
+  warm(): void {
+    const warm = Math.min(this.#options.warmRunners, this.#options.maxRunners);
+    for (let i = this.#runners.size; i < warm; i++) this.#spawn();
+  }
+
   async start(callbacks: ExecutorCallbacks): Promise<void> {
     this.#callbacks = callbacks;
     await ensurePrivateDir(this.#options.bundleDir);
-    for (let i = 0; i < Math.min(this.#options.warmRunners, this.#options.maxRunners); i++) this.#spawn();
+    this.warm();
     this.#monitor = setInterval(() => this.#checkRunners(), 500);
     this.#monitor.unref();
   }
@@ -219,19 +229,21 @@ export class LocalExecutor implements Executor {
     if (open.length === 0 || this.#queue.length === 0) return;
     const batches = new Map<Runner, ActiveTry[]>();
     const loadOf = (r: Runner) => load(r) + (batches.get(r)?.length ?? 0);
+    const recruits = this.#backloggedDags(depth);
     while (this.#queue.length > 0) {
       const dag = dagKey(this.#queue[0]!);
-      let best: Runner | null = null;
-      let bestKnows = false;
+      let knower: Runner | null = null;
+      let stranger: Runner | null = null;
       for (const r of open) {
         const l = loadOf(r);
         if (l >= depth) continue;
-        const knows = r.dags.has(dag);
-        if (best === null || (knows && !bestKnows) || (knows === bestKnows && l < loadOf(best))) {
-          best = r;
-          bestKnows = knows;
-        }
+        if (r.dags.has(dag)) {
+          if (knower === null || l < loadOf(knower)) knower = r;
+        } else if (stranger === null || l < loadOf(stranger)) stranger = r;
       }
+      const best = knower !== null && stranger !== null && loadOf(stranger) === 0 && recruits.has(dag) ? stranger : (knower ?? stranger);
+      const bestKnows = best === knower;
+      if (!bestKnows) recruits.delete(dag);
       if (!best) break;
       best.dags.add(dag);
       const item = this.#queue.shift()!;
@@ -251,6 +263,26 @@ export class LocalExecutor implements Executor {
       this.#send(runner, { t: "run", payloads: batch.map((a) => a.payload), startsFirst });
       if (startsFirst) this.#began(runner, batch[0]!.payload.tryId, at);
     }
+  }
+
+  /**
+   * DAGs whose tries keep their runners busy: every runner that built the DAG still holds half a
+   * queue when new tries come (when tries come faster than this process can send them, the
+   * runners empty their queues in between), and none is building it now. One more runner (an
+   * idle one) is then given the DAG's next try, which makes it build the DAG: a DAG that takes a
+   * second to build is not built by every idle runner for tries of a tenth of a millisecond.
+   */
+  #backloggedDags(depth: number): Set<string> {
+    const minLoad = new Map<string, number>();
+    const building = new Set<string>();
+    for (const r of this.#runners) {
+      if (!r.ready || r.doomed) continue;
+      for (const dag of r.dags) minLoad.set(dag, Math.min(minLoad.get(dag) ?? Infinity, load(r)));
+      if (r.current?.first && r.current.codeAt === null) building.add(dagKey(r.current.payload));
+      for (const a of r.queued) if (a.first) building.add(dagKey(a.payload));
+    }
+    const backlog = Math.max(1, Math.ceil(depth / 2));
+    return new Set([...minLoad].filter(([dag, l]) => l >= backlog && !building.has(dag)).map(([dag]) => dag));
   }
 
   /**

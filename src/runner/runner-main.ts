@@ -89,10 +89,12 @@ async function run(payload: TryPayload): Promise<void> {
   };
   current = cur;
   const dagKey = `${payload.bundleHash}:${payload.dagId}`;
+  // What a try costs this runner: from here, or, for the first try of a DAG, from the end of its build.
+  if (built.has(dagKey)) cur.codeAt = performance.now();
   const result = await runTry(payload, {
     loaded: () => {
-      cur.codeAt = performance.now();
       if (built.has(dagKey)) return;
+      cur.codeAt = performance.now();
       built.add(dagKey);
       send({ t: "loaded", tryId: payload.tryId, at: Date.now() });
     },

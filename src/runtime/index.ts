@@ -53,10 +53,13 @@ export interface SchedulerExtras {
   onEvent?: (e: SchedulerEvent) => void;
   /** Decrypts what tasks read (see configuredKeyring); without it secret reads fail. */
   keyring?: Keyring | null;
+  /** An executor made (and maybe warmed) beforehand; by default a local executor from the config. */
+  executor?: LocalExecutor;
 }
 
 export function createScheduler(store: Store, config: Config, log: Logger, options: SchedulerExtras = {}): Scheduler {
-  return new Scheduler({ store, config, executor: createLocalExecutor(config, log), log, ...options });
+  const { executor = createLocalExecutor(config, log), ...rest } = options;
+  return new Scheduler({ store, config, executor, log, ...rest });
 }
 
 /**

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { auditedCli } from "../../api/audit.js";
 import { isUpdraftError, UpdraftError } from "../../errors/index.js";
-import { configuredKeyring, createScheduler, processDagsFolder } from "../../runtime/index.js";
+import { configuredKeyring, createLocalExecutor, createScheduler, processDagsFolder } from "../../runtime/index.js";
 import { triggerDagRun } from "../../scheduler/create-run.js";
 import { deleteDag, describeImportError, getDagVersion, importErrorsForDag, latestStructureOf, listDags, listImportErrors, requireDag, setPaused } from "../../store/dags.js";
 import { listImportWarnings } from "../../store/import-warnings.js";
@@ -214,6 +214,10 @@ export function registerDagsCommands(program: Command): void {
       const conf = opts.conf === undefined ? {} : parseJsonOption(opts.conf, "--conf");
       const log = createLogger("warn");
       const keyring = configuredKeyring(config);
+      // Runner processes start while the folder is processed, not after it.
+      const executor = createLocalExecutor(config, log);
+      executor.warm();
+      let started = false;
       await withStore(config, async (store) => {
         await processDagsFolder(store, config, silentLogger());
         const folderErrors = (await listImportErrors(store.db)).filter((e) => e.dags_folder === config.dagsFolder);
@@ -246,6 +250,7 @@ export function registerDagsCommands(program: Command): void {
           const scheduler = createScheduler(store, config, log, {
             onlyRuns: [run.id],
             keyring,
+            executor,
             onEvent: (event) => {
               if (event.type === "log" && !json) {
                 for (const line of event.lines) process.stdout.write(`[${event.taskId}#${event.tryNumber}] ${line.message}\n`);
@@ -256,6 +261,7 @@ export function registerDagsCommands(program: Command): void {
               }
             },
           });
+          started = true;
           scheduler.start().catch(reject);
         });
         const tis = await listTaskInstances(store.db, run.id);
@@ -266,6 +272,9 @@ export function registerDagsCommands(program: Command): void {
           printTable(result.tasks, ["taskId", "state", "tryNumber"]);
         }
         process.exitCode = outcome === "success" ? 0 : 1;
+      }).finally(async () => {
+        // The scheduler stops the executor it started; one it never started stops here.
+        if (!started) await executor.stop();
       });
     });
 }

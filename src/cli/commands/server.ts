@@ -3,11 +3,18 @@ import type { Command } from "commander";
 import { redactUrl } from "../../store/connect.js";
 import { configuredKeyring, createProcessor, createScheduler, openConfiguredStore } from "../../runtime/index.js";
 import { checkKeyring } from "../../store/secrets.js";
-import { loadKeys, startApi } from "../../api/start.js";
-import { ensureStandaloneAdmin } from "../../api/bootstrap.js";
 import { createLogger } from "../../util/logger.js";
 import { loadCliConfig } from "../context.js";
 import { onShutdown } from "../lifecycle.js";
+
+/**
+ * The API server and what it brings (Fastify, its plugins, the OpenAPI document) are loaded only
+ * by the commands that serve it: every other command starts without paying for them.
+ */
+async function apiModules() {
+  const [start, bootstrap] = await Promise.all([import("../../api/start.js"), import("../../api/bootstrap.js")]);
+  return { loadKeys: start.loadKeys, startApi: start.startApi, ensureStandaloneAdmin: bootstrap.ensureStandaloneAdmin };
+}
 
 interface ServeOptions {
   port?: string;
@@ -33,6 +40,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: ServeOptions, command: Command) => {
       const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
+      const { loadKeys, startApi, ensureStandaloneAdmin } = await apiModules();
       const keys = loadKeys(config, { standalone: true });
       const store = await openConfiguredStore(config, { migrate: true, log });
       // The port first: a port in use fails the start before anything else runs (an admin made
@@ -106,6 +114,7 @@ export function registerServerCommands(program: Command): void {
     .action(async (opts: ServeOptions, command: Command) => {
       const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
+      const { loadKeys, startApi } = await apiModules();
       const keys = loadKeys(config, { standalone: false });
       const store = await openConfiguredStore(config, { migrate: true, log });
       const api = await startApi({ store, config, log, keys, configSources: sources }).catch(async (error: unknown) => {
