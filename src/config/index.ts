@@ -98,7 +98,7 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
   sqliteSynchronous: { key: "sqliteSynchronous", env: "UPDRAFT_SQLITE_SYNCHRONOUS", description: "SQLite durability: NORMAL survives a process crash, FULL also a power loss", default: () => "NORMAL", parse: oneOf("NORMAL", "FULL") },
   parallelism: { key: "parallelism", env: "UPDRAFT_PARALLELISM", description: "Task instances queued or running at once, per scheduler", default: () => 32, parse: int(1) },
   runners: { key: "runners", env: "UPDRAFT_RUNNERS", description: "Local executor: most runner processes (each runs one try at a time)", default: () => 16, parse: int(1) },
-  warmRunners: { key: "warmRunners", env: "UPDRAFT_WARM_RUNNERS", description: "Local executor: runner processes kept warm when idle", default: () => 2, parse: int(0) },
+  warmRunners: { key: "warmRunners", env: "UPDRAFT_WARM_RUNNERS", description: "Local executor: runner processes kept warm when idle", default: () => 1, parse: int(0) },
   runnerMemoryLimitMb: {
     key: "runnerMemoryLimitMb", env: "UPDRAFT_RUNNER_MEMORY_LIMIT", description: "Memory limit of a runner process (e.g. 1GB); a try above it fails",
     default: () => 1024, parse: (v) => Math.max(64, Math.round(parseSize(v as string) / 1024 ** 2)),

@@ -110,8 +110,8 @@ export type FromRunner =
   | { t: "xcomPush"; tryId: string; key: string; value: string }
   /**
    * The try ended, with the log lines it had not sent yet; `next` is the try it begins now (the
-   * next of its queue), so that one message carries both. `ranMs`: how long the task's own code
-   * ran (from `loaded`), which tells the executor how many tries to send ahead.
+   * next of its queue), so that one message carries both. `ranMs`: what the try cost the runner (not
+   * counting the building of its DAG), which tells the executor how many tries to send ahead.
    */
   | { t: "finished"; tryId: string; result: TryResult; lines?: LogLine[]; next?: { tryId: string; at: number }; ranMs?: number }
   /** Of the tries asked back, these had not started and never will here. */

@@ -23,7 +23,7 @@ const send = (message: FromRunner) => {
 
 interface Current {
   payload: TryPayload;
-  /** performance.now() when the task's code began (its DAG built), null before. */
+  /** performance.now() from which the try is costed: its start, or the end of its DAG's build (null before). */
   codeAt: number | null;
   capture: LogCapture;
   abort: AbortController;

@@ -84,7 +84,7 @@ describe("updraft config list", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
     expect(byKey.get("home")).toMatchObject({ value: env.home, source: "flag", env: "UPDRAFT_HOME" });
     expect(byKey.get("dagsFolder")).toMatchObject({ value: env.dagsFolder, source: "env", env: "UPDRAFT_DAGS_FOLDER" });
     expect(byKey.get("runners")).toMatchObject({ value: "3", source: "file" });
-    expect(byKey.get("warmRunners")).toMatchObject({ value: "2", source: "default", env: "UPDRAFT_WARM_RUNNERS" });
+    expect(byKey.get("warmRunners")).toMatchObject({ value: "1", source: "default", env: "UPDRAFT_WARM_RUNNERS" });
     const db = byKey.get("databaseUrl")!;
     expect(db.source).toBe("env");
     expect(db.value).toContain("alice");
