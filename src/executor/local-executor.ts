@@ -16,6 +16,7 @@ import { errorMessage, isStorageFull, isUpdraftError } from "../errors/index.js"
 import type { FromRunner, LogLine, Lookup, LookupError, ToRunner, TryError, TryResult } from "../runner/protocol.js";
 import { childEntry, forkChild, killGroup } from "../util/child.js";
 import { formatDuration } from "../util/duration.js";
+import { EarliestTimer } from "../util/earliest-timer.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "../util/json-depth.js";
 import { ensurePrivateDir, writePrivateFileAtomic } from "../util/private-files.js";
 import type { Logger } from "../util/logger.js";
@@ -111,8 +112,8 @@ export class LocalExecutor implements Executor {
   /** Average time a try takes on its runner (moving), null until one ended. */
   #averageTryMs: number | null = null;
 
-  #wakeTimer: NodeJS.Timeout | null = null;
-  #wakeAt = Infinity;
+  /** Comes back for tries stuck behind long ones, or to start a runner for waiting tries. */
+  readonly #wake = new EarliestTimer(() => void this.#drain(), 1);
   readonly #writtenBundles = new Set<string>();
   #callbacks: ExecutorCallbacks | null = null;
   #monitor: NodeJS.Timeout | null = null;
@@ -318,19 +319,7 @@ export class LocalExecutor implements Executor {
       if (busy === 0 || dueAt <= now) for (let i = 0; i < wanted; i++) this.#spawn();
       else wakeAt = Math.min(wakeAt, dueAt);
     }
-    this.#wakeAfter(wakeAt);
-  }
-
-  #wakeAfter(at: number): void {
-    if (at === Infinity || at >= this.#wakeAt) return;
-    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
-    this.#wakeAt = at;
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeTimer = null;
-      this.#wakeAt = Infinity;
-      void this.#drain();
-    }, Math.max(1, at - Date.now()));
-    this.#wakeTimer.unref();
+    this.#wake.at(wakeAt);
   }
 
   #revoke(runner: Runner, tries: ActiveTry[]): void {
@@ -667,7 +656,7 @@ export class LocalExecutor implements Executor {
   async stop(): Promise<void> {
     this.#stopping = true;
     if (this.#monitor) clearInterval(this.#monitor);
-    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    this.#wake.clear();
     if (this.#diskFullRetry) clearTimeout(this.#diskFullRetry);
     const exits = [...this.#runners].map((r) => new Promise<void>((resolve) => {
       if (r.child.exitCode !== null || r.child.signalCode !== null) resolve();

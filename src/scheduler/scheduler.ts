@@ -23,6 +23,7 @@ import type { SqlContext } from "../store/sql.js";
 import { appendEvents, notifyEventListeners, trimEvents, type StoredEvent } from "../store/events.js";
 import { heartbeatJob, registerJob } from "../store/jobs.js";
 import { getBundleCode } from "../store/dags.js";
+import { EarliestTimer } from "../util/earliest-timer.js";
 import type { Logger } from "../util/logger.js";
 import { appendLogs, finishTries, heartbeatTries, pushXcoms, startTries, type EndedTry, type StartReport } from "../execution/tries.js";
 import { handBackTries, reapDeadJobs } from "../execution/orphans.js";
@@ -114,8 +115,10 @@ export class Scheduler {
   #failures = 0;
   #nextRetryAt: number | null = null;
   #nextRunAt: number | null = null;
-  #wakeTimer: NodeJS.Timeout | null = null;
-  #wakeAt = Infinity;
+  readonly #wake = new EarliestTimer(() => {
+    this.#wantRuns = true;
+    this.#queueTick();
+  });
   #timers: NodeJS.Timeout[] = [];
   #unsubscribe: (() => void) | null = null;
   #lastReap = 0;
@@ -481,16 +484,7 @@ export class Scheduler {
   /** One timer for the earliest due run or retry. */
   #armWake(): void {
     const at = Math.min(this.#nextRetryAt ?? Infinity, this.#nextRunAt ?? Infinity);
-    if (at === Infinity || at >= this.#wakeAt) return;
-    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
-    this.#wakeAt = at;
-    this.#wakeTimer = setTimeout(() => {
-      this.#wakeTimer = null;
-      this.#wakeAt = Infinity;
-      this.#wantRuns = true;
-      this.#queueTick();
-    }, Math.max(0, at - Date.now()));
-    this.#wakeTimer.unref();
+    this.#wake.at(at);
   }
 
   async #structure(trx: Parameters<typeof getBundleCode>[0], versionId: number): Promise<SerializedDag> {
@@ -565,7 +559,7 @@ export class Scheduler {
     if (this.#stopping) return;
     this.#stopping = true;
     for (const t of this.#timers) clearInterval(t);
-    if (this.#wakeTimer) clearTimeout(this.#wakeTimer);
+    this.#wake.clear();
     if (this.#delayedTick) clearTimeout(this.#delayedTick);
     this.#unsubscribe?.();
     await this.#ticking;
