@@ -16,6 +16,12 @@ import type { TryError, TryPayload, TryResult } from "./protocol.js";
 import { taskSecrets, type SecretSources } from "./secrets.js";
 
 const loaded = new Map<string, Promise<Map<string, DeferredDag>>>();
+/**
+ * The import under way: bundles are imported one after the other, since the DAGs a bundle
+ * defines are collected from one global list while it is evaluated (two at once, say a preload
+ * and a try of another version, would take each other's DAGs).
+ */
+let importing: Promise<unknown> = Promise.resolve();
 
 /**
  * The DAGs of a bundle, importing it the first time (once per runner: bundles are
@@ -24,11 +30,12 @@ const loaded = new Map<string, Promise<Map<string, DeferredDag>>>();
 function dagsOf(bundleHash: string, bundlePath: string): Promise<Map<string, DeferredDag>> {
   let dags = loaded.get(bundleHash);
   if (!dags) {
-    dags = (async () => {
+    dags = importing.then(async () => {
       takeDeferredDags();
       await import(pathToFileURL(bundlePath).href);
       return new Map(takeDeferredDags().map((d) => [d.dagId, d]));
-    })();
+    });
+    importing = dags.catch(() => undefined);
     loaded.set(bundleHash, dags);
     // A failed import is tried again by the next try (it is reported with the try that hit it).
     dags.catch(() => loaded.delete(bundleHash));
@@ -39,10 +46,6 @@ function dagsOf(bundleHash: string, bundlePath: string): Promise<Map<string, Def
 /** Imports a bundle ahead of its first try, so that the try does not wait for it. */
 export async function preloadBundle(bundleHash: string, bundlePath: string): Promise<void> {
   await dagsOf(bundleHash, bundlePath).catch(() => undefined);
-}
-
-export function loadedBundles(): number {
-  return loaded.size;
 }
 
 export interface TryHooks {

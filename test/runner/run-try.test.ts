@@ -129,3 +129,28 @@ describe("a runner's DAGs", () => {
     expect(result).toMatchObject({ outcome: "failed", error: { code: "UPDRAFT_E_TASK_NOT_FOUND" } });
   });
 });
+
+describe("two versions imported at once", () => {
+  // A version whose module waits after defining its DAG (a top-level await), and another one:
+  // imported side by side (a preload of one while a try of the other arrives), each keeps its DAG.
+  const version = (label: string, wait: boolean) => `const { dag, task } = globalThis[Symbol.for("updraft.sdk")];
+const a = task({ id: "a", run: () => "${label}" });
+dag({ id: "versioned" }, () => { a(); });
+${wait ? "await new Promise((r) => setTimeout(r, 50));" : ""}
+`;
+
+  it("each try runs its own version's task", async () => {
+    const slow = join(dir, "v1.mjs");
+    const quick = join(dir, "v2.mjs");
+    writeFileSync(slow, version("v1", true));
+    writeFileSync(quick, version("v2", false));
+    const preload = preloadBundle("v1", slow);
+    const [second, first] = await Promise.all([
+      run(payload("versioned", "a", { bundleHash: "v2", bundlePath: quick })),
+      run(payload("versioned", "a", { bundleHash: "v1", bundlePath: slow })),
+    ]);
+    await preload;
+    expect(first.result).toMatchObject({ outcome: "success", output: '"v1"' });
+    expect(second.result).toMatchObject({ outcome: "success", output: '"v2"' });
+  });
+});
