@@ -55,6 +55,11 @@ interface Runner {
   dags: Set<string>;
   /** The try it ran last: lines that try still logs on its way out are kept. */
   previous: string | null;
+  /**
+   * When this process last read a message from it: a try counts as long only while its runner
+   * has been silent (after a pause of this process, its reports read late are not a long try).
+   */
+  heardAt: number;
 }
 
 /** A try handed to a runner: queued on it (startedAt null) or running there. */
@@ -301,7 +306,7 @@ export class LocalExecutor implements Executor {
       const waiting = r.queued.filter((a) => !a.revoking && !a.ended);
       if (waiting.length === 0 || !r.current) continue;
       // Building a DAG can take long (or hang, so not for ever): the tries behind wait for it.
-      const dueAt = r.current.codeAt !== null ? r.current.codeAt + STEAL_AFTER_MS : r.current.startedAt! + BUILD_WAIT_MS;
+      const dueAt = r.current.codeAt !== null ? Math.max(r.current.codeAt, r.heardAt) + STEAL_AFTER_MS : r.current.startedAt! + BUILD_WAIT_MS;
       if (dueAt > now) {
         wakeAt = Math.min(wakeAt, dueAt);
         continue;
@@ -389,7 +394,7 @@ export class LocalExecutor implements Executor {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       execArgv: [`--max-old-space-size=${this.#options.memoryLimitMb}`],
     });
-    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, current: null, queued: [], doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set(), dags: new Set(), previous: null };
+    const runner: Runner = { child, pid: child.pid ?? -1, ready: false, current: null, queued: [], doomed: false, idleSince: Date.now(), stderr: "", bundles: new Set(), dags: new Set(), previous: null, heardAt: Date.now() };
     const keepTail = (chunk: Buffer) => {
       runner.stderr = (runner.stderr + chunk.toString()).slice(-4000);
     };
@@ -433,6 +438,7 @@ export class LocalExecutor implements Executor {
 
   #onMessage(runner: Runner, message: FromRunner): void {
     const callbacks = this.#callbacks!;
+    runner.heardAt = Date.now();
     if (typeof message !== "object" || message === null) throw new Error("not an object");
     // Every report about a try must come from the runner that runs it (log lines also from the one it ran before).
     const about = message.t === "ready" || message.t === "started" || message.t === "revoked" ? null : message.tryId;

@@ -117,17 +117,22 @@ describe("local executor with tries sent ahead", () => {
     expect(e.activeTryIds()).toEqual([]);
   });
 
-  it("short tries stay on the runner that built their DAG instead of every idle runner building it", { timeout: 120_000 }, async () => {
+  it("short tries stay on the runner that built their DAG instead of every idle runner building it", { timeout: 180_000 }, async () => {
     const e = await start({ maxRunners: 4, warmRunners: 4 });
-    await warmUp(e);
+    // Until tries are seen to cost under ~3 ms (a busy machine can make a no-op cost more): then
+    // at least 6 are sent ahead per runner, and 12 tries need 2 runners, not 4.
+    await waitFor("tries to be sent at least 6 deep", async () => {
+      await warmUp(e);
+      return e.freeSlots() >= 4 * 6;
+    }, 150_000, 0);
+    const depth = e.freeSlots() / 4; // nothing in flight: the free slots are the runners times the depth
     const warmPids = new Set([...seen.pids.values()]);
-    const batch = Array.from({ length: 30 }, (_, n) => item("quick", n));
+    const batch = Array.from({ length: 12 }, (_, n) => item("quick", n));
     e.dispatch(batch);
     await waitFor("the batch to end", ended(batch), 60_000);
     const pids = new Set(batch.map((i) => seen.pids.get(i.tryId)));
-    // Sent ahead at least 15 deep (tries well under a millisecond): two runners at most, one of them the warm-up's.
     expect(warmPids.size).toBe(1);
-    expect(pids.size).toBeLessThanOrEqual(2);
+    expect(pids.size).toBeLessThanOrEqual(Math.ceil(12 / depth));
     expect([...pids].some((p) => warmPids.has(p!))).toBe(true);
   });
 
@@ -155,7 +160,11 @@ describe("local executor with tries sent ahead", () => {
     const crash = item("crash");
     const behind = Array.from({ length: 4 }, (_, n) => item("quick", n));
     e.dispatch([crash, ...behind]);
-    await waitFor("every try to end", ended([crash, ...behind]), 60_000);
+    await waitFor("every try to end", ended([crash, ...behind]), 60_000).catch((error: unknown) => {
+      // What the executor holds, to tell where a try got stuck.
+      const state = { started: seen.started.slice(-6), finished: [crash, ...behind].map((i) => [i.tryId, outcome(i)?.outcome ?? null]), active: e.activeTryIds(), free: e.freeSlots() };
+      throw new Error(`${String(error)}; ${JSON.stringify(state)}`);
+    });
     expect(outcome(crash)?.error?.code).toBe("UPDRAFT_E_RUNNER_CRASHED");
     for (const b of behind) {
       expect(seen.finished.get(b.tryId)).toHaveLength(1);
