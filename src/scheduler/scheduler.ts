@@ -311,7 +311,9 @@ export class Scheduler {
     for (const resolve of passWaiters) resolve();
     if (tick.finishedRuns.length > 0) this.#wantRuns = true; // start queued runs, create the next ones
     this.#armWake();
-    if (this.#wantRuns || this.#hasPending()) this.#queueTick();
+    // Starts alone wait their coalescing delay (the try's end may come with them), the rest goes now.
+    if (this.#wantRuns || this.#hasPending(false)) this.#queueTick();
+    else if (this.#pending.started.size > 0) this.#queueTick(STARTED_COALESCE_MS);
   }
 
   /**
@@ -463,9 +465,9 @@ export class Scheduler {
     }
   }
 
-  #hasPending(): boolean {
+  #hasPending(withStarts = true): boolean {
     const p = this.#pending;
-    return p.started.size + p.finished.size + p.logs.length + p.pushes.length > 0;
+    return (withStarts ? p.started.size : 0) + p.finished.size + p.logs.length + p.pushes.length > 0;
   }
 
   #restore(old: Pending): void {

@@ -10,7 +10,7 @@ import pg from "pg";
 import { UpdraftError } from "../errors/index.js";
 import { redactUrl } from "../util/redact.js";
 import type { Logger } from "../util/logger.js";
-import { bindPgClient } from "./sql.js";
+import { bindPgClient, bindSqliteConnection } from "./sql.js";
 import type { Database } from "./schema.js";
 import { StorageState } from "./storage.js";
 
@@ -210,16 +210,19 @@ function openSqlite(file: string, options: StoreOptions): Store {
       return () => eventListeners.delete(listener);
     },
     storage,
+    // The connection is this transaction's while it runs (Kysely queues every other query), so
+    // its statements, begin and commit included, may go to it directly.
     transaction: (fn) =>
       db.connection().execute(async (conn) => {
-        await sql`begin immediate`.execute(conn);
+        bindSqliteConnection(conn, database);
+        database.prepare("begin immediate").run();
         try {
           const result = await fn(conn);
-          await sql`commit`.execute(conn);
+          database.prepare("commit").run();
           return result;
         } catch (error) {
           storage.note(error);
-          if (raw.inTransaction) await sql`rollback`.execute(conn);
+          if (raw.inTransaction) database.prepare("rollback").run();
           throw error;
         }
       }),
