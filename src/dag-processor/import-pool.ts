@@ -106,12 +106,22 @@ export class ImportPool {
       return;
     }
     worker.busy = false;
+    this.#idle(worker);
+  }
+
+  #idle(worker: Worker): void {
     worker.idleTimer = setTimeout(() => {
       if (worker.busy) return;
       this.#workers.delete(worker);
       killGroup(worker.child);
     }, IDLE_MS);
     worker.idleTimer.unref();
+  }
+
+  /** Starts a worker ahead of the first import, which then need not wait for it to be ready. */
+  warm(): void {
+    if (this.#closed || this.#workers.size > 0) return;
+    this.#idle(this.#spawn());
   }
 
   /** Imports a bundle written at `bundlePath`; never throws, failures come back as errors. */

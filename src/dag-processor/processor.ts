@@ -176,6 +176,8 @@ export class DagProcessor {
     const now = Date.now();
     const due: string[] = [];
     for (const file of files) if (await this.#isDue(file, now)) due.push(file);
+    // An import worker gets ready while the files are bundled.
+    if (due.length > 0) this.#pool.warm();
     let errors = 0;
     await Promise.all(
       due.map(async (file) => {

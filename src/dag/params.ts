@@ -3,16 +3,30 @@
  * run's conf laid over them, every conf key included (Airflow's dag_run_conf_overrides_params);
  * declared params are validated against their spec.
  */
-import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import formatsModule, { type FormatsPlugin } from "ajv-formats";
+import { createRequire } from "node:module";
+import type * as AjvModule from "ajv";
+import type { Ajv as AjvInstance, ErrorObject, ValidateFunction } from "ajv";
+import type { FormatsPlugin } from "ajv-formats";
 import { UpdraftError } from "../errors/index.js";
 import type { ParamSpec } from "../sdk/types.js";
 import { checkJsonDepth } from "../util/json-depth.js";
 
-const ajv = new Ajv({ allErrors: true, strict: false });
-// Airflow checks `format` (date, date-time, time, email, uri, …) as JSON Schema says; so does Updraft.
-// ajv-formats is CommonJS: its function is the module's default export under ESM.
-(formatsModule as unknown as { default: FormatsPlugin }).default(ajv);
+const require = createRequire(import.meta.url);
+let shared: AjvInstance | null = null;
+
+/**
+ * Ajv, loaded and set up on first use (~50 ms): a DAG without params, and every process that
+ * checks none (CLI commands, import workers), never pays for it.
+ */
+function ajv(): AjvInstance {
+  if (!shared) {
+    const { Ajv } = require("ajv") as typeof AjvModule;
+    shared = new Ajv({ allErrors: true, strict: false });
+    // Airflow checks `format` (date, date-time, time, email, uri, …) as JSON Schema says; so does Updraft.
+    (require("ajv-formats") as { default: FormatsPlugin }).default(shared);
+  }
+  return shared;
+}
 const PARAM_KEYS = new Set(["type", "default", "enum", "description", "title", "minimum", "maximum", "minLength", "maxLength", "pattern", "format", "items"]);
 const TYPES = new Set(["string", "number", "integer", "boolean", "array", "object", "null"]);
 
@@ -36,7 +50,7 @@ function validatorFor(params: Record<string, ParamSpec>): ValidateFunction {
   const key = JSON.stringify(schema);
   let validate = compiled.get(key);
   if (!validate) {
-    validate = ajv.compile(schema);
+    validate = ajv().compile(schema);
     if (compiled.size > 1000) compiled.clear();
     compiled.set(key, validate);
   }
@@ -64,6 +78,7 @@ function describeErrors(errors: ErrorObject[] | null | undefined): string[] {
 /** Problems with the param declarations themselves (checked when a DAG is processed). */
 export function checkParamSpecs(params: Record<string, ParamSpec>, scheduled: boolean): string[] {
   const problems: string[] = [];
+  if (Object.keys(params).length === 0) return problems;
   for (const [name, spec] of Object.entries(params)) {
     if (typeof spec !== "object" || spec === null || Array.isArray(spec)) {
       problems.push(`param '${name}' must be an object such as { type: "string", default: "eu" }`);
@@ -75,8 +90,8 @@ export function checkParamSpecs(params: Record<string, ParamSpec>, scheduled: bo
       problems.push((error as Error).message);
       continue;
     }
-    if (spec.format !== undefined && (typeof spec.format !== "string" || !ajv.formats[spec.format])) {
-      problems.push(`param '${name}' has unknown format ${JSON.stringify(spec.format)}; known: ${Object.keys(ajv.formats).join(", ")}`);
+    if (spec.format !== undefined && (typeof spec.format !== "string" || !ajv().formats[spec.format])) {
+      problems.push(`param '${name}' has unknown format ${JSON.stringify(spec.format)}; known: ${Object.keys(ajv().formats).join(", ")}`);
     }
     for (const key of Object.keys(spec)) if (!PARAM_KEYS.has(key)) problems.push(`param '${name}' has unknown key '${key}'`);
     const types = spec.type === undefined ? [] : Array.isArray(spec.type) ? spec.type : [spec.type];
@@ -103,6 +118,8 @@ export function resolveParams(params: Record<string, ParamSpec>, conf: Record<st
   const resolved: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(params)) if (spec.default !== undefined) resolved[name] = structuredClone(spec.default);
   Object.assign(resolved, structuredClone(conf));
+  // No params declared: any conf object goes (its keys are the run's params).
+  if (Object.keys(params).length === 0) return resolved;
   const validate = validatorFor(params);
   if (!validate(resolved)) {
     const problems = describeErrors(validate.errors);

@@ -88,9 +88,10 @@ export async function queueTries(ctx: SqlContext, tis: ReadonlyArray<{ id: numbe
 
 // ---- start ----------------------------------------------------------------------------------
 
+const STARTED_COLUMNS: Columns = [["id", "bigint"], ["try_id", "text"], ["start_date", "bigint"], ["hostname", "text"], ["pid", "integer"], ["updated_at", "bigint"]];
 const STARTED = statement(
   (d) => `update task_instance set state = 'running', start_date = v.start_date, hostname = v.hostname, pid = v.pid, updated_at = v.updated_at
-    from ${d.rows([["id", "bigint"], ["try_id", "text"], ["start_date", "bigint"], ["hostname", "text"], ["pid", "integer"], ["updated_at", "bigint"]])}
+    from ${d.rows(STARTED_COLUMNS)}
     where task_instance.id = v.id and task_instance.try_id = v.try_id and task_instance.state = 'queued'
     returning task_instance.id, task_instance.try_id, task_instance.dag_run_id, task_instance.task_id`,
 );
@@ -103,7 +104,7 @@ export async function startTries(ctx: SqlContext, reports: readonly StartReport[
     return parsed ? [{ id: parsed.tiId, try_id: r.tryId, start_date: r.at, hostname: r.hostname, pid: r.pid, updated_at: now }] : [];
   });
   for (const part of chunk(valid, PART)) {
-    for (const row of await query<{ id: number; try_id: string; dag_run_id: number; task_id: string }>(ctx, STARTED, [rows(part)])) {
+    for (const row of await query<{ id: number; try_id: string; dag_run_id: number; task_id: string }>(ctx, STARTED, [rows(ctx, STARTED_COLUMNS, part)])) {
       started.push({ tryId: row.try_id, tiId: Number(row.id), dagRunId: Number(row.dag_run_id), taskId: row.task_id });
     }
   }
@@ -177,6 +178,7 @@ const TRY_COLUMNS: Columns = [
 const INSERT_TRIES = statement((d) => `insert into task_try (${names(TRY_COLUMNS)}) select ${names(TRY_COLUMNS)} from ${d.rows(TRY_COLUMNS)}`);
 
 const XCOM_COLUMNS: Columns = [["dag_run_id", "bigint"], ["task_id", "text"], ["key", "text"], ["value", "text"], ["created_at", "bigint"]];
+const OUTPUT_COLUMNS: Columns = [["ti_id", "bigint"], ...XCOM_COLUMNS];
 const XCOM_CONFLICT = "on conflict (dag_run_id, task_id, key) do update set value = excluded.value, created_at = excluded.created_at";
 // "where true" keeps SQLite from reading ON CONFLICT as a join constraint.
 const UPSERT_XCOMS = statement((d) => `insert into xcom (${names(XCOM_COLUMNS)}) select ${names(XCOM_COLUMNS)} from ${d.rows(XCOM_COLUMNS)} where true ${XCOM_CONFLICT}`);
@@ -193,7 +195,7 @@ const FINISH_ALL = statement((d) =>
       from ${d.rows(TRY_COLUMNS).replace(" as v(", " as w(")} join fin on fin.id = w.ti_id),
     outputs as (
       insert into xcom (${names(XCOM_COLUMNS)}) select ${names(XCOM_COLUMNS).replace(/(^|, )/g, "$1x.")}
-      from ${d.rows([["ti_id", "bigint"], ...XCOM_COLUMNS]).replace(" as v(", " as x(")} join fin on fin.id = x.ti_id ${XCOM_CONFLICT})
+      from ${d.rows(OUTPUT_COLUMNS).replace(" as v(", " as x(")} join fin on fin.id = x.ti_id ${XCOM_CONFLICT})
     select id from fin`
     : "select 1 where false",
 );
@@ -265,14 +267,14 @@ export async function finishTries(ctx: SqlContext, cache: RunCache, reports: rea
     // Parts of one batch: the ranges line up because every list is in the same order.
     for (const part of chunk(updates.map((_, i) => i), PART)) {
       const ids = new Set(part.map((i) => updates[i]!.id));
-      const done = await query<{ id: number }>(ctx, FINISH_ALL, [rows(part.map((i) => updates[i]!)), rows(part.map((i) => history[i]!)), rows(outputs.filter((x) => ids.has(x.ti_id)))]);
+      const done = await query<{ id: number }>(ctx, FINISH_ALL, [rows(ctx, FINISH_COLUMNS, part.map((i) => updates[i]!)), rows(ctx, TRY_COLUMNS, part.map((i) => history[i]!)), rows(ctx, OUTPUT_COLUMNS, outputs.filter((x) => ids.has(x.ti_id)))]);
       for (const r of done) applied.add(Number(r.id));
     }
   } else {
     // One writer (SQLite): the rows read above in this transaction are still current.
-    for (const part of chunk(updates, PART)) await exec(ctx, FINISH, [rows(part)]);
-    for (const part of chunk(history, PART)) await exec(ctx, INSERT_TRIES, [rows(part)]);
-    for (const part of chunk(outputs, PART)) await exec(ctx, UPSERT_XCOMS, [rows(part)]);
+    for (const part of chunk(updates, PART)) await exec(ctx, FINISH, [rows(ctx, FINISH_COLUMNS, part)]);
+    for (const part of chunk(history, PART)) await exec(ctx, INSERT_TRIES, [rows(ctx, TRY_COLUMNS, part)]);
+    for (const part of chunk(outputs, PART)) await exec(ctx, UPSERT_XCOMS, [rows(ctx, XCOM_COLUMNS, part)]);
     for (const u of updates) applied.add(u.id as number);
   }
   for (const e of ended) {
@@ -308,7 +310,7 @@ export async function pushXcoms(ctx: SqlContext, pushes: ReadonlyArray<{ tryId: 
     const parsed = parseTryId(p.tryId);
     if (parsed) last.set(`${p.tryId}\0${p.key}`, { ti_id: parsed.tiId, try_id: p.tryId, key: p.key, value: p.value, created_at: now });
   }
-  for (const part of chunk([...last.values()], PART)) await exec(ctx, PUSH_XCOMS, [rows(part)]);
+  for (const part of chunk([...last.values()], PART)) await exec(ctx, PUSH_XCOMS, [rows(ctx, PUSH_COLUMNS, part)]);
 }
 
 const LOG_COLUMNS: Columns = [["ti_id", "bigint"], ["try_number", "integer"], ["ts", "bigint"], ["stream", "text"], ["level", "text"], ["message", "text"]];
@@ -326,5 +328,5 @@ export async function appendLogs(ctx: SqlContext, batches: ReadonlyArray<{ tryId
     const parsed = parseTryId(tryId);
     return parsed ? lines.map((l) => ({ ti_id: parsed.tiId, try_number: parsed.tryNumber, ts: l.ts, stream: l.stream, level: l.level, message: l.message })) : [];
   });
-  for (const part of chunk(all, PART)) await exec(ctx, INSERT_LOGS, [rows(part)]);
+  for (const part of chunk(all, PART)) await exec(ctx, INSERT_LOGS, [rows(ctx, LOG_COLUMNS, part)]);
 }

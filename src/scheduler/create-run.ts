@@ -103,7 +103,7 @@ export async function insertDagRun(ctx: SqlContext, run: NewRun): Promise<number
     operator: t.kind,
     updated_at: run.now,
   }));
-  for (const part of chunk(tis, 5_000)) await exec(ctx, INSERT_TIS, [rows(part)]);
+  for (const part of chunk(tis, 5_000)) await exec(ctx, INSERT_TIS, [rows(ctx, TI_COLUMNS, part)]);
   // PostgreSQL plans the dispatch query from table statistics, which a bulk insert makes stale
   // long before autovacuum notices; refreshing them is cheap next to running thousands of tasks.
   if (dialectSql(ctx).analyzeAfterBulkInsert && tis.length >= ANALYZE_AFTER) await sql`analyze task_instance`.execute(ctx.db);

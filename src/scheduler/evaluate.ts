@@ -16,7 +16,7 @@ import type { Kysely } from "kysely";
 import { FINISHED_STATES, UNFINISHED_STATES, type TaskInstanceState } from "../dag/model.js";
 import { chunk } from "../store/batch.js";
 import type { Database } from "../store/schema.js";
-import { exec, list, query, rows, statement, type SqlContext } from "../store/sql.js";
+import { exec, list, query, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
 import type { RunInfo } from "./run-cache.js";
 import { canDecideEarly, countUpstream, decide } from "./trigger-rules.js";
 
@@ -52,12 +52,14 @@ const FULL_LOAD_THRESHOLD = 500;
 const UNFINISHED_LIST = UNFINISHED_STATES.map((s) => `'${s}'`).join(", ");
 
 const RUN_STATES = statement((d) => `select dag_run_id, id, task_id, state from task_instance where dag_run_id ${d.inList}`);
+const PAIR_COLUMNS: Columns = [["dag_run_id", "bigint"], ["task_id", "text"]];
 const PAIR_STATES = statement(
-  (d) => `select ti.dag_run_id, ti.id, ti.task_id, ti.state from ${d.rows([["dag_run_id", "bigint"], ["task_id", "text"]])}
+  (d) => `select ti.dag_run_id, ti.id, ti.task_id, ti.state from ${d.rows(PAIR_COLUMNS)}
     cross join task_instance ti where ti.dag_run_id = v.dag_run_id and ti.task_id = v.task_id`,
 );
+const RUN_COLUMNS: Columns = [["dag_run_id", "bigint"]];
 const UNFINISHED_RUNS = statement(
-  (d) => `select distinct dag_run_id from ${d.rows([["dag_run_id", "bigint"]])} where exists
+  (d) => `select distinct dag_run_id from ${d.rows(RUN_COLUMNS)} where exists
     (select 1 from task_instance ti where ti.dag_run_id = v.dag_run_id and ti.state in (${UNFINISHED_LIST}))`,
 );
 const SET_SCHEDULED = statement((d) => `update task_instance set state = 'scheduled', scheduled_at = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
@@ -94,7 +96,7 @@ async function loadStates(ctx: SqlContext, work: RunWork[], need: (w: RunWork) =
   }
   const found: StateRow[] = [];
   for (const part of chunk(whole, 1_000)) found.push(...(await query<StateRow>(ctx, RUN_STATES, [list(ctx, part)])));
-  for (const part of chunk(pairs, 5_000)) found.push(...(await query<StateRow>(ctx, PAIR_STATES, [rows(part)])));
+  for (const part of chunk(pairs, 5_000)) found.push(...(await query<StateRow>(ctx, PAIR_STATES, [rows(ctx, PAIR_COLUMNS, part)])));
   for (const r of found) {
     const w = byRun.get(Number(r.dag_run_id))!;
     // States decided in this evaluation stay as decided.
@@ -181,7 +183,7 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
     }
   }
   for (const part of chunk(ask, 1_000)) {
-    for (const r of await query<{ dag_run_id: number }>(ctx, UNFINISHED_RUNS, [rows(part.map((dag_run_id) => ({ dag_run_id })))])) unfinished.add(Number(r.dag_run_id));
+    for (const r of await query<{ dag_run_id: number }>(ctx, UNFINISHED_RUNS, [rows(ctx, RUN_COLUMNS, part.map((dag_run_id) => ({ dag_run_id })))])) unfinished.add(Number(r.dag_run_id));
   }
   const ending = work.filter((w) => !unfinished.has(w.run.dagRunId));
   await loadStates(ctx, ending, (w) => w.run.graph.leaves);

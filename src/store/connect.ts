@@ -6,7 +6,7 @@ import { chmodSync, existsSync, mkdirSync, statfsSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import BetterSqlite3 from "better-sqlite3";
 import { Kysely, PostgresDialect, SqliteDialect, sql, type DatabaseIntrospector, type TableMetadata } from "kysely";
-import pg from "pg";
+import type pg from "pg";
 import { UpdraftError } from "../errors/index.js";
 import { redactUrl } from "../util/redact.js";
 import type { Logger } from "../util/logger.js";
@@ -279,6 +279,8 @@ class SchemaScopedPostgresDialect extends PostgresDialect {
 const INT8_OID = 20;
 
 async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<Store> {
+  // Loaded here: SQLite installations (and commands that open no store) never pay for it.
+  const { default: pg } = await import("pg");
   // Ids and epoch-millisecond times are int8; they fit a JS number, so read them as numbers.
   const types = {
     getTypeParser: ((oid: number, format?: "text" | "binary") =>

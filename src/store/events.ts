@@ -40,7 +40,7 @@ export async function notifyEventListeners(ctx: SqlContext, channel: string | nu
 export async function appendEvents(ctx: SqlContext, events: StoredEvent[], now: number, channel: string | null): Promise<void> {
   if (events.length === 0) return;
   for (const part of chunk(events, 2_000)) {
-    const payload = rows(part.map((e) => ({ ts: now, kind: e.kind, dag_id: "dag_id" in e ? e.dag_id : null, payload: JSON.stringify(e) })));
+    const payload = rows(ctx, EVENT_COLUMNS, part.map((e) => ({ ts: now, kind: e.kind, dag_id: "dag_id" in e ? e.dag_id : null, payload: JSON.stringify(e) })));
     if (ctx.dialect === "postgres" && channel) await query(ctx, INSERT_AND_NOTIFY, [payload, channel]);
     else await exec(ctx, INSERT_EVENTS, [payload]);
   }

@@ -4,8 +4,8 @@
  * statements are fixed texts executed through Kysely's connection (and its transactions).
  *
  * Lists and row sets travel as one parameter each, so a statement's text does not depend on how
- * many rows it touches and SQLite can reuse its prepared statement: JSON through json_each() on
- * SQLite, arrays and jsonb_to_recordset() on PostgreSQL.
+ * many rows it touches and SQLite can reuse its prepared statement: JSON arrays through json_each()
+ * on SQLite; arrays, and objects through jsonb_to_recordset(), on PostgreSQL.
  */
 import type BetterSqlite3 from "better-sqlite3";
 import { CompiledQuery, type Kysely } from "kysely";
@@ -29,7 +29,7 @@ export interface DialectSql {
   dialect: Dialect;
   /** `<expr> IN <list parameter>`: write `${d.inList}` after the expression. */
   inList: string;
-  /** A FROM item named `v` with the given columns, from one JSON parameter (an array of objects). */
+  /** A FROM item named `v` with the given columns, from one JSON parameter made by `rows()`. */
   rows(columns: Columns): string;
   /** After `from <table>`: make the planner walk this index (SQLite's INDEXED BY; nothing elsewhere). */
   indexedBy(index: string): string;
@@ -46,7 +46,8 @@ export interface DialectSql {
 const SQLITE: DialectSql = {
   dialect: "sqlite",
   inList: "in (select value from json_each(?))",
-  rows: (columns) => `(select ${columns.map(([name]) => `value->>'${name}' as ${name}`).join(", ")} from json_each(?)) as v`,
+  // Arrays, not objects: a value is found by its place, not by a key (a third cheaper per row).
+  rows: (columns) => `(select ${columns.map(([name], i) => `value->>${i} as ${name}`).join(", ")} from json_each(?)) as v`,
   indexedBy: (index) => ` indexed by ${index}`,
   claimRows: "",
   greatest: "max",
@@ -115,9 +116,10 @@ export function list(ctx: SqlContext, values: readonly unknown[]): unknown {
   return dialectSql(ctx).dialect === "sqlite" ? JSON.stringify(values) : values;
 }
 
-/** A row-set parameter for `d.rows(...)`. */
-export function rows(values: ReadonlyArray<object>): string {
-  return JSON.stringify(values);
+/** The parameter of a `d.rows(columns)` row set: these rows, with the same columns. */
+export function rows(ctx: Pick<SqlContext, "dialect">, columns: Columns, values: ReadonlyArray<Record<string, unknown>>): string {
+  if (dialectSql(ctx).dialect !== "sqlite") return JSON.stringify(values);
+  return JSON.stringify(values.map((row) => columns.map(([name]) => row[name] ?? null)));
 }
 
 export async function query<R>(ctx: SqlContext, stmt: Statement, params: readonly unknown[]): Promise<R[]> {

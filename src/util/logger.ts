@@ -3,15 +3,19 @@
  * stderr is a terminal (or UPDRAFT_LOG_FORMAT=pretty). stdout stays free for command output.
  */
 import { writeSync } from "node:fs";
+import { createRequire } from "node:module";
 import { pino, type DestinationStream, type Logger } from "pino";
-import { prettyFactory } from "pino-pretty";
+import type { prettyFactory as PrettyFactory } from "pino-pretty";
+
+const require = createRequire(import.meta.url);
 
 export type { Logger };
 
 export function createLogger(level: string, options: { format?: "json" | "pretty"; name?: string } = {}): Logger {
   const format = options.format ?? (process.env.UPDRAFT_LOG_FORMAT === "json" ? "json" : process.env.UPDRAFT_LOG_FORMAT === "pretty" || process.stderr.isTTY ? "pretty" : "json");
   const base = { level, ...(options.name ? { name: options.name } : {}), base: undefined as undefined | Record<string, unknown> };
-  const pretty = format === "pretty" ? prettyFactory({ ignore: "pid,hostname", translateTime: "HH:MM:ss.l" }) : null;
+  // pino-pretty loads only for a terminal (or when asked for): JSON logs never pay for it.
+  const pretty = format === "pretty" ? (require("pino-pretty") as { prettyFactory: typeof PrettyFactory }).prettyFactory({ ignore: "pid,hostname", translateTime: "HH:MM:ss.l" }) : null;
   return pino(base, stderrSink(pretty ? (line) => pretty(line) : (line) => line));
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { chunk } from "../../src/store/batch.js";
-import { exec, list, query, rows, statement } from "../../src/store/sql.js";
+import { exec, list, query, rows, statement, type Columns } from "../../src/store/sql.js";
 import { deletePool, listPools, setPool } from "../../src/store/pools.js";
 import { listTaskInstances } from "../../src/store/runs.js";
 import { DIALECTS } from "../helpers/dialects.js";
@@ -80,9 +80,10 @@ describe.each(DIALECTS)("pools (%s)", (dialect) => {
 
 describe.each(DIALECTS)("hot-path statements (%s)", (dialect) => {
   const makeEnv = envFactory(dialect);
+  const UPDATE_COLUMNS: Columns = [["id", "bigint"], ["state", "text"], ["next_retry_at", "bigint"], ["priority_weight", "integer"]];
   const UPDATE = statement(
     (d) => `update task_instance set state = v.state, next_retry_at = v.next_retry_at, priority_weight = v.priority_weight, updated_at = ?
-      from ${d.rows([["id", "bigint"], ["state", "text"], ["next_retry_at", "bigint"], ["priority_weight", "integer"]])}
+      from ${d.rows(UPDATE_COLUMNS)}
       where task_instance.id = v.id and task_instance.state = 'none'`,
   );
   const BY_IDS = statement((d) => `select task_id, state from task_instance where id ${d.inList} order by task_id`);
@@ -96,7 +97,7 @@ describe.each(DIALECTS)("hot-path statements (%s)", (dialect) => {
     const ctx = { db: env.store.db, dialect: env.store.dialect };
     const changed = await exec(ctx, UPDATE, [
       12345,
-      rows([
+      rows(ctx, UPDATE_COLUMNS, [
         { id: ids.a, state: "scheduled", next_retry_at: null, priority_weight: 50 },
         { id: ids.b, state: "up_for_retry", next_retry_at: 1_767_225_600_123, priority_weight: 40 },
         { id: ids.c, state: "queued", next_retry_at: null, priority_weight: 30 },
@@ -121,10 +122,11 @@ describe.each(DIALECTS)("hot-path statements (%s)", (dialect) => {
   it("carries text with quotes, backslashes and unicode through a row set unchanged", async () => {
     const env = await makeEnv();
     const ctx = { db: env.store.db, dialect: env.store.dialect };
-    const INSERT = statement((d) => `insert into pool (name, slots, description, include_deferred) select name, slots, description, 0 from ${d.rows([["name", "text"], ["slots", "integer"], ["description", "text"]])}`);
+    const POOL_COLUMNS: Columns = [["name", "text"], ["slots", "integer"], ["description", "text"]];
+    const INSERT = statement((d) => `insert into pool (name, slots, description, include_deferred) select name, slots, description, 0 from ${d.rows(POOL_COLUMNS)}`);
     const tricky = [`it's "quoted"`, "back\\slash \\u0000 literal", "ünïcødé ✓ 🚀", "multi\nline", ""];
     const n = 3_000;
-    await exec(ctx, INSERT, [rows(Array.from({ length: n }, (_, i) => ({ name: `p${String(i).padStart(5, "0")}`, slots: i, description: tricky[i % tricky.length] })))]);
+    await exec(ctx, INSERT, [rows(ctx, POOL_COLUMNS, Array.from({ length: n }, (_, i) => ({ name: `p${String(i).padStart(5, "0")}`, slots: i, description: tricky[i % tricky.length] })))]);
     const stored = await env.store.db.selectFrom("pool").select(["name", "slots", "description"]).where("name", "like", "p%").orderBy("name").execute();
     expect(stored).toHaveLength(n);
     expect(stored.filter((r, i) => r.slots !== i || r.description !== tricky[i % tricky.length])).toEqual([]);
