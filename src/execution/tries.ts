@@ -13,7 +13,7 @@ import type { TaskInstanceState } from "../dag/model.js";
 import type { LogLine, TryResult } from "../runner/protocol.js";
 import type { RunCache } from "../scheduler/run-cache.js";
 import { chunk } from "../store/batch.js";
-import { dialectSql, exec, list, query, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
+import { dialectSql, exec, list, query, rows, statement, type Columns, type DialectSql, type SqlContext } from "../store/sql.js";
 import { decideEnd } from "./retry-rule.js";
 import { makeTryId, newTryBatch, parseTryId } from "./try-id.js";
 
@@ -200,6 +200,51 @@ const FINISH_ALL = statement((d) =>
     : "select 1 where false",
 );
 
+/**
+ * Ends that are final whatever the row holds (success, skip, a failure that may not be retried)
+ * need no read first: the compare-and-set itself keeps the row's first start, host and pid and
+ * returns what the history row needs. On PostgreSQL the history and the output go in the same
+ * statement.
+ */
+const FINAL_COLUMNS: Columns = [
+  ["id", "bigint"], ["try_id", "text"], ["state", "text"], ["start_date", "bigint"], ["end_date", "bigint"], ["hostname", "text"], ["pid", "integer"], ["updated_at", "bigint"],
+  ["error", "text"],
+];
+const FINAL_OUTPUT_COLUMNS: Columns = [["ti_id", "bigint"], ["value", "text"], ["created_at", "bigint"]];
+const finalSet = (d: DialectSql) => `state = v.state, start_date = coalesce(task_instance.start_date, v.start_date), end_date = v.end_date,
+  duration_ms = ${d.greatest}(0, v.end_date - coalesce(task_instance.start_date, v.start_date)), next_retry_at = null,
+  hostname = coalesce(task_instance.hostname, v.hostname), pid = coalesce(task_instance.pid, v.pid), updated_at = v.updated_at`;
+const FINAL_RETURNING = ["id", "dag_run_id", "dag_id", "task_id", "try_number", "try_id", "state", "queued_at", "start_date", "end_date", "duration_ms", "hostname", "pid"]
+  .map((c) => `task_instance.${c}`)
+  .join(", ");
+const FINISH_FINAL = statement((d) =>
+  d.writableCte
+    ? `with fin as (update task_instance set ${finalSet(d)} from ${d.rows(FINAL_COLUMNS)} where ${FINISH_WHERE} returning ${FINAL_RETURNING}, v.error),
+    tries as (insert into task_try (${names(TRY_COLUMNS)})
+      select id, dag_run_id, dag_id, task_id, try_number, try_id, state, queued_at, start_date, end_date, duration_ms, hostname, pid, error from fin),
+    outputs as (
+      insert into xcom (${names(XCOM_COLUMNS)}) select fin.dag_run_id, fin.task_id, 'return_value', x.value, x.created_at
+      from ${d.rows(FINAL_OUTPUT_COLUMNS).replace(" as v(", " as x(")} join fin on fin.id = x.ti_id ${XCOM_CONFLICT})
+    select id, dag_run_id, task_id, try_id, state from fin`
+    : `update task_instance set ${finalSet(d)} from ${d.rows(FINAL_COLUMNS)} where ${FINISH_WHERE} returning ${FINAL_RETURNING}`,
+);
+
+interface FinalRow {
+  id: number;
+  dag_run_id: number;
+  dag_id: string;
+  task_id: string;
+  try_number: number;
+  try_id: string;
+  state: TaskInstanceState;
+  queued_at: number | null;
+  start_date: number;
+  end_date: number;
+  duration_ms: number;
+  hostname: string | null;
+  pid: number | null;
+}
+
 function names(columns: Columns): string {
   return columns.map(([n]) => n).join(", ");
 }
@@ -213,29 +258,98 @@ function names(columns: Columns): string {
  */
 export async function finishTries(ctx: SqlContext, cache: RunCache, reports: readonly FinishReport[], now: number): Promise<{ ended: EndedTry[]; refused: Refusal[] }> {
   const refused: Refusal[] = [];
-  const accepted = new Map<string, { report: FinishReport; tiId: number }>();
+  const accepted = new Map<string, Accepted>();
   for (const report of reports) {
     const parsed = parseTryId(report.tryId);
     if (!parsed) refused.push({ tryId: String(report.tryId), code: "UPDRAFT_E_TRY_UNKNOWN", message: "not a try id" });
     else if (accepted.has(report.tryId)) refused.push({ tryId: report.tryId, code: "UPDRAFT_E_TRY_DUPLICATE", message: "the try's end is reported twice in one batch; the first report counts" });
     else accepted.set(report.tryId, { report, tiId: parsed.tiId });
   }
-  if (accepted.size === 0) return { ended: [], refused };
+  // Only a failure that may be retried needs the row (its try number, max tries) before deciding.
+  const final: Accepted[] = [];
+  const undecided: Accepted[] = [];
+  for (const a of accepted.values()) (a.report.result.outcome === "failed" && a.report.result.error?.retryable !== false ? undecided : final).push(a);
+  const ended: EndedTry[] = [];
+  const missed: Accepted[] = [];
+  if (final.length > 0) ended.push(...(await finishFinal(ctx, cache, final, now, missed)));
+  if (undecided.length > 0) ended.push(...(await finishDecided(ctx, cache, undecided, now, refused)));
+  if (missed.length > 0) refused.push(...(await whyRefused(ctx, missed)));
+  return { ended, refused };
+}
 
+interface Accepted {
+  report: FinishReport;
+  tiId: number;
+}
+
+/** Final ends, applied by their compare-and-set alone; the reports it did not apply go to `missed`. */
+async function finishFinal(ctx: SqlContext, cache: RunCache, final: Accepted[], now: number, missed: Accepted[]): Promise<EndedTry[]> {
+  const d = dialectSql(ctx);
+  const applied: Array<{ row: Pick<FinalRow, "id" | "dag_run_id" | "task_id" | "try_id" | "state">; report: FinishReport }> = [];
+  const byTryId = new Map(final.map((a) => [a.report.tryId, a]));
+  for (const part of chunk(final, PART)) {
+    const updates = part.map(({ report: { tryId, result, started }, tiId }) => ({
+      id: tiId, try_id: tryId, state: result.outcome, start_date: started?.at ?? result.at, end_date: result.at, hostname: started?.hostname ?? null, pid: started?.pid ?? null,
+      updated_at: now, error: result.error ? JSON.stringify(result.error) : null,
+    }));
+    const outputs = part.flatMap(({ report: { result }, tiId }) => (result.outcome === "success" && result.output !== undefined ? [{ ti_id: tiId, value: result.output, created_at: now }] : []));
+    if (d.writableCte) {
+      for (const row of await query<FinalRow>(ctx, FINISH_FINAL, [rows(ctx, FINAL_COLUMNS, updates), rows(ctx, FINAL_OUTPUT_COLUMNS, outputs)])) {
+        applied.push({ row: { ...row, id: Number(row.id), dag_run_id: Number(row.dag_run_id) }, report: byTryId.get(row.try_id)!.report });
+      }
+      continue;
+    }
+    // One writer (SQLite): the history and outputs follow from what the update returned.
+    const done = (await query<FinalRow>(ctx, FINISH_FINAL, [rows(ctx, FINAL_COLUMNS, updates)])).map((r) => ({ ...r, id: Number(r.id), dag_run_id: Number(r.dag_run_id) }));
+    const errors = new Map(updates.map((u) => [u.id, u.error]));
+    const history = done.map((r) => ({ ...r, ti_id: r.id, error: errors.get(r.id) ?? null }));
+    if (history.length > 0) await exec(ctx, INSERT_TRIES, [rows(ctx, TRY_COLUMNS, history)]);
+    const doneById = new Map(done.map((r) => [r.id, r]));
+    const stored = outputs.flatMap((o) => {
+      const r = doneById.get(o.ti_id);
+      return r ? [{ dag_run_id: r.dag_run_id, task_id: r.task_id, key: "return_value", value: o.value, created_at: o.created_at }] : [];
+    });
+    if (stored.length > 0) await exec(ctx, UPSERT_XCOMS, [rows(ctx, XCOM_COLUMNS, stored)]);
+    for (const row of done) applied.push({ row, report: byTryId.get(row.try_id)!.report });
+  }
+  const seen = new Set(applied.map((a) => a.report.tryId));
+  for (const a of final) if (!seen.has(a.report.tryId)) missed.push(a);
+  const runs = await cache.runs(ctx.db, applied.map((a) => a.row.dag_run_id));
+  return applied.map(({ row, report }) => {
+    const task = runs.get(row.dag_run_id)?.graph.tasks.get(row.task_id);
+    const follow = task?.kind === "branch" && row.state === "success" ? branchFollow(report.result.output) : undefined;
+    return { tryId: report.tryId, tiId: row.id, dagRunId: row.dag_run_id, taskId: row.task_id, state: row.state, ...(follow ? { follow } : {}) };
+  });
+}
+
+/** Why reports were not applied: no such task instance, or it moved on. */
+async function whyRefused(ctx: SqlContext, missed: Accepted[]): Promise<Refusal[]> {
   const current = new Map<number, CurrentRow>();
-  for (const part of chunk([...accepted.values()].map((a) => a.tiId), PART)) {
+  for (const part of chunk(missed.map((a) => a.tiId), PART)) {
+    for (const r of await query<CurrentRow>(ctx, CURRENT, [list(ctx, part)])) current.set(Number(r.id), r);
+  }
+  return missed.map(({ report, tiId }) => {
+    const row = current.get(tiId);
+    if (!row) return { tryId: report.tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "no task instance has this try (its run may have been deleted)" };
+    return { tryId: report.tryId, code: "UPDRAFT_E_TRY_STALE", message: `the task instance is ${row.state}${row.try_id === report.tryId ? "" : " with another try"}: this try's end changes nothing` };
+  });
+}
+
+/** Ends whose meaning depends on the row (a failure that may be retried): read, decided, then written. */
+async function finishDecided(ctx: SqlContext, cache: RunCache, accepted: Accepted[], now: number, refused: Refusal[]): Promise<EndedTry[]> {
+  const current = new Map<number, CurrentRow>();
+  for (const part of chunk(accepted.map((a) => a.tiId), PART)) {
     for (const r of await query<CurrentRow>(ctx, CURRENT, [list(ctx, part)])) current.set(Number(r.id), { ...r, id: Number(r.id), dag_run_id: Number(r.dag_run_id) });
   }
   const live: Array<{ report: FinishReport; row: CurrentRow }> = [];
-  for (const { report, tiId } of accepted.values()) {
+  for (const { report, tiId } of accepted) {
     const row = current.get(tiId);
     if (!row) refused.push({ tryId: report.tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "no task instance has this try (its run may have been deleted)" });
     else if (row.try_id !== report.tryId || (row.state !== "queued" && row.state !== "running")) {
       refused.push({ tryId: report.tryId, code: "UPDRAFT_E_TRY_STALE", message: `the task instance is ${row.state}${row.try_id === report.tryId ? "" : " with another try"}: this try's end changes nothing` });
     } else live.push({ report, row });
   }
-  if (live.length === 0) return { ended: [], refused };
-
+  if (live.length === 0) return [];
   const runs = await cache.runs(ctx.db, live.map((l) => l.row.dag_run_id));
   const updates: Array<Record<string, unknown>> = [];
   const history: Array<Record<string, unknown>> = [];
@@ -280,7 +394,7 @@ export async function finishTries(ctx: SqlContext, cache: RunCache, reports: rea
   for (const e of ended) {
     if (!applied.has(e.tiId)) refused.push({ tryId: e.tryId, code: "UPDRAFT_E_TRY_STALE", message: "the task instance moved on meanwhile: this try's end changes nothing" });
   }
-  return { ended: ended.filter((e) => applied.has(e.tiId)), refused };
+  return ended.filter((e) => applied.has(e.tiId));
 }
 
 /** The task ids a branch chose (the runner checked them); anything else follows nothing. */

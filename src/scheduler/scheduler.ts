@@ -54,7 +54,8 @@ export interface SchedulerOptions {
 }
 
 interface Pending {
-  started: Map<string, Omit<StartReport, "tryId">>;
+  /** With the time the report arrived (`seenAt`). */
+  started: Map<string, Omit<StartReport, "tryId"> & { seenAt: number }>;
   finished: Map<string, TryResult>;
   logs: Array<[string, LogLine[]]>;
   pushes: Array<[string, string, string]>;
@@ -147,7 +148,7 @@ export class Scheduler {
   async start(): Promise<void> {
     this.#jobId = await this.#registerJob();
     await this.#executor.start({
-      started: (tryId, info) => this.#report(() => this.#pending.started.set(tryId, info), STARTED_COALESCE_MS),
+      started: (tryId, info) => this.#report(() => this.#pending.started.set(tryId, { ...info, seenAt: Date.now() }), STARTED_COALESCE_MS),
       finished: (tryId, result) => this.#report(() => this.#pending.finished.set(tryId, result)),
       log: (tryId, lines) => this.#report(() => this.#keepLogs(tryId, lines)),
       xcomPush: (tryId, key, value) => this.#report(() => this.#pending.pushes.push([tryId, key, value])),
@@ -328,7 +329,14 @@ export class Scheduler {
       if (t) tick.events.push({ type: "log", dagRunId: t.dagRunId, dagId: t.dagId, taskId: t.taskId, tryNumber: t.tryNumber, lines });
     }
     await pushXcoms(ctx, pending.pushes.map(([tryId, key, value]) => ({ tryId, key, value })), tick.now);
-    const onlyStarted = [...pending.started].filter(([id]) => !pending.finished.has(id)).map(([tryId, s]) => ({ tryId, ...s }));
+    // A start younger than its coalescing delay waits for the next tick, where the try's end
+    // may join it: under load, ticks follow each other faster than short tries end.
+    const onlyStarted: StartReport[] = [];
+    for (const [tryId, s] of pending.started) {
+      if (pending.finished.has(tryId)) continue;
+      if (s.seenAt > tick.now - STARTED_COALESCE_MS && !this.#stopping) this.#pending.started.set(tryId, s);
+      else onlyStarted.push({ tryId, hostname: s.hostname, pid: s.pid, at: s.at });
+    }
     for (const t of await startTries(ctx, onlyStarted, tick.now)) tick.events.push({ type: "ti-state", dagRunId: t.dagRunId, taskId: t.taskId, state: "running" });
     const reports = [...pending.finished].map(([tryId, result]) => {
       const started = pending.started.get(tryId);

@@ -79,4 +79,29 @@ describe.each(DIALECTS)("try fencing (%s)", (dialect) => {
     expect((await t.history()).length).toBe(1);
     expect((await t.row()).state).toBe("up_for_retry");
   });
+
+  it("a final end keeps the row's first start, host and pid, and writes its history and output with it", async () => {
+    const t = await setUp(dialect);
+    const startedAt = Date.now() - 1_000;
+    await t.inTrx((ctx) => ctx.db.updateTable("task_instance").set({ state: "running", start_date: startedAt, hostname: "first-host", pid: 11 }).where("id", "=", t.ti.id).execute());
+    const at = startedAt + 500;
+    const done = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: t.tryId, result: { outcome: "success", output: "42", at }, started: { at: at - 1, hostname: "late-host", pid: 22 } }], at));
+    expect(done.ended).toMatchObject([{ tryId: t.tryId, state: "success", taskId: "one" }]);
+    expect(await t.row()).toMatchObject({ state: "success", start_date: startedAt, end_date: at, duration_ms: 500, hostname: "first-host", pid: 11, next_retry_at: null });
+    expect(await t.history()).toMatchObject([{ try_id: t.tryId, try_number: 1, state: "success", start_date: startedAt, end_date: at, duration_ms: 500, hostname: "first-host", pid: 11, error: null }]);
+    const xcom = await env!.store.db.selectFrom("xcom").select(["key", "value"]).where("dag_run_id", "=", t.ti.dag_run_id).where("task_id", "=", "one").execute();
+    expect(xcom).toEqual([{ key: "return_value", value: "42" }]);
+  });
+
+  it("a failure that may not be retried is final at once, with the start it reported and its error in the history", async () => {
+    const t = await setUp(dialect);
+    const at = Date.now();
+    const error = { message: "bad input", code: null, stack: null, retryable: false };
+    const done = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: t.tryId, result: { outcome: "failed", error, at }, started: { at: at - 30, hostname: "h", pid: 7 } }], at));
+    expect(done.ended.map((e) => e.state)).toEqual(["failed"]);
+    expect(await t.row()).toMatchObject({ state: "failed", start_date: at - 30, duration_ms: 30, hostname: "h", pid: 7, next_retry_at: null });
+    const [row] = await t.history();
+    expect(row).toMatchObject({ state: "failed", duration_ms: 30 });
+    expect(JSON.parse(row!.error!)).toEqual(error);
+  });
 });
