@@ -597,7 +597,14 @@ console.log(`Updraft benchmark — ${new Date().toISOString()} — ${cpus().leng
 for (const workload of only) {
   for (const db of dbs) {
     process.stdout.write(`running ${workload} on ${db}…\n`);
-    await WORKLOADS[workload]!(db);
+    // A workload that cannot run here (no Chromium, a database down) says so in its row; the
+    // others still run and the table is printed.
+    try {
+      await WORKLOADS[workload]!(db);
+    } catch (error) {
+      const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+      rows.push({ workload, db, figure: "—", value: NaN, unit: "", budget: "—", detail: `not measured: ${reason}` });
+    }
   }
 }
 ratioRows();
