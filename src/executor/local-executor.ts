@@ -82,6 +82,9 @@ interface ActiveTry {
 }
 
 const PAGE_SIZE = 4096;
+/** Bundles fetched and written at once when new DAGs' tries arrive. */
+const BUNDLES_AT_ONCE = 8;
+
 /**
  * A new runner is started for a waiting try only when no try has ended for this long: short
  * tries are served by the runners there are (a new one would pay a process start and a bundle
@@ -193,31 +196,35 @@ export class LocalExecutor implements Executor {
    * the disk is full: then the queue waits for space (false) and a retry would be lost on it.
    */
   async #ensureBundles(): Promise<boolean> {
-    const hashes = new Set(this.#queue.map((p) => p.bundleHash).filter((h) => !this.#writtenBundles.has(h)));
-    for (const hash of hashes) {
-      try {
-        await this.#ensureBundle(hash);
-      } catch (error) {
-        if (isStorageFull(error)) {
-          if (!this.#bundleDiskFull) this.#options.log.error({ bundleDir: this.#options.bundleDir }, `a DAG bundle cannot be written, the disk is full (${errorMessage(error)}); queued tries wait, trying again every second`);
-          this.#bundleDiskFull = true;
-          this.#diskFullRetry = setTimeout(() => {
-            this.#diskFullRetry = null;
-            void this.#drain();
-          }, 1_000);
-          this.#diskFullRetry.unref();
-          return false;
-        }
-        for (let i = this.#queue.length - 1; i >= 0; i--) {
-          const item = this.#queue[i]!;
-          if (item.bundleHash !== hash) continue;
-          this.#queue.splice(i, 1);
-          this.#callbacks!.finished(item.tryId, {
-            outcome: "failed",
-            error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
-            at: Date.now(),
-          });
-        }
+    const hashes = [...new Set(this.#queue.map((p) => p.bundleHash).filter((h) => !this.#writtenBundles.has(h)))];
+    // A few side by side: one after another, the first tries of 100 new DAGs waited ~0.5 s for
+    // their bundles on PostgreSQL (a query and a file each).
+    const failures: Array<{ hash: string; error: unknown }> = [];
+    for (let i = 0; i < hashes.length; i += BUNDLES_AT_ONCE) {
+      await Promise.all(hashes.slice(i, i + BUNDLES_AT_ONCE).map((hash) => this.#ensureBundle(hash).catch((error: unknown) => void failures.push({ hash, error }))));
+      if (failures.some((f) => isStorageFull(f.error))) break;
+    }
+    const full = failures.find((f) => isStorageFull(f.error));
+    if (full) {
+      if (!this.#bundleDiskFull) this.#options.log.error({ bundleDir: this.#options.bundleDir }, `a DAG bundle cannot be written, the disk is full (${errorMessage(full.error)}); queued tries wait, trying again every second`);
+      this.#bundleDiskFull = true;
+      this.#diskFullRetry = setTimeout(() => {
+        this.#diskFullRetry = null;
+        void this.#drain();
+      }, 1_000);
+      this.#diskFullRetry.unref();
+      return false;
+    }
+    for (const { hash, error } of failures) {
+      for (let i = this.#queue.length - 1; i >= 0; i--) {
+        const item = this.#queue[i]!;
+        if (item.bundleHash !== hash) continue;
+        this.#queue.splice(i, 1);
+        this.#callbacks!.finished(item.tryId, {
+          outcome: "failed",
+          error: { message: `the DAG bundle could not be prepared: ${errorMessage(error)}`, code: "UPDRAFT_E_INTERNAL", stack: null, retryable: true },
+          at: Date.now(),
+        });
       }
     }
     return true;
@@ -238,6 +245,7 @@ export class LocalExecutor implements Executor {
     const recruits = this.#backloggedDags(depth);
     while (this.#queue.length > 0) {
       const dag = dagKey(this.#queue[0]!);
+      const hash = this.#queue[0]!.bundleHash;
       let knower: Runner | null = null;
       let stranger: Runner | null = null;
       for (const r of open) {
@@ -245,13 +253,14 @@ export class LocalExecutor implements Executor {
         if (l >= depth) continue;
         if (r.dags.has(dag)) {
           if (knower === null || l < loadOf(knower)) knower = r;
-        } else if (stranger === null || l < loadOf(stranger)) stranger = r;
+        } else if (stranger === null || strangerFirst(r, stranger, hash, loadOf)) stranger = r;
       }
       const best = knower !== null && stranger !== null && loadOf(stranger) === 0 && recruits.has(dag) ? stranger : (knower ?? stranger);
       const bestKnows = best === knower;
       if (!bestKnows) recruits.delete(dag);
       if (!best) break;
       best.dags.add(dag);
+      best.bundles.add(hash);
       const item = this.#queue.shift()!;
       const active: ActiveTry = { payload: { ...item, bundlePath: this.#bundlePath(item.bundleHash) }, runner: best, startedAt: null, codeAt: null, first: !bestKnows, timer: null, ended: false, revoking: false };
       this.#tries.set(item.tryId, active);
@@ -362,9 +371,21 @@ export class LocalExecutor implements Executor {
     return join(this.#options.bundleDir, `${hash}.mjs`);
   }
 
+  /** Bundles being written, so that a dispatch and a prepare of the same one share the work. */
+  readonly #writing = new Map<string, Promise<void>>();
+
   /** Writes the bundle where runners import it from (once per hash). */
-  async #ensureBundle(hash: string): Promise<void> {
-    if (this.#writtenBundles.has(hash)) return;
+  #ensureBundle(hash: string): Promise<void> {
+    if (this.#writtenBundles.has(hash)) return Promise.resolve();
+    let writing = this.#writing.get(hash);
+    if (!writing) {
+      writing = this.#writeBundle(hash).finally(() => this.#writing.delete(hash));
+      this.#writing.set(hash, writing);
+    }
+    return writing;
+  }
+
+  async #writeBundle(hash: string): Promise<void> {
     if (!existsSync(this.#bundlePath(hash))) {
       const code = await this.#callbacks!.loadBundle(hash);
       await writePrivateFileAtomic(this.#bundlePath(hash), code);
@@ -372,20 +393,46 @@ export class LocalExecutor implements Executor {
       this.#bundleDiskFull = false;
     }
     this.#writtenBundles.add(hash);
-    for (const runner of this.#runners) this.#preload(runner);
+    this.#spreadPreloads();
+  }
+
+  /** Bundles that runs which started will need, not yet imported by a runner. */
+  readonly #wanted = new Set<string>();
+
+  prepare(bundleHashes: readonly string[]): void {
+    if (this.#stopping) return;
+    const fresh = [...new Set(bundleHashes)].filter((h) => !this.#writtenBundles.has(h));
+    for (const hash of bundleHashes) this.#wanted.add(hash);
+    this.#spreadPreloads();
+    void (async () => {
+      for (let i = 0; i < fresh.length; i += BUNDLES_AT_ONCE) {
+        // A bundle that cannot be written now fails its tries when they are dispatched.
+        await Promise.all(fresh.slice(i, i + BUNDLES_AT_ONCE).map((hash) => this.#ensureBundle(hash).catch(() => this.#wanted.delete(hash))));
+      }
+    })();
   }
 
   /**
-   * An idle runner imports the bundles of the tries waiting in the queue (already written) before
-   * one is handed to it, so that imports run side by side instead of in front of each first try.
+   * Bundles that tries will need (those of queued tries, and of runs that started) and no runner
+   * has imported: each goes to one idle runner, the one given the fewest, so that imports run side
+   * by side ahead of the first tries, which then go to that runner (see #assign). A runner that
+   * later takes a try of another's DAG imports its bundle then.
    */
-  #preload(runner: Runner): void {
-    if (!runner.ready || runner.doomed || load(runner) > 0) return;
-    for (const item of this.#queue) {
-      if (runner.bundles.has(item.bundleHash) || !this.#writtenBundles.has(item.bundleHash)) continue;
-      runner.bundles.add(item.bundleHash);
-      this.#send(runner, { t: "preload", bundleHash: item.bundleHash, bundlePath: this.#bundlePath(item.bundleHash) });
+  #spreadPreloads(): void {
+    const idle = [...this.#runners].filter((r) => r.ready && !r.doomed && load(r) === 0);
+    if (idle.length === 0) return;
+    const held = new Set<string>();
+    for (const r of this.#runners) for (const hash of r.bundles) held.add(hash);
+    const given = new Map<Runner, number>();
+    for (const hash of new Set([...this.#queue.map((p) => p.bundleHash), ...this.#wanted])) {
+      if (held.has(hash) || !this.#writtenBundles.has(hash)) continue;
+      const runner = idle.reduce((a, b) => ((given.get(b) ?? 0) < (given.get(a) ?? 0) ? b : a));
+      given.set(runner, (given.get(runner) ?? 0) + 1);
+      runner.bundles.add(hash);
+      held.add(hash);
+      this.#send(runner, { t: "preload", bundleHash: hash, bundlePath: this.#bundlePath(hash) });
     }
+    for (const hash of this.#wanted) if (held.has(hash)) this.#wanted.delete(hash);
   }
 
   #spawn(): Runner {
@@ -449,7 +496,7 @@ export class LocalExecutor implements Executor {
       case "ready":
         runner.ready = true;
         runner.idleSince = Date.now();
-        this.#preload(runner);
+        this.#spreadPreloads();
         void this.#drain();
         return;
       case "started":
@@ -677,6 +724,13 @@ const dagKey = (item: DispatchItem) => `${item.bundleHash}:${item.dagId}`;
 
 /** Tries a runner holds: the one it runs and those queued on it. */
 const load = (r: Runner) => (r.current ? 1 : 0) + r.queued.length;
+
+/** Among runners that have not built a try's DAG: one that imported its bundle first, then the least loaded. */
+function strangerFirst(r: Runner, than: Runner, bundleHash: string, loadOf: (r: Runner) => number): boolean {
+  const holds = r.bundles.has(bundleHash);
+  if (holds !== than.bundles.has(bundleHash)) return holds;
+  return loadOf(r) < loadOf(than);
+}
 
 function checkLines(lines: unknown): LogLine[] {
   if (!Array.isArray(lines)) throw new Error("log lines are not an array");

@@ -32,6 +32,11 @@ export interface Executor {
   freeSlots(): number;
   /** Starts the tries; each ends with exactly one `finished` callback. */
   dispatch(tries: DispatchItem[]): void;
+  /**
+   * The bundles of runs that just started: their tries come next, so an executor may fetch and
+   * load them ahead (a hint; dispatch works without it).
+   */
+  prepare?(bundleHashes: readonly string[]): void;
   /** Stops a try (it was marked or cleared elsewhere); its `finished` still comes. */
   kill(tryId: string, reason: string): void;
   /** Tries started and not yet finished. */

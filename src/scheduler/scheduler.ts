@@ -80,6 +80,8 @@ interface Tick {
   seeds: Map<number, RunSeeds>;
   events: SchedulerEvent[];
   finishedRuns: number[];
+  /** Bundles of the runs this tick started, for the executor to load ahead of their tries. */
+  bundles: Set<string>;
 }
 
 const emptyPending = (): Pending => ({ started: new Map(), finished: new Map(), logs: [], pushes: [] });
@@ -248,7 +250,7 @@ export class Scheduler {
     const passWaiters = wantRuns && wantBackstop ? this.#passWaiters.splice(0) : [];
     this.#wantRuns = false;
     this.#wantBackstop = false;
-    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [] };
+    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [], bundles: new Set() };
     let dispatched: DispatchItem[] = [];
     try {
       dispatched = await this.#store.transaction(async (trx) => {
@@ -303,6 +305,7 @@ export class Scheduler {
       if (this.#ended.size > ENDED_KEPT) this.#ended.delete(this.#ended.keys().next().value!);
     }
     for (const id of tick.finishedRuns) this.#cache.forgetRun(id);
+    if (tick.bundles.size > 0) this.#executor.prepare?.([...tick.bundles]);
     if (dispatched.length > 0) {
       for (const d of dispatched) this.#inflight.set(d.tryId, d);
       this.#executor.dispatch(dispatched);
@@ -404,6 +407,7 @@ export class Scheduler {
     for (const id of started) {
       this.#seed(tick, id).full = true;
       const run = runs.get(id)!;
+      tick.bundles.add(run.bundleHash);
       tick.events.push({ type: "run-state", dagRunId: id, dagId: run.dagId, runId: run.runId, state: "running" });
     }
     if (!this.#onlyRuns) this.#nextRunAt = await nextRunCreation(trx);

@@ -3,9 +3,10 @@
  * must hold whatever a runner holds in its queue: every try starts once and ends once; a try
  * stuck behind a long one is taken back for a free runner; a runner that crashes or times out
  * hands its unstarted tries to another runner without spending a retry; a try killed while it
- * waits on a runner never starts.
+ * waits on a runner never starts; the bundles of runs that start are imported ahead, each by one
+ * runner.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -207,5 +208,33 @@ describe("local executor with tries sent ahead", () => {
     expect(seen.started).not.toContain(victim.tryId);
     expect(seen.finished.get(victim.tryId)).toHaveLength(1);
     expect(existsSync(release)).toBe(true);
+  });
+
+  it("bundles of runs that start are fetched once and imported ahead by one runner, where the first try of their DAG then runs", { timeout: 120_000 }, async () => {
+    // Each bundle leaves a file named by the process that imported it.
+    const marks = join(dir, "marks");
+    const bundle = (name: string) => `import { writeFileSync } from "node:fs";
+writeFileSync(${JSON.stringify(marks)} + "/${name}-" + process.pid, "");
+const { dag, task } = globalThis[Symbol.for("updraft.sdk")];
+const quick = task({ id: "quick", run: () => "${name}" });
+dag({ id: "${name}" }, () => { quick(undefined, { id: "quick" }); });
+`;
+    const fetched: string[] = [];
+    executor = new LocalExecutor({ maxRunners: 2, warmRunners: 2, memoryLimitMb: 512, killGraceMs: 300, bundleDir: join(dir, "bundles"), log: silentLogger() });
+    await executor.start({ ...callbacks(), loadBundle: async (hash) => (fetched.push(hash), bundle(hash)) });
+    mkdirSync(marks);
+    const importers = (name: string) => readdirSync(marks).filter((f) => f.startsWith(`${name}-`)).map((f) => Number(f.slice(name.length + 1)));
+    executor.prepare(["a", "b"]);
+    const tries = ["a", "b"].map((name) => ({ ...item("quick"), dagId: name, bundleHash: name }));
+    executor.dispatch([tries[0]!]); // while "a" is still being written: it is fetched once all the same
+    await waitFor("both bundles imported ahead", () => importers("a").length > 0 && importers("b").length > 0, 60_000);
+    await waitFor("the try of a", ended([tries[0]!]), 60_000);
+    executor.dispatch([tries[1]!]);
+    await waitFor("the try of b", ended([tries[1]!]), 60_000);
+    expect(fetched.sort()).toEqual(["a", "b"]);
+    for (const [n, name] of ["a", "b"].entries()) {
+      expect(outcome(tries[n]!)).toMatchObject({ outcome: "success", output: JSON.stringify(name) });
+      expect(importers(name)).toEqual([seen.pids.get(tries[n]!.tryId)]);
+    }
   });
 });
