@@ -67,12 +67,15 @@ export interface StartedTry {
 
 // ---- queue ----------------------------------------------------------------------------------
 
-const QUEUE = statement(
-  (d) => `update task_instance set state = 'queued', try_number = try_number + 1,
+const QUEUE = statement((d) =>
+  d.updateIdIn(
+    "task_instance",
+    `state = 'queued', try_number = try_number + 1,
       try_id = cast(? as text) || '.' || cast(id as text) || '.' || cast(try_number + 1 as text),
       queued_at = ?, job_id = ?, start_date = null, end_date = null, duration_ms = null, next_retry_at = null,
-      hostname = null, pid = null, updated_at = ?
-    where id ${d.inList} and state = 'scheduled'`,
+      hostname = null, pid = null, updated_at = ?`,
+    "state = 'scheduled'",
+  ),
 );
 
 /**

@@ -40,12 +40,16 @@ export async function dispatchableRuns(ctx: SqlContext, onlyRuns: ReadonlySet<nu
 // DAGs at their maxActiveTasks and full pools are left out in SQL, so the LIMIT need not reach
 // past task instances that could not start anyway. SQLite is told to walk the ready index (in
 // priority order, stopping at the LIMIT) whatever its statistics say.
-const READY = statement(
-  (d) => `select id, dag_run_id, dag_id, task_id, try_number, max_tries, pool, pool_slots
+const ready = (exclude: boolean) =>
+  statement(
+    (d) => `select id, dag_run_id, dag_id, task_id, try_number, max_tries, pool, pool_slots
     from task_instance${d.indexedBy("ti_ready")}
-    where state = 'scheduled' and dag_run_id ${d.inList} and not (dag_id ${d.inList}) and not (pool ${d.inList})
+    where state = 'scheduled' and dag_run_id ${d.inList}${exclude ? ` and not (dag_id ${d.inList}) and not (pool ${d.inList})` : ""}
     order by priority_weight desc, id limit ?${d.claimRows}`,
-);
+  );
+const READY = ready(true);
+/** Nothing is full (the usual case): each list costs SQLite a temporary table per execution. */
+const READY_ANY = ready(false);
 const ACTIVE = statement(
   () => `select ti.dag_id, d.max_active_tasks, ti.pool, count(*) as n, sum(ti.pool_slots) as slots
     from task_instance ti join dag d on d.dag_id = ti.dag_id where ti.state in ('queued', 'running') group by ti.dag_id, d.max_active_tasks, ti.pool`,
@@ -87,9 +91,13 @@ export async function dispatchReady(
     poolUsed.set(a.pool, (poolUsed.get(a.pool) ?? 0) + Number(a.slots));
   }
   const fullPools = [...poolUsed].filter(([pool, used]) => used >= (pools.get(pool) ?? Infinity)).map(([pool]) => pool);
-  const exclude = [list(ctx, [...fullDags]), list(ctx, fullPools)];
   const limit = capacity + 8;
-  const ready = (await query<ReadyRow>(ctx, READY, [list(ctx, [...maxActive.keys()]), ...exclude, limit])).map((r) => ({
+  const runIds = list(ctx, [...maxActive.keys()]);
+  const found =
+    fullDags.size === 0 && fullPools.length === 0
+      ? await query<ReadyRow>(ctx, READY_ANY, [runIds, limit])
+      : await query<ReadyRow>(ctx, READY, [runIds, list(ctx, [...fullDags]), list(ctx, fullPools), limit]);
+  const ready = found.map((r) => ({
     ...r,
     id: Number(r.id),
     dag_run_id: Number(r.dag_run_id),

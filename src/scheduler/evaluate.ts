@@ -62,8 +62,8 @@ const UNFINISHED_RUNS = statement(
   (d) => `select distinct dag_run_id from ${d.rows(RUN_COLUMNS)} where exists
     (select 1 from task_instance ti where ti.dag_run_id = v.dag_run_id and ti.state in (${UNFINISHED_LIST}))`,
 );
-const SET_SCHEDULED = statement((d) => `update task_instance set state = 'scheduled', scheduled_at = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
-const SET_ENDED = statement((d) => `update task_instance set state = ?, end_date = ?, updated_at = ? where id ${d.inList} and state = 'none'`);
+const SET_SCHEDULED = statement((d) => d.updateIdIn("task_instance", "state = 'scheduled', scheduled_at = ?, updated_at = ?", "state = 'none'"));
+const SET_ENDED = statement((d) => d.updateIdIn("task_instance", "state = ?, end_date = ?, updated_at = ?", "state = 'none'"));
 
 type StateRow = { dag_run_id: number; id: number; task_id: string; state: TaskInstanceState };
 

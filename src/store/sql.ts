@@ -31,6 +31,11 @@ export interface DialectSql {
   inList: string;
   /** A FROM item named `v` with the given columns, from one JSON parameter made by `rows()`. */
   rows(columns: Columns): string;
+  /**
+   * `update <table> set <set> where id <in the list parameter> and <guard>` as the dialect runs it
+   * best (SQLite: a join with the list, which updates in one pass; an IN subquery took twice as long).
+   */
+  updateIdIn(table: string, set: string, guard: string): string;
   /** After `from <table>`: make the planner walk this index (SQLite's INDEXED BY; nothing elsewhere). */
   indexedBy(index: string): string;
   /** After a SELECT that claims rows: lock them, skipping rows another transaction holds (empty where a writer is alone). */
@@ -48,6 +53,7 @@ const SQLITE: DialectSql = {
   inList: "in (select value from json_each(?))",
   // Arrays, not objects: a value is found by its place, not by a key (a third cheaper per row).
   rows: (columns) => `(select ${columns.map(([name], i) => `value->>${i} as ${name}`).join(", ")} from json_each(?)) as v`,
+  updateIdIn: (table, set, guard) => `update ${table} set ${set} from (select value as listed_id from json_each(?)) as ids where ${table}.id = ids.listed_id and ${guard}`,
   indexedBy: (index) => ` indexed by ${index}`,
   claimRows: "",
   greatest: "max",
@@ -59,6 +65,7 @@ const POSTGRES: DialectSql = {
   dialect: "postgres",
   inList: "= any(?)",
   rows: (columns) => `jsonb_to_recordset(?::jsonb) as v(${columns.map(([name, type]) => `${name} ${type}`).join(", ")})`,
+  updateIdIn: (table, set, guard) => `update ${table} set ${set} where id = any(?) and ${guard}`,
   indexedBy: () => "",
   claimRows: " for update skip locked",
   greatest: "greatest",
