@@ -87,10 +87,17 @@ export interface Statement {
 
 let statements = 0;
 
-/** A statement for both dialects; `?` placeholders become $1, $2, … on PostgreSQL. */
+/**
+ * A statement for both dialects; `?` placeholders become $1, $2, … on PostgreSQL, and `+?` on
+ * SQLite. There a parameter the planner may look at (a LIMIT, a column compared with it that has
+ * ANALYZE statistics) makes SQLite compile the statement again whenever it is bound, which
+ * better-sqlite3 does at every run: the ready query took 73 µs instead of 13. The unary plus,
+ * a no-op on any value, hides the value from the planner: one plan for every binding, as
+ * PostgreSQL's named statements have.
+ */
 export function statement(build: (d: DialectSql) => string): Statement {
   let n = 0;
-  return { sqlite: build(SQLITE), postgres: build(POSTGRES).replace(/\?/g, () => `$${++n}`), name: `updraft_${++statements}` };
+  return { sqlite: build(SQLITE).replace(/\?/g, "+?"), postgres: build(POSTGRES).replace(/\?/g, () => `$${++n}`), name: `updraft_${++statements}` };
 }
 
 /**
