@@ -3,7 +3,7 @@
  * batch a random hex prefix of the dispatch that queued it. Reports name their try by it, and the
  * store finds the task instance from it without another index.
  */
-import { randomBytes } from "node:crypto";
+import { randomUUID } from "node:crypto";
 
 const TRY_ID_RE = /^([0-9a-f]{1,32})\.([1-9][0-9]{0,15})\.([1-9][0-9]{0,5})$/;
 
@@ -12,9 +12,13 @@ export interface ParsedTryId {
   tryNumber: number;
 }
 
-/** A fresh prefix for the tries one dispatch queues. */
+/**
+ * A fresh prefix for the tries one dispatch queues: 48 random bits, from the first two groups of
+ * a v4 UUID (Node draws those from a cached pool; randomBytes asks the system every time, 4–15 µs).
+ */
 export function newTryBatch(): string {
-  return randomBytes(6).toString("hex");
+  const uuid = randomUUID();
+  return uuid.slice(0, 8) + uuid.slice(9, 13);
 }
 
 export function makeTryId(batch: string, tiId: number, tryNumber: number): string {

@@ -4,7 +4,7 @@
  * maxActiveTasks and each pool's slots. A few statements per tick, however many tries.
  */
 import type { DispatchItem } from "../runner/protocol.js";
-import { exec, list, query, statement, type SqlContext } from "../store/sql.js";
+import { dialectSql, exec, list, query, statement, type SqlContext } from "../store/sql.js";
 import { queueTries } from "../execution/tries.js";
 import type { RunCache } from "./run-cache.js";
 
@@ -80,6 +80,12 @@ export async function dispatchReady(
 ): Promise<DispatchItem[]> {
   const { pools, runs: maxActive } = scope;
   if (capacity <= 0 || maxActive.size === 0) return [];
+  const limit = capacity + 8;
+  const runIds = list(ctx, [...maxActive.keys()]);
+  // Where statements pipeline, the ready rows of the usual case (nothing full) are asked for
+  // with the counts, in the same round trip.
+  const readyAny = dialectSql(ctx).pipelines ? query<ReadyRow>(ctx, READY_ANY, [runIds, limit]) : null;
+  readyAny?.catch(() => {}); // awaited below
   const active = await query<{ dag_id: string; max_active_tasks: number; pool: string; n: number; slots: number }>(ctx, ACTIVE, []);
   const dagActive = new Map<string, number>();
   const poolUsed = new Map<string, number>();
@@ -91,12 +97,11 @@ export async function dispatchReady(
     poolUsed.set(a.pool, (poolUsed.get(a.pool) ?? 0) + Number(a.slots));
   }
   const fullPools = [...poolUsed].filter(([pool, used]) => used >= (pools.get(pool) ?? Infinity)).map(([pool]) => pool);
-  const limit = capacity + 8;
-  const runIds = list(ctx, [...maxActive.keys()]);
-  const found =
-    fullDags.size === 0 && fullPools.length === 0
-      ? await query<ReadyRow>(ctx, READY_ANY, [runIds, limit])
-      : await query<ReadyRow>(ctx, READY, [runIds, list(ctx, [...fullDags]), list(ctx, fullPools), limit]);
+  const nothingFull = fullDags.size === 0 && fullPools.length === 0;
+  const asked = readyAny ? await readyAny : null; // awaited either way: its failure is the tick's
+  const found = nothingFull
+    ? (asked ?? (await query<ReadyRow>(ctx, READY_ANY, [runIds, limit])))
+    : await query<ReadyRow>(ctx, READY, [runIds, list(ctx, [...fullDags]), list(ctx, fullPools), limit]);
   const ready = found.map((r) => ({
     ...r,
     id: Number(r.id),

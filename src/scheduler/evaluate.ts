@@ -45,7 +45,8 @@ export interface EvaluationResult {
 /** Per run: waiting task → the upstream task it was last seen waiting for. */
 export type WaitMemory = Map<number, Map<string, string>>;
 
-type StateMap = Map<string, { id: number; state: TaskInstanceState }>;
+/** A task's state as this evaluation knows it; `id` is null where no row was read (ended this tick, or assumed). */
+type StateMap = Map<string, { id: number | null; state: TaskInstanceState }>;
 
 /** Above this many task instances to read, a run's states are read whole. */
 const FULL_LOAD_THRESHOLD = 500;
@@ -64,6 +65,16 @@ const UNFINISHED_RUNS = statement(
 );
 const SET_SCHEDULED = statement((d) => d.updateIdIn("task_instance", "state = 'scheduled', scheduled_at = ?, updated_at = ?", "state = 'none'"));
 const SET_ENDED = statement((d) => d.updateIdIn("task_instance", "state = ?, end_date = ?, updated_at = ?", "state = 'none'"));
+const DECISION_COLUMNS: Columns = [["dag_run_id", "bigint"], ["task_id", "text"], ["state", "text"]];
+/** Decisions about task instances not read first: applied only where the row is still `none`. */
+const SET_DECIDED = statement(
+  (d) => `update task_instance set state = v.state, updated_at = ?,
+      scheduled_at = case when v.state = 'scheduled' then ? else task_instance.scheduled_at end,
+      end_date = case when v.state = 'scheduled' then task_instance.end_date else ? end
+    from ${d.rows(DECISION_COLUMNS)}
+    where task_instance.dag_run_id = v.dag_run_id and task_instance.task_id = v.task_id and task_instance.state = 'none'
+    returning task_instance.id, task_instance.dag_run_id, task_instance.task_id`,
+);
 
 type StateRow = { dag_run_id: number; id: number; task_id: string; state: TaskInstanceState };
 
@@ -77,6 +88,10 @@ interface RunWork {
   branchSkip: Set<string>;
   /** Read every state of the run (not only those near the frontier). */
   whole: boolean;
+  /** Frontier tasks not read: every upstream state is known, so they are decided as if `none` (see decideAssumed). */
+  assumed: Set<string>;
+  /** Decisions already written (by decideAssumed). */
+  written: Set<string>;
 }
 
 /** Reads the states the evaluation needs, for all runs at once: whole runs, or (run, task) pairs. */
@@ -134,13 +149,32 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
         }
       }
     }
-    return { run, seeds, waits, states: new Map(), decided: new Map(), frontier, branchSkip, whole: seeds.full };
+    // What ended in this tick was written in this transaction: its state is known without a read.
+    const states: StateMap = new Map([...seeds.ended].map(([taskId, state]) => [taskId, { id: null, state }]));
+    return { run, seeds, waits, states, decided: new Map(), frontier, branchSkip, whole: seeds.full, assumed: new Set(), written: new Set() };
   });
 
-  // 1. Decide, cascading skips and upstream failures downstream, a frontier at a time.
+  // 1. Decide, cascading skips and upstream failures downstream, a frontier at a time. A frontier
+  // task whose upstream states are all known is not read: it is decided as if it were `none`, and
+  // the decision is written only where it still is (a chain's next task costs one statement, not two).
+  // Not a task upstream of another frontier task: that one's decision would rest on an assumption.
   const withUpstream = (w: RunWork) => {
-    const need = new Set(w.frontier);
-    for (const t of w.frontier) for (const up of w.run.graph.tasks.get(t)!.upstream) need.add(up);
+    const { tasks } = w.run.graph;
+    if (!w.whole) {
+      const feeds = new Set<string>();
+      for (const t of w.frontier) for (const u of tasks.get(t)!.upstream) feeds.add(u);
+      for (const t of w.frontier) {
+        if (w.states.has(t) || feeds.has(t) || !tasks.get(t)!.upstream.every((u) => w.states.has(u))) continue;
+        w.assumed.add(t);
+        w.states.set(t, { id: null, state: "none" });
+      }
+    }
+    const need = new Set<string>();
+    for (const t of w.frontier) {
+      if (w.assumed.has(t)) continue;
+      need.add(t);
+      for (const up of tasks.get(t)!.upstream) need.add(up);
+    }
     return need;
   };
   let active = work.filter((w) => w.frontier.size > 0);
@@ -149,6 +183,7 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
     await loadStates(ctx, active, (w) => (first && w.whole ? null : withUpstream(w)));
     first = false;
     for (const w of active) w.frontier = decideFrontier(w);
+    await decideAssumed(ctx, active, now);
     active = active.filter((w) => w.frontier.size > 0);
   }
 
@@ -156,8 +191,9 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
   const byState = new Map<TaskInstanceState, number[]>();
   for (const w of work) {
     for (const [taskId, state] of w.decided) {
+      if (w.written.has(taskId)) continue;
       const ids = byState.get(state) ?? [];
-      ids.push(w.states.get(taskId)!.id);
+      ids.push(w.states.get(taskId)!.id!);
       byState.set(state, ids);
     }
   }
@@ -209,6 +245,42 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
     results.set(id, { outcome: (await finishRun(ctx.db, id, outcome, now, null)) ? outcome : null, decided: w.decided, deadlock: null });
   }
   return results;
+}
+
+/**
+ * Writes the decisions about assumed tasks, each only where its row is still `none`. A task that
+ * was not (marked, or decided before) loses its decision and its assumed state: it is read when
+ * a later step needs it, and what it cascaded to is decided from what is read.
+ */
+async function decideAssumed(ctx: SqlContext, work: RunWork[], now: number): Promise<void> {
+  const decisions: Array<{ dag_run_id: number; task_id: string; state: TaskInstanceState }> = [];
+  for (const w of work) {
+    for (const t of w.assumed) {
+      const state = w.decided.get(t);
+      if (state !== undefined) decisions.push({ dag_run_id: w.run.dagRunId, task_id: t, state });
+      else w.states.delete(t); // still waiting: its real state is not known
+    }
+  }
+  const applied = new Map<string, number>();
+  for (const part of chunk(decisions, 2_000)) {
+    for (const r of await query<{ id: number; dag_run_id: number; task_id: string }>(ctx, SET_DECIDED, [now, now, now, rows(ctx, DECISION_COLUMNS, part)])) {
+      applied.set(`${Number(r.dag_run_id)}\0${r.task_id}`, Number(r.id));
+    }
+  }
+  for (const w of work) {
+    for (const t of w.assumed) {
+      const id = applied.get(`${w.run.dagRunId}\0${t}`);
+      const state = w.decided.get(t);
+      if (id !== undefined && state !== undefined) {
+        w.states.set(t, { id, state });
+        w.written.add(t);
+      } else {
+        w.decided.delete(t);
+        w.states.delete(t);
+      }
+    }
+    w.assumed.clear();
+  }
 }
 
 /** Decides the frontier's tasks from the states known; returns the next frontier. */

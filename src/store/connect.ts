@@ -10,7 +10,7 @@ import type pg from "pg";
 import { UpdraftError } from "../errors/index.js";
 import { redactUrl } from "../util/redact.js";
 import type { Logger } from "../util/logger.js";
-import { bindPgClient, bindSqliteConnection } from "./sql.js";
+import { bindAtCommit, bindPgClient, bindSqliteConnection } from "./sql.js";
 import type { Database } from "./schema.js";
 import { StorageState } from "./storage.js";
 
@@ -215,15 +215,20 @@ function openSqlite(file: string, options: StoreOptions): Store {
     transaction: (fn) =>
       db.connection().execute(async (conn) => {
         bindSqliteConnection(conn, database);
+        const writes: Array<Promise<unknown>> = [];
+        bindAtCommit(conn, writes);
         database.prepare("begin immediate").run();
         try {
           const result = await fn(conn);
+          await Promise.all(writes);
           database.prepare("commit").run();
           return result;
         } catch (error) {
           storage.note(error);
           if (raw.inTransaction) database.prepare("rollback").run();
           throw error;
+        } finally {
+          bindAtCommit(conn, null);
         }
       }),
     // Other processes see a change through data_version; listeners in this process are told here.
@@ -287,7 +292,8 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
       oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
   };
   const schemaOption = parsed.schema ? { options: `-c search_path=${parsed.schema}` } : {};
-  const pool = new pg.Pool({ connectionString: parsed.target, max: options.poolSize ?? 10, types, ...schemaOption });
+  // Pipelined clients: a query is sent without waiting for the answer to the one before (see transaction()).
+  const pool = new pg.Pool({ connectionString: parsed.target, max: options.poolSize ?? 10, types, pipeline: true, ...schemaOption });
   pool.on("error", () => {}); // an idle client's error is reported on its next use
   const channel = `updraft_${parsed.schema ?? "public"}`;
   try {
@@ -358,11 +364,23 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
     },
     async transaction(fn) {
       const client = await pool.connect();
+      const trx = kyselyFor(client);
+      const writes: Array<Promise<unknown>> = [];
+      bindAtCommit(trx, writes);
       let broken = false;
       try {
-        await client.query("begin");
-        const result = await fn(kyselyFor(client));
-        await client.query("commit");
+        // The client pipelines: "begin" goes out with the first statement, and the writes left
+        // for the commit (execAtCommit: the tick's events) with the COMMIT; two round trips fewer.
+        const begun = client.query("begin");
+        begun.catch(() => {}); // the statements behind it fail too, and say so
+        const result = await fn(trx);
+        const commit = client.query("commit");
+        commit.catch(() => {});
+        await begun;
+        await Promise.all(writes);
+        // After a failed statement the server answers COMMIT with ROLLBACK.
+        const done = await commit;
+        if (done.command !== "COMMIT") throw new Error(`the transaction was rolled back (the server answered ${done.command} to COMMIT)`);
         return result;
       } catch (error) {
         storage.note(error);
@@ -371,6 +389,7 @@ async function openPostgres(parsed: ParsedUrl, options: StoreOptions): Promise<S
         });
         throw error;
       } finally {
+        bindAtCommit(trx, null);
         client.release(broken);
       }
     },

@@ -6,7 +6,7 @@ import type { Kysely } from "kysely";
 import type { Store } from "./connect.js";
 import type { Database, EventRow } from "./schema.js";
 import { chunk } from "./batch.js";
-import { exec, query, rows, statement, type SqlContext } from "./sql.js";
+import { execAtCommit, rows, statement, type SqlContext } from "./sql.js";
 
 export type StoredEvent =
   | { kind: "ti-state"; dag_id: string; run_id: string; task_id: string; state: string; try_number?: number }
@@ -33,7 +33,7 @@ const NOTIFY = statement(() => `select pg_notify(?, 'events')`);
  * itself is seen). Used by a tick that wrote only log lines, so live log tails need not wait.
  */
 export async function notifyEventListeners(ctx: SqlContext, channel: string | null): Promise<void> {
-  if (ctx.dialect === "postgres" && channel) await query(ctx, NOTIFY, [channel]);
+  if (ctx.dialect === "postgres" && channel) await execAtCommit(ctx, NOTIFY, [channel]);
 }
 
 /** Appends events (in the caller's transaction); on PostgreSQL, listeners are woken at commit. */
@@ -41,8 +41,8 @@ export async function appendEvents(ctx: SqlContext, events: StoredEvent[], now: 
   if (events.length === 0) return;
   for (const part of chunk(events, 2_000)) {
     const payload = rows(ctx, EVENT_COLUMNS, part.map((e) => ({ ts: now, kind: e.kind, dag_id: "dag_id" in e ? e.dag_id : null, payload: JSON.stringify(e) })));
-    if (ctx.dialect === "postgres" && channel) await query(ctx, INSERT_AND_NOTIFY, [payload, channel]);
-    else await exec(ctx, INSERT_EVENTS, [payload]);
+    if (ctx.dialect === "postgres" && channel) await execAtCommit(ctx, INSERT_AND_NOTIFY, [payload, channel]);
+    else await execAtCommit(ctx, INSERT_EVENTS, [payload]);
   }
 }
 

@@ -44,6 +44,11 @@ export interface DialectSql {
   greatest: string;
   /** Data-modifying statements in WITH: several writes in one round trip. */
   writableCte: boolean;
+  /**
+   * Statements go out without waiting for the answer to the one before (a pipelining client):
+   * a read that may turn out not to be needed costs less than the round trip it saves.
+   */
+  pipelines: boolean;
   /** Table statistics go stale after bulk inserts and must be refreshed for good plans. */
   analyzeAfterBulkInsert: boolean;
 }
@@ -58,6 +63,7 @@ const SQLITE: DialectSql = {
   claimRows: "",
   greatest: "max",
   writableCte: false,
+  pipelines: false,
   analyzeAfterBulkInsert: false,
 };
 
@@ -70,6 +76,7 @@ const POSTGRES: DialectSql = {
   claimRows: " for update skip locked",
   greatest: "greatest",
   writableCte: true,
+  pipelines: true,
   analyzeAfterBulkInsert: true,
 };
 
@@ -148,6 +155,31 @@ export async function query<R>(ctx: SqlContext, stmt: Statement, params: readonl
   if (client) return (await client.query<R & pg.QueryResultRow>({ name: stmt.name, text: stmt.postgres, values: [...params] })).rows;
   const result = await ctx.db.executeQuery<R>(CompiledQuery.raw(ctx.dialect === "sqlite" ? stmt.sqlite : stmt.postgres, [...params]));
   return result.rows;
+}
+
+/**
+ * Writes whose result nobody waits for (the tick's events), registered by the store's
+ * transactions: on PostgreSQL they are sent at once and go on the wire with the COMMIT (the
+ * client pipelines), so they cost no round trip of their own; the commit fails if they do.
+ */
+const atCommit = new WeakMap<Kysely<Database>, Array<Promise<unknown>>>();
+
+/** Starts (a list) or ends (null) a transaction's writes left for its commit. */
+export function bindAtCommit(db: Kysely<Database>, writes: Array<Promise<unknown>> | null): void {
+  if (writes) atCommit.set(db, writes);
+  else atCommit.delete(db);
+}
+
+/** Runs a write whose result is not needed before the commit (in a store transaction; elsewhere it is awaited here). */
+export async function execAtCommit(ctx: SqlContext, stmt: Statement, params: readonly unknown[]): Promise<void> {
+  const writes = atCommit.get(ctx.db);
+  const done = exec(ctx, stmt, params);
+  if (!writes) {
+    await done;
+    return;
+  }
+  done.catch(() => {}); // the commit reports it
+  writes.push(done);
 }
 
 /** Runs a statement that changes rows; returns how many it changed. */

@@ -428,6 +428,38 @@ describe.each(DIALECTS)("progress without the poll (%s)", (dialect) => {
     expect(await xcomOf(env, trigger.id, "t5")).toBe(5);
   });
 
+  it("a downstream task marked success while its upstream runs is not run when the upstream ends; a pass then finishes the run", async () => {
+    const dir = scratch();
+    const release = join(dir, "release");
+    env = await createTestEnv({
+      dialect,
+      config: NO_POLL,
+      dags: {
+        "marked.ts": `
+          import { existsSync } from "node:fs";
+          import { dag, task } from "updraft";
+          const a = task({ id: "a", run: async () => { ${waitForFileJs(release)} return 1; } });
+          const b = task({ id: "b", run: () => 2 });
+          const c = task({ id: "c", run: () => 3 });
+          export default dag({ id: "marked" }, () => { c().after(b().after(a())); });
+        `,
+      },
+    });
+    await processDags(env);
+    const trigger = await triggerDagRun(env.store, "marked");
+    running = await startScheduler(env);
+    await waitFor("a to be dispatched", async () => ["queued", "running"].includes((await taskInstance(env!, trigger.id, "a")).state), 20_000);
+    // Marked behind the scheduler's back (no notification): the end of a decides b without reading it first.
+    await env.store.db.updateTable("task_instance").set({ state: "success" }).where("dag_run_id", "=", trigger.id).where("task_id", "=", "b").execute();
+    writeFileSync(release, "");
+    await waitFor("a to succeed", async () => (await taskInstance(env!, trigger.id, "a")).state === "success", 20_000);
+    // a's end and the decision about b are one transaction: b is as it was marked, never tried.
+    expect(await taskInstance(env!, trigger.id, "b")).toMatchObject({ state: "success", try_number: 0 });
+    running.scheduler.requestPass();
+    expect(await running.waitForRun(trigger.id, 20_000)).toBe("success");
+    expect(await taskStates(env, trigger.id)).toMatchObject({ a: { tryNumber: 1 }, b: { state: "success", tryNumber: 0 }, c: { state: "success", tryNumber: 1 } });
+  });
+
   it("a retry comes due by its timer, not by the poll", async () => {
     env = await createTestEnv({
       dialect,

@@ -5,6 +5,7 @@ import { openStore, parseDatabaseUrl, redactUrl } from "../../src/store/connect.
 import { listDags } from "../../src/store/dags.js";
 import { migrate, resetDatabase } from "../../src/store/migrate.js";
 import { listPools, setPool } from "../../src/store/pools.js";
+import { execAtCommit, statement } from "../../src/store/sql.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { createPgSchema, PG_BASE_URL } from "../helpers/services.js";
 import { DIALECTS } from "../helpers/dialects.js";
@@ -174,4 +175,34 @@ describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
       expect(error.message).toContain("127.0.0.1:1");
     });
   }
+});
+
+describe.each(DIALECTS)("writes left for the commit (%s)", (dialect) => {
+  const makeEnv = envFactory(dialect);
+  const INSERT_POOL = statement(() => "insert into pool (name, slots) values (?, ?)");
+
+  it("are stored with the transaction; one that fails rolls back the whole transaction, the statements before it included", async () => {
+    const env = await makeEnv();
+    const { store } = env;
+    const ctx = (db: typeof store.db) => ({ db, dialect: store.dialect });
+    await store.transaction(async (trx) => {
+      await trx.insertInto("pool").values({ name: "before", slots: 1, include_deferred: 0 }).execute();
+      await execAtCommit(ctx(trx), INSERT_POOL, ["left_for_commit", 2]);
+    });
+    expect((await listPools(store.db)).map((p) => [p.name, p.slots]).filter(([n]) => n !== "default_pool")).toEqual([["before", 1], ["left_for_commit", 2]]);
+
+    // The second write left for the commit breaks the primary key: nothing of this transaction stays.
+    await expect(
+      store.transaction(async (trx) => {
+        await trx.insertInto("pool").values({ name: "lost", slots: 3, include_deferred: 0 }).execute();
+        await execAtCommit(ctx(trx), INSERT_POOL, ["also_lost", 4]);
+        await execAtCommit(ctx(trx), INSERT_POOL, ["before", 5]);
+      }),
+    ).rejects.toThrow(/unique|duplicate|primary key/i);
+    expect((await listPools(store.db)).map((p) => p.name).sort()).toEqual(["before", "default_pool", "left_for_commit"]);
+
+    // Outside a store transaction it runs (and is awaited) at once.
+    await execAtCommit(ctx(store.db), INSERT_POOL, ["direct", 6]);
+    expect((await listPools(store.db)).map((p) => p.name)).toContain("direct");
+  });
 });
