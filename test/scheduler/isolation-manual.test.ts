@@ -283,6 +283,8 @@ describe.each(DIALECTS)("trigger rules that decide early, end to end (%s)", (dia
     const slowEnd = tries.get("slow")!.end;
     expect(tries.get("any_success")!.start!).toBeLessThan(slowEnd);
     expect(tries.get("any_failed")!.start!).toBeLessThan(slowEnd);
-    expect(tries.get("every_one")!.start!).toBeGreaterThan(slowEnd);
+    // Times are whole milliseconds, and every_one is decided in the tick that records slow's end:
+    // it may start within the same millisecond, never before.
+    expect(tries.get("every_one")!.start!).toBeGreaterThanOrEqual(slowEnd);
   });
 });
