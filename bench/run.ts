@@ -5,7 +5,7 @@
  * as the yardstick. Prints a table; docs/BENCHMARKS.md records the figures.
  *
  *   npm run bench                          # everything
- *   npm run bench -- --only chain,fanout   # some workloads (chain, fanout, bullmq, dags, dagstest, dagfile, typecheck, idle, events, uigrid)
+ *   npm run bench -- --only chain,fanout   # some workloads (machine, chain, fanout, bullmq, dags, dagstest, dagfile, typecheck, idle, events, uigrid)
  *   npm run bench -- --db=sqlite-normal    # some databases (--name value and --name=value both work)
  */
 import { randomBytes } from "node:crypto";
@@ -15,6 +15,7 @@ import { join } from "node:path";
 import pg from "pg";
 import { bullmqFanout, bullmqVersions, probeRedis } from "./bullmq.js";
 import { cliStart, coldDagsTest, DAGSTEST_TASKS, type CliRun, type CliTarget } from "./dags-test.js";
+import { probeMachine } from "./machine.js";
 import type * as ConfigModule from "../src/config/index.js";
 import type { Config } from "../src/config/index.js";
 import type * as RuntimeModule from "../src/runtime/index.js";
@@ -46,7 +47,7 @@ for (let i = 2; i < process.argv.length; i++) {
   if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
   else args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "chain,fanout,bullmq,dags,dagstest,dagfile,typecheck,idle,events,uigrid").split(",");
+const only = (args.get("only") ?? "machine,chain,fanout,bullmq,dags,dagstest,dagfile,typecheck,idle,events,uigrid").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -183,7 +184,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Row {
   workload: string;
   /** A database, or "redis" for BullMQ's rows. */
-  db: Db | "redis";
+  db: Db | "redis" | "—";
   figure: string;
   value: number;
   unit: string;
@@ -588,7 +589,13 @@ async function benchDagsTest(db: Db): Promise<void> {
   });
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { chain: benchChain, fanout: benchFanout, bullmq: benchBullmq, dagstest: benchDagsTest, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
+/** The machine's speed, once per bench (bench/machine.ts): what a chain task pays beside Updraft's code. */
+async function benchMachine(db: Db): Promise<void> {
+  if (db !== dbs[0]) return;
+  for (const p of await probeMachine()) rows.push({ workload: `machine: ${p.name}`, db: "—", figure: "time", value: p.micros, unit: "µs", budget: "—", detail: p.detail });
+}
+
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { machine: benchMachine, chain: benchChain, fanout: benchFanout, bullmq: benchBullmq, dagstest: benchDagsTest, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
 
 const unknown = only.filter((w) => !(w in WORKLOADS));
 if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(", ")} (the workloads: ${Object.keys(WORKLOADS).join(", ")})`);
