@@ -65,6 +65,16 @@ export async function lastEventId(db: Kysely<Database>): Promise<number> {
   return Number(row?.id ?? 0);
 }
 
+/**
+ * Removes events older than `olderThan`. Events are appended in time order, so the first one
+ * that is recent enough bounds the old ones by id: the search walks only the rows it then
+ * deletes, and the log needs no index on its time (a page of every tick's commit to keep up).
+ * Ids never go back (AUTOINCREMENT on SQLite, an identity on PostgreSQL), even once all is trimmed.
+ */
 export async function trimEvents(db: Kysely<Database>, olderThan: number): Promise<void> {
-  await db.deleteFrom("event").where("ts", "<", olderThan).execute();
+  const first = await db.selectFrom("event").select("id").where("ts", ">=", olderThan).orderBy("id").limit(1).executeTakeFirst();
+  await db
+    .deleteFrom("event")
+    .$if(first !== undefined, (q) => q.where("id", "<", first!.id))
+    .execute();
 }

@@ -6,6 +6,7 @@ import { listDags } from "../../src/store/dags.js";
 import { migrate, resetDatabase } from "../../src/store/migrate.js";
 import { listPools, setPool } from "../../src/store/pools.js";
 import { execAtCommit, statement } from "../../src/store/sql.js";
+import { appendEvents, eventsAfter, lastEventId, trimEvents } from "../../src/store/events.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { createPgSchema, PG_BASE_URL } from "../helpers/services.js";
 import { DIALECTS } from "../helpers/dialects.js";
@@ -64,7 +65,7 @@ describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
       expect(store.dialect).toBe(dialect);
       expect(store.schema).toBe(pg ? pg.schema : null);
       const first = await migrate(store);
-      expect(first.applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings"]);
+      expect(first.applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings", "0005-event-ts-index"]);
       const second = await migrate(store);
       expect(second.applied).toEqual([]);
       expect(await listPools(store.db)).toMatchObject([{ name: "default_pool", slots: 128 }]);
@@ -154,7 +155,7 @@ describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
           const mine = await createPgSchema();
           const store = await openStore({ url: mine.url });
           try {
-            expect((await migrate(store)).applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings"]);
+            expect((await migrate(store)).applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings", "0005-event-ts-index"]);
           } catch (error) {
             failures.push((error as Error).message);
           } finally {
@@ -204,5 +205,28 @@ describe.each(DIALECTS)("writes left for the commit (%s)", (dialect) => {
     // Outside a store transaction it runs (and is awaited) at once.
     await execAtCommit(ctx(store.db), INSERT_POOL, ["direct", 6]);
     expect((await listPools(store.db)).map((p) => p.name)).toContain("direct");
+  });
+});
+
+describe.each(DIALECTS)("trimming the event log (%s)", (dialect) => {
+  const makeEnv = envFactory(dialect);
+
+  it("removes the events older than the bound and keeps the others; ids go on growing once all are trimmed", async () => {
+    const { store } = await makeEnv();
+    const ctx = { db: store.db, dialect: store.dialect };
+    const event = (n: number) => ({ kind: "dag-updated" as const, dag_id: `d${n}` });
+    const before = await lastEventId(store.db);
+    for (const ts of [1_000, 2_000, 3_000, 4_000]) await appendEvents(ctx, [event(ts), event(ts + 1)], ts, null);
+    const tsOf = async () => (await eventsAfter(store.db, before)).map((e) => Number(e.ts));
+    expect(await tsOf()).toEqual([1_000, 1_000, 2_000, 2_000, 3_000, 3_000, 4_000, 4_000]);
+    await trimEvents(store.db, 2_500);
+    expect(await tsOf()).toEqual([3_000, 3_000, 4_000, 4_000]);
+    const last = await lastEventId(store.db);
+    await trimEvents(store.db, 10_000);
+    expect(await tsOf()).toEqual([]);
+    await appendEvents(ctx, [event(5_000)], 5_000, null);
+    const after = await eventsAfter(store.db, before);
+    expect(after.map((e) => Number(e.ts))).toEqual([5_000]);
+    expect(Number(after[0]!.id)).toBeGreaterThan(last);
   });
 });

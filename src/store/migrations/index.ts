@@ -4,6 +4,7 @@ import * as m0001 from "./0001-initial.js";
 import * as m0002 from "./0002-api.js";
 import * as m0003 from "./0003-refresh-reuse.js";
 import * as m0004 from "./0004-import-warnings.js";
+import * as m0005 from "./0005-event-ts-index.js";
 
 export interface MigrationContext {
   dialect: "sqlite" | "postgres";
@@ -19,6 +20,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   "0002-api": m0002,
   "0003-refresh-reuse": m0003,
   "0004-import-warnings": m0004,
+  "0005-event-ts-index": m0005,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
