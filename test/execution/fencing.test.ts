@@ -80,6 +80,26 @@ describe.each(DIALECTS)("try fencing (%s)", (dialect) => {
     expect((await t.row()).state).toBe("up_for_retry");
   });
 
+  it("a queued try handed back comes again under the same try number but a new try id: the first runner's late end cannot finish it", async () => {
+    const t = await setUp(dialect);
+    // Its scheduler died before the try started: the orphan goes back to scheduled without using a try.
+    await t.inTrx((ctx) => ctx.db.updateTable("task_instance").set({ job_id: 424242 }).where("id", "=", t.ti.id).execute());
+    await t.inTrx((ctx) => handBackTries(ctx.db, t.cache, { interrupted: false, now: Date.now() }));
+    const handed = await t.row();
+    expect(handed).toMatchObject({ state: "scheduled", try_number: 0 });
+    const again = (await t.inTrx((ctx) => queueTries(ctx, [{ id: t.ti.id, tryNumber: handed.try_number }], 0, Date.now()))).get(t.ti.id)!;
+    expect(again.split(".").slice(1)).toEqual(t.tryId.split(".").slice(1)); // same task instance and try number
+    expect(again).not.toBe(t.tryId);
+
+    const ok = { outcome: "success" as const, output: "1", at: Date.now() };
+    const late = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: t.tryId, result: ok }], Date.now()));
+    expect(late.refused.map((r) => r.code)).toEqual(["UPDRAFT_E_TRY_STALE"]);
+    expect(await t.row()).toMatchObject({ state: "queued", try_id: again });
+    const current = await t.inTrx((ctx) => finishTries(ctx, t.cache, [{ tryId: again, result: ok }], Date.now()));
+    expect(current.ended.map((e) => e.state)).toEqual(["success"]);
+    expect((await t.history()).map((h) => h.try_id)).toEqual([again]);
+  });
+
   it("a final end keeps the row's first start, host and pid, and writes its history and output with it", async () => {
     const t = await setUp(dialect);
     const startedAt = Date.now() - 1_000;
