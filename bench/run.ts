@@ -7,6 +7,7 @@
  *   npm run bench                          # everything
  *   npm run bench -- --only chain,fanout   # some workloads (machine, chain, fanout, bullmq, dags, dagstest, dagfile, typecheck, idle, events, uigrid)
  *   npm run bench -- --db=sqlite-normal    # some databases (--name value and --name=value both work)
+ *   npm run bench -- --only chain --chain 200 --warm-tasks 0   # the chain without its JIT warm-up (default 5,000 tasks)
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -51,6 +52,8 @@ const only = (args.get("only") ?? "machine,chain,fanout,bullmq,dags,dagstest,dag
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
+/** Tasks the chain's scheduler runs before it is measured (its JIT warm; see benchChain). */
+const warmTasks = Number(args.get("warm-tasks") ?? 5_000);
 
 interface Env {
   config: Config;
@@ -199,15 +202,29 @@ async function benchChain(db: Db): Promise<void> {
   try {
     const perTask: number[] = [];
     const s = await session(env);
-    await s.run(["chain"]); // warms the runners up: each imports the DAG's bundle once
-    for (let i = 0; i < repeats; i++) {
+    const runOnce = async () => {
       const { runIds } = await s.run(["chain"]);
-      perTask.push((await span(env.store, runIds[0]!)) / length);
+      return (await span(env.store, runIds[0]!)) / length;
+    };
+    await runOnce(); // warms the runners up: each imports the DAG's bundle once
+    // The first tasks after a start run while V8 still optimizes the scheduler's code (on a
+    // background thread, which takes the CPU the runner needs on a 2-core machine): per task they
+    // cost about twice the steady state. A scheduler runs for days, so the budget is the steady
+    // state, measured once the scheduler has run warmTasks tasks; the first run is shown beside it.
+    const cold = await runOnce();
+    let ran = 2 * length;
+    while (ran < warmTasks) {
+      await runOnce();
+      ran += length;
     }
+    for (let i = 0; i < repeats; i++) perTask.push(await runOnce());
     await s.stop();
     // Issue 9's budgets (and team goals).
     const budget = db === "postgres" ? "≤ 2.5 ms, team goal ≤ 1.5 ms" : "≤ 0.6 ms, team goal ≤ 0.3 ms";
-    rows.push({ workload: `chain of ${length} no-op tasks`, db, figure: "per task", value: median(perTask), unit: "ms", budget, detail: `median of ${repeats} runs: ${perTask.map((x) => x.toFixed(2)).join(", ")}` });
+    rows.push({
+      workload: `chain of ${length} no-op tasks`, db, figure: "per task", value: median(perTask), unit: "ms", budget,
+      detail: `median of ${repeats} runs after ${ran.toLocaleString("en-US")} warm-up tasks: ${perTask.map((x) => x.toFixed(2)).join(", ")}; the first run after the bundle's import (JIT cold) ${cold.toFixed(2)}`,
+    });
   } finally {
     await env.cleanup();
   }
