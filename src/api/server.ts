@@ -12,8 +12,11 @@ import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyError, type FastifyReply, type FastifyRequest } from "fastify";
 import { UpdraftError } from "../errors/index.js";
 import { can, type Permission } from "../security/rbac.js";
+import { RunCache } from "../scheduler/run-cache.js";
+import { verifyTryToken } from "../security/tokens.js";
 import { checkJsonDepth } from "../util/json-depth.js";
 import { authenticate } from "./auth.js";
+import { EXECUTION_PREFIX, registerExecutionRoutes } from "./execution.js";
 import { authorizeDag, pathParam } from "./access.js";
 import { recordAudit } from "./audit.js";
 import type { ApiDeps } from "./deps.js";
@@ -56,6 +59,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest("principal", null);
+  app.decorateRequest("tryId", null);
   app.decorateRequest("auditNote", null as never);
   installErrorHandling(app, log, store.storage);
 
@@ -73,7 +77,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
       throw new UpdraftError("UPDRAFT_E_RATE_LIMITED", "too many requests that failed authentication from this address", { hint: `try again in ${blocked} seconds` });
     }
     try {
-      request.principal = await authenticate(store.db, options.auth, request.headers.authorization);
+      if (access === "try") request.tryId = await authenticateTry(request, options.auth.signingKey);
+      else request.principal = await authenticate(store.db, options.auth, request.headers.authorization);
     } catch (error) {
       failedAuth.take(request.ip);
       throw error;
@@ -84,7 +89,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     max: config.requestLimitPerMinute,
     timeWindow: 60_000,
     hook: "onRequest",
-    keyGenerator: (request) => (request.principal ? `user:${request.principal.userId}:${request.principal.via}` : `ip:${request.ip}`),
+    keyGenerator: (request) =>
+      request.principal ? `user:${request.principal.userId}:${request.principal.via}` : request.tryId ? `try:${request.tryId}` : `ip:${request.ip}`,
   });
 
   // NUL characters never mean anything in Updraft's names and texts, and PostgreSQL cannot store
@@ -102,7 +108,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   // the body is validated, so a caller without the right learns nothing from validation errors.
   app.addHook("preValidation", async (request) => {
     const access = accessOf(request);
-    if (access === "public" || access === "authenticated") return;
+    if (access === "public" || access === "authenticated" || access === "try") return;
     const principal = request.principal!;
     if (typeof access === "string") {
       if (!can(principal, access as Permission)) {
@@ -136,6 +142,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   app.addHook("onResponse", async (request, reply) => {
     const action = request.routeOptions.config.audit;
     if (!action && !MUTATING.has(request.method)) return;
+    // A try's calls are its history (task_try, task_log), not a person's actions.
+    if (accessOf(request) === "try") return;
     if (request.auditNote?.dryRun === true) return;
     await recordAudit(store.db, request, reply.statusCode, action ?? `${request.method} ${request.routeOptions.url ?? "unknown"}`).catch((error: unknown) => {
       if (!store.storage.note(error)) log.error({ err: error }, "could not write the audit log");
@@ -154,13 +162,19 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     openapi: {
       openapi: "3.1.0",
       info: { title: "Updraft API", version: API_VERSION, description: "Updraft's REST API. Every route but the public ones needs `Authorization: Bearer <token>`." },
-      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "an access token from /auth/login, or an API token" } } },
+      components: {
+        securitySchemes: {
+          bearer: { type: "http", scheme: "bearer", description: "an access token from /auth/login, or an API token" },
+          tryToken: { type: "http", scheme: "bearer", bearerFormat: "JWT", description: "the try token of the try the path names, from its broker message" },
+        },
+      },
     },
     transform: ({ schema, url, route }) => {
       const access = (route.config as { access?: RouteAccess } | undefined)?.access ?? "authenticated";
       const transformed = { ...(schema as Record<string, unknown>) } as Record<string, unknown>;
       transformed["x-access"] = typeof access === "string" ? access : `dag:${access.dag}`;
-      if (access !== "public") transformed.security = [{ bearer: [] }];
+      if (access === "try") transformed.security = [{ tryToken: [] }];
+      else if (access !== "public") transformed.security = [{ bearer: [] }];
       return { schema: transformed as never, url };
     },
   });
@@ -177,6 +191,8 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
     },
     { prefix: "/api/v1" },
   );
+  const cache = new RunCache();
+  await app.register(async (execution) => registerExecutionRoutes(execution, { ...options, cache }), { prefix: EXECUTION_PREFIX });
   app.get("/api/v1/openapi.json", { config: { access: "public" }, schema: { hide: true } }, async () => app.swagger());
   await registerUi(app, options.uiRoot === undefined ? uiRoot() : options.uiRoot);
   return app;
@@ -200,9 +216,26 @@ function accessOf(request: FastifyRequest): RouteAccess {
   const url = request.routeOptions.url;
   if (url === undefined) return "public";
   if (url.startsWith("/api/v1/docs")) return "public";
+  // The task-execution API takes try tokens only, whatever a route says.
+  if (url.startsWith(`${EXECUTION_PREFIX}/`)) return "try";
   // The UI's files and pages are public; everything they show comes from the API, which is not.
   if (!url.startsWith("/api/")) return "public";
   return request.routeOptions.config.access ?? "authenticated";
+}
+
+/**
+ * The try a task-execution request's try token is for; the try its path names must be that one
+ * (403 otherwise: the token is valid, for another try).
+ */
+async function authenticateTry(request: FastifyRequest, signingKey: Uint8Array): Promise<string> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "");
+  if (!match || match[1]!.length > 4096) {
+    throw new UpdraftError("UPDRAFT_E_UNAUTHENTICATED", "the task-execution API needs a try token", { hint: "send Authorization: Bearer <the try token of the try's broker message>" });
+  }
+  const tryId = await verifyTryToken(signingKey, match[1]!);
+  const named = (request.params as { try_id?: unknown } | undefined)?.try_id;
+  if (named !== undefined && named !== tryId) throw new UpdraftError("UPDRAFT_E_FORBIDDEN", "this try token is for another try", { hint: "use the token that came with this try" });
+  return tryId;
 }
 
 /** Trust the nearest `hops` proxies (Fastify takes a hop count, its types do not). */

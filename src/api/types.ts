@@ -13,11 +13,13 @@ export type DagNeed = "read" | "edit" | "trigger" | "delete";
  * - "public": no authentication (health, version, login, the OpenAPI document).
  * - "authenticated": any logged-in user (their own profile and tokens).
  * - a permission: the user's roles must grant it.
+ * - "try": a route of the task-execution API, called with a try token for the try its
+ *   `try_id` path parameter names (or, without one, the try the route checks itself).
  * - { dag }: a DAG-scoped route: any logged-in user may call it, and every DAG it names (the
  *   `dag_id` path parameter, checked before the handler) or lists is checked against the DAG's
  *   access list as well as the user's permissions.
  */
-export type RouteAccess = "public" | "authenticated" | Permission | { dag: DagNeed };
+export type RouteAccess = "public" | "authenticated" | "try" | Permission | { dag: DagNeed };
 
 declare module "fastify" {
   interface FastifyContextConfig {
@@ -29,6 +31,8 @@ declare module "fastify" {
   }
   interface FastifyRequest {
     principal: Principal | null;
+    /** On the task-execution API: the try the request's try token is for. */
+    tryId: string | null;
     /**
      * Facts a handler adds for the audit log: the object acted on, and details. `dryRun`: the
      * handler ran the request as a dry run (it changed nothing), so no record is written.

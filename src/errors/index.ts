@@ -62,6 +62,10 @@ export const ERROR_CODES = {
   UPDRAFT_E_BRANCH_INVALID: 422,
   UPDRAFT_E_TRY_INTERRUPTED: 500,
   UPDRAFT_E_ZOMBIE: 500,
+  // reports about a try that the store refused (src/execution/tries.ts): nothing was changed
+  UPDRAFT_E_TRY_UNKNOWN: 404,
+  UPDRAFT_E_TRY_STALE: 409,
+  UPDRAFT_E_TRY_DUPLICATE: 409,
   // API and security
   UPDRAFT_E_UNAUTHENTICATED: 401,
   UPDRAFT_E_TOKEN_INVALID: 401,

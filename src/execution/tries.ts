@@ -73,7 +73,7 @@ const QUEUE = statement((d) =>
     `state = 'queued', try_number = try_number + 1,
       try_id = cast(? as text) || '.' || cast(id as text) || '.' || cast(try_number + 1 as text),
       queued_at = ?, job_id = ?, start_date = null, end_date = null, duration_ms = null, next_retry_at = null,
-      hostname = null, pid = null, updated_at = ?`,
+      hostname = null, pid = null, heartbeat_at = null, updated_at = ?`,
     "state = 'scheduled'",
   ),
 );
@@ -141,6 +141,30 @@ export async function heartbeatTries(ctx: SqlContext, tryIds: readonly string[])
   }
   for (const [id, tryId] of byTi) if (!seen.has(id)) stop.push({ tryId, state: null });
   return stop;
+}
+
+const BEAT_COLUMNS: Columns = [["id", "bigint"], ["try_id", "text"]];
+const BEAT = statement(
+  (d) => `update task_instance set heartbeat_at = ? from ${d.rows(BEAT_COLUMNS)}
+    where task_instance.id = v.id and task_instance.try_id = v.try_id and task_instance.state in ${IN_FLIGHT} returning task_instance.try_id`,
+);
+
+/**
+ * The heartbeat of tries that run on remote workers: records it for the tries still current and
+ * in flight, and names the others, which must stop, with the state their task instance is in now
+ * (null when it is gone).
+ */
+export async function beatTries(ctx: SqlContext, tryIds: readonly string[], now: number): Promise<Array<{ tryId: string; state: string | null }>> {
+  const valid = [...new Set(tryIds)].flatMap((tryId) => {
+    const parsed = parseTryId(tryId);
+    return parsed ? [{ id: parsed.tiId, try_id: tryId }] : [];
+  });
+  const beating = new Set<string>();
+  for (const part of chunk(valid, PART)) {
+    for (const row of await query<{ try_id: string }>(ctx, BEAT, [now, rows(ctx, BEAT_COLUMNS, part)])) beating.add(row.try_id);
+  }
+  const others = tryIds.filter((id) => !beating.has(id));
+  return others.length === 0 ? [] : heartbeatTries(ctx, others);
 }
 
 // ---- finish ---------------------------------------------------------------------------------

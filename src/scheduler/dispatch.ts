@@ -5,6 +5,7 @@
  */
 import type { DispatchItem } from "../runner/protocol.js";
 import { dialectSql, exec, list, query, statement, type SqlContext } from "../store/sql.js";
+import { tryPayloads } from "../execution/payload.js";
 import { queueTries } from "../execution/tries.js";
 import type { RunCache } from "./run-cache.js";
 
@@ -55,7 +56,6 @@ const ACTIVE = statement(
     from task_instance ti join dag d on d.dag_id = ti.dag_id where ti.state in ('queued', 'running') group by ti.dag_id, d.max_active_tasks, ti.pool`,
 );
 const DELETE_XCOMS = statement((d) => `delete from xcom where dag_run_id = ? and task_id ${d.inList}`);
-const INPUTS = statement((d) => `select task_id, value from xcom where dag_run_id = ? and key = 'return_value' and task_id ${d.inList}`);
 
 interface ReadyRow {
   id: number;
@@ -127,54 +127,11 @@ export async function dispatchReady(
 
   const tryIds = await queueTries(ctx, chosen.map((c) => ({ id: c.id, tryNumber: c.try_number })), jobId, now);
 
-  const runs = await cache.runs(ctx.db, chosen.map((c) => c.dag_run_id));
   // A task that runs again starts without the XComs of its earlier tries.
   const rerun = chosen.filter((c) => c.try_number > 0);
   for (const [runId, tis] of groupBy(rerun, (c) => c.dag_run_id)) await exec(ctx, DELETE_XCOMS, [runId, list(ctx, tis.map((t) => t.task_id))]);
-  const wanted = new Map<number, Set<string>>();
-  for (const c of chosen) {
-    const task = runs.get(c.dag_run_id)!.graph.tasks.get(c.task_id)!;
-    if (task.dataUpstream.length === 0) continue;
-    const set = wanted.get(c.dag_run_id) ?? new Set<string>();
-    task.dataUpstream.forEach((u) => set.add(u));
-    wanted.set(c.dag_run_id, set);
-  }
-  const values = new Map<string, string>();
-  for (const [runId, taskIds] of wanted) {
-    for (const r of await query<{ task_id: string; value: string }>(ctx, INPUTS, [runId, list(ctx, [...taskIds])])) values.set(`${runId}\0${r.task_id}`, r.value);
-  }
-
-  return chosen.map((c) => {
-    const run = runs.get(c.dag_run_id)!;
-    const task = run.graph.tasks.get(c.task_id)!;
-    const tryNumber = c.try_number + 1;
-    const tryId = tryIds.get(c.id)!;
-    const inputs: Record<string, string> = {};
-    for (const u of task.dataUpstream) {
-      const v = values.get(`${c.dag_run_id}\0${u}`);
-      if (v !== undefined) inputs[u] = v;
-    }
-    return {
-        tryId,
-        tiId: c.id,
-        dagRunId: c.dag_run_id,
-        dagId: c.dag_id,
-        runId: run.runId,
-        taskId: c.task_id,
-        tryNumber,
-        maxTries: c.max_tries,
-        bundleHash: run.bundleHash,
-        logicalDate: run.logicalDate,
-        dataIntervalStart: run.dataIntervalStart,
-        dataIntervalEnd: run.dataIntervalEnd,
-        ds: run.ds,
-        params: run.params,
-        conf: run.conf,
-        inputs,
-        executionTimeoutMs: task.options.executionTimeoutMs,
-        xcomMaxBytes,
-    };
-  });
+  const tries = chosen.map((c) => ({ tryId: tryIds.get(c.id)!, tiId: c.id, dagRunId: c.dag_run_id, dagId: c.dag_id, taskId: c.task_id, tryNumber: c.try_number + 1, maxTries: c.max_tries }));
+  return tryPayloads(ctx, cache, tries, xcomMaxBytes);
 }
 
 function groupBy<T, K>(items: T[], key: (item: T) => K): Map<K, T[]> {

@@ -24,6 +24,15 @@ export interface RunInfo {
   conf: string;
 }
 
+/** A long-lived cache (an API server's) forgets its oldest entries past these sizes. */
+const MAX_RUNS = 20_000;
+const MAX_VERSIONS = 1_000;
+
+function keep<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
+}
+
 export class RunCache {
   readonly #graphs = new Map<number, { graph: DagGraph; bundleHash: string }>();
   readonly #runs = new Map<number, RunInfo>();
@@ -40,7 +49,7 @@ export class RunCache {
     const missing = [...new Set(versionIds)].filter((id) => !this.#graphs.has(id));
     if (missing.length === 0) return;
     const rows = await db.selectFrom("dag_version").select(["id", "structure", "bundle_hash"]).where("id", "in", missing).execute();
-    for (const row of rows) this.#graphs.set(row.id, { graph: buildGraph(JSON.parse(row.structure) as SerializedDag), bundleHash: row.bundle_hash });
+    for (const row of rows) keep(this.#graphs, row.id, { graph: buildGraph(JSON.parse(row.structure) as SerializedDag), bundleHash: row.bundle_hash }, MAX_VERSIONS);
   }
 
   /** Run facts for these run ids, loading the ones not cached in one query. */
@@ -76,7 +85,7 @@ export class RunCache {
           params: row.params,
           conf: row.conf,
         };
-        this.#runs.set(row.id, info);
+        keep(this.#runs, row.id, info, MAX_RUNS);
         result.set(row.id, info);
       }
     }

@@ -77,6 +77,47 @@ export async function verifyAccessToken(key: Uint8Array, token: string): Promise
   }
 }
 
+/**
+ * Try tokens: what a worker carries for one try, from the broker message to the execution API.
+ * A JWT of its own type and audience (never taken for an access token, nor one for it), whose
+ * subject is the try id; it expires with the try (its execution timeout plus a grace).
+ */
+export const EXECUTION_AUDIENCE = "updraft-execution";
+const TRY_TYPE = "try";
+
+export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: number): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({ typ: TRY_TYPE })
+    .setProtectedHeader({ alg: "HS256", typ: "JWT" })
+    .setSubject(tryId)
+    .setIssuer(ISSUER)
+    .setAudience(EXECUTION_AUDIENCE)
+    .setIssuedAt(now)
+    .setNotBefore(now)
+    .setExpirationTime(now + Math.max(1, Math.round(ttlMs / 1000)))
+    .sign(key);
+}
+
+/** The try id of a valid try token; UPDRAFT_E_TOKEN_INVALID for anything else. */
+export async function verifyTryToken(key: Uint8Array, token: string): Promise<string> {
+  try {
+    const { payload } = await jwtVerify(token, key, {
+      algorithms: ["HS256"],
+      issuer: ISSUER,
+      audience: EXECUTION_AUDIENCE,
+      requiredClaims: ["exp", "nbf", "sub"],
+      clockTolerance: 5,
+    });
+    if (payload.typ !== TRY_TYPE || typeof payload.sub !== "string") throw new Error("not a try token");
+    return payload.sub;
+  } catch (error) {
+    const expired = error instanceof joseErrors.JWTExpired;
+    throw new UpdraftError("UPDRAFT_E_TOKEN_INVALID", expired ? "the try token has expired" : "the try token is not valid", {
+      hint: expired ? "the try outlived its execution timeout and grace; the scheduler retries it" : "a try token comes with the try's broker message, signed by the scheduler",
+    });
+  }
+}
+
 /** An opaque token (refresh or API token): the secret shown once, and the hash stored. */
 export function newOpaqueToken(prefix: string): { token: string; hash: string } {
   const token = `${prefix}${randomBytes(32).toString("base64url")}`;

@@ -124,6 +124,8 @@ export interface TaskInstanceTable {
   job_id: number | null;
   note: string | null;
   updated_at: number;
+  /** The last heartbeat of a try that runs on a remote worker (null for local tries). */
+  heartbeat_at: number | null;
 }
 
 export interface TaskTryTable {

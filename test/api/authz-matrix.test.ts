@@ -6,6 +6,9 @@
  * change of what a role may do shows up as a failure). The point is authorization, not success:
  * requests carry no body, or `{}`.
  *
+ * The task-execution API (/execution/v1) is in the matrix as refusing every role: it takes try
+ * tokens, which test/api/execution.test.ts covers.
+ *
  * The WebSocket route /events is not part of the matrix: it is public at the HTTP level (the
  * upgrade is open) and authenticates in-band, with a header or its first message; the events
  * tests cover it.
@@ -88,7 +91,7 @@ const ALLOWED_GET_NOT_FOUND: Record<string, RoleKey[]> = {
   "GET /api/v1/importErrors/{import_error_id}": ["team-a"],
 };
 
-const VALID_ACCESS = /^(public|authenticated|dag:(read|edit|trigger|delete))$/;
+const VALID_ACCESS = /^(public|authenticated|try|dag:(read|edit|trigger|delete))$/;
 
 interface Operation {
   method: string;
@@ -183,6 +186,11 @@ function fill(path: string, dagId: "a" | "b", fx: Fixtures): { url: string; miss
     role_name: "target-role",
     token_id: String(fx.tokenId),
     import_error_id: String(fx.importErrorId),
+    // The task-execution API's (try tokens only; see expected()).
+    try_id: "0a1b2c.1.1",
+    key: "return_value",
+    conn_id: "conn-x",
+    hash: "0".repeat(64),
   };
   const missing: string[] = [];
   const url = path.replace(/\{([^}]+)\}/g, (_, name: string) => {
@@ -201,6 +209,8 @@ type Expected = { kind: "status"; status: number; code: string } | { kind: "allo
 function expected(role: RoleSpec, op: Operation, dagId: "a" | "b"): Expected {
   if (op.access === "public") return { kind: "allowed" };
   if (role.key === "anonymous") return { kind: "status", status: 401, code: "UPDRAFT_E_UNAUTHENTICATED" };
+  // The task-execution API takes try tokens only: no user's token opens it, an Admin's neither.
+  if (op.access === "try") return { kind: "status", status: 401, code: "UPDRAFT_E_TOKEN_INVALID" };
   if (op.access === "authenticated") return { kind: "allowed" };
   const forbidden: Expected = { kind: "status", status: 403, code: "UPDRAFT_E_FORBIDDEN" };
   if (op.access.startsWith("dag:")) {
@@ -283,7 +293,8 @@ describe.each(DIALECTS)("authorization matrix (%s)", (dialect) => {
     const documented = ops.length + excluded.length;
     const badAccess = ops.filter((o) => !VALID_ACCESS.test(o.access) && !(PERMISSIONS as readonly string[]).includes(o.access)).map((o) => `${o.key}: x-access ${o.access}`);
     expect(badAccess, "operations without a valid x-access").toEqual([]);
-    const insecure = ops.filter((o) => o.access !== "public" && !(Array.isArray(o.security) && o.security.some((s: Json) => s && "bearer" in s))).map((o) => o.key);
+    const scheme = (o: Operation) => (o.access === "try" ? "tryToken" : "bearer");
+    const insecure = ops.filter((o) => o.access !== "public" && !(Array.isArray(o.security) && o.security.some((s: Json) => s && scheme(o) in s))).map((o) => o.key);
     expect(insecure, "non-public operations that do not declare security").toEqual([]);
     const publicOps = ops.filter((o) => o.access === "public").map((o) => o.key).sort();
     expect(publicOps).toEqual(["GET /api/v1/health", "GET /api/v1/version", "POST /api/v1/auth/login", "POST /api/v1/auth/refresh"]);

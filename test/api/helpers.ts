@@ -60,9 +60,11 @@ export interface ApiEnv {
   env: TestEnv;
   app: Api;
   keyring: Keyring;
+  /** The key the API signs and checks tokens with (try tokens of the execution API too). */
+  signingKey: Uint8Array;
   /** An access token for the user (cached per user; `fresh` logs in again). */
   login(username: string, options?: { fresh?: boolean }): Promise<string>;
-  /** A request; `url` is relative to /api/v1 unless it starts with /api/. `token` null sends none. */
+  /** A request; `url` is relative to /api/v1 unless it starts with /api/ or /execution/. `token` null sends none. */
   inject(token: string | null, method: string, url: string, body?: unknown): Promise<InjectResult>;
   /** Creates another user with the password TEST_PASSWORD (unknown roles are created empty). */
   addUser(user: ApiUser): Promise<void>;
@@ -114,12 +116,13 @@ export async function createApiEnv(options: ApiEnvOptions = {}): Promise<ApiEnv>
     };
     for (const user of options.users ?? []) await addUser(user);
 
+    const signingKey = parseSigningKey(generateSigningKey());
     const built = await buildApi({
       store: env.store,
       config: env.config,
       log: silentLogger(),
       keyring,
-      auth: { signingKey: parseSigningKey(generateSigningKey()), accessTtlMs: 15 * 60_000, refreshTtlMs: 3_600_000 },
+      auth: { signingKey, accessTtlMs: 15 * 60_000, refreshTtlMs: 3_600_000 },
       // Sockets that never authenticate are closed after 2 s here (10 s in production), to keep tests short.
       eventsAuthTimeoutMs: 2_000,
       ...(options.uiRoot !== undefined ? { uiRoot: options.uiRoot } : {}),
@@ -130,7 +133,7 @@ export async function createApiEnv(options: ApiEnvOptions = {}): Promise<ApiEnv>
     const inject = async (token: string | null, method: string, url: string, body?: unknown): Promise<InjectResult> => {
       const response = await built.inject({
         method: method.toUpperCase() as "GET",
-        url: url.startsWith("/api/") ? url : `/api/v1${url}`,
+        url: url.startsWith("/api/") || url.startsWith("/execution/") ? url : `/api/v1${url}`,
         headers: token ? { authorization: `Bearer ${token}` } : {},
         ...(body !== undefined ? { payload: body as object } : {}),
       });
@@ -158,6 +161,7 @@ export async function createApiEnv(options: ApiEnvOptions = {}): Promise<ApiEnv>
       env,
       app: built,
       keyring,
+      signingKey,
       login,
       inject,
       addUser,
