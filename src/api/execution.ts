@@ -49,6 +49,7 @@ const Payload = Type.Object(
     inputs: Type.Record(Type.String(), Type.String(), { description: "the output (JSON text) of each upstream task that feeds this task" }),
     executionTimeoutMs: Nullable(Type.Integer()),
     xcomMaxBytes: Type.Integer(),
+    queue: Type.String(),
   },
   { additionalProperties: false },
 );

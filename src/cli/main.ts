@@ -14,6 +14,7 @@ import { registerTasksCommands } from "./commands/tasks.js";
 import { registerUsersCommands } from "./commands/users.js";
 import { registerVariablesCommands } from "./commands/variables.js";
 import { registerVersionCommand } from "./commands/version.js";
+import { registerWorkerCommand } from "./commands/worker.js";
 
 export function buildProgram(): Command {
   const program = new Command("updraft")
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerServerCommands(program);
+  registerWorkerCommand(program);
   registerDbCommands(program);
   registerDagsCommands(program);
   registerTasksCommands(program);

@@ -44,6 +44,12 @@ export interface Config {
   bodyLimitBytes: number;
   eventRetentionMs: number;
   trustProxy: boolean | number | string;
+  executor: "local" | "redis" | "rabbitmq";
+  brokerUrl: string | null;
+  brokerPrefix: string;
+  apiUrl: string | null;
+  queues: string[];
+  workerConcurrency: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -150,6 +156,34 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
       throw new Error("expected true, false, a number of hops or addresses/CIDRs");
     },
   },
+  executor: {
+    key: "executor", env: "UPDRAFT_EXECUTOR",
+    description: "Where tries run: local (runner processes of the scheduler), redis or rabbitmq (workers fed through the broker at brokerUrl)",
+    default: () => "local", parse: oneOf("local", "redis", "rabbitmq"),
+  },
+  brokerUrl: {
+    key: "brokerUrl", env: "UPDRAFT_BROKER_URL", secret: true,
+    description: "The broker of the redis or rabbitmq executor and of workers: redis://host:port/db or amqp://user:pass@host:port/vhost", default: () => null, parse: str,
+  },
+  brokerPrefix: {
+    key: "brokerPrefix", env: "UPDRAFT_BROKER_PREFIX",
+    description: "Key prefix (Redis) or queue-name prefix (RabbitMQ) of this installation: installations sharing a broker never meet", default: () => "updraft",
+    parse: (v) => {
+      const text = str(v);
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(text)) throw new Error("expected 1–64 letters, digits, '_', '.' or '-'");
+      return text;
+    },
+  },
+  apiUrl: { key: "apiUrl", env: "UPDRAFT_API_URL", description: "Worker: the API server whose task-execution API it reports to (https://host:port)", default: () => null, parse: (v) => new URL(str(v)).origin },
+  queues: {
+    key: "queues", env: "UPDRAFT_QUEUES", description: "Worker: the queues it takes tries from (comma-separated; tasks choose theirs with the queue option)", default: () => ["default"],
+    parse: (v) => {
+      const list = (Array.isArray(v) ? v.map(String) : String(v).split(",")).map((q) => q.trim()).filter((q) => q.length > 0);
+      if (list.length === 0 || list.some((q) => !/^[A-Za-z0-9_.-]{1,100}$/.test(q))) throw new Error("expected queue names of letters, digits, '_', '.' or '-', comma-separated");
+      return [...new Set(list)];
+    },
+  },
+  workerConcurrency: { key: "workerConcurrency", env: "UPDRAFT_WORKER_CONCURRENCY", description: "Worker: tries it runs at once", default: () => 8, parse: int(1) },
   eventRetentionMs: { key: "eventRetentionMs", env: "UPDRAFT_EVENT_RETENTION", description: "How long state-change events are kept for live updates", default: () => 10 * 60_000, parse: duration },
 };
 
@@ -223,7 +257,7 @@ export function describeConfig(loaded: LoadedConfig): Array<{ key: ConfigKey; en
     const option = OPTIONS[key] as Option<ConfigKey>;
     const value = loaded.config[key];
     let shown = typeof value === "string" ? value : JSON.stringify(value);
-    if (option.secret) shown = key === "databaseUrl" ? redactUrl(shown) : value === null ? "null" : "***";
+    if (option.secret) shown = key === "databaseUrl" || key === "brokerUrl" ? (value === null ? "null" : redactUrl(shown)) : value === null ? "null" : "***";
     return { key, env: option.env, value: shown, source: loaded.sources[key], description: option.description };
   });
 }

@@ -70,6 +70,7 @@ export async function tryPayloads(ctx: SqlContext, cache: RunCache, tries: reado
         inputs,
         executionTimeoutMs: task.options.executionTimeoutMs,
         xcomMaxBytes,
+        queue: task.options.queue,
       },
     ];
   });

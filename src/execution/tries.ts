@@ -167,6 +167,44 @@ export async function beatTries(ctx: SqlContext, tryIds: readonly string[], now:
   return others.length === 0 ? [] : heartbeatTries(ctx, others);
 }
 
+const OF_TRIES = statement((d) => `select id, try_id, state, dag_run_id, task_id, next_retry_at from task_instance where id ${d.inList}`);
+
+/** A try that is no longer in flight, as its caller goes on from it. */
+export interface GoneTry {
+  tryId: string;
+  /** The state its task instance ended in by this try; null when it moved on under another try or is gone. */
+  state: TaskInstanceState | null;
+  dagRunId: number;
+  taskId: string;
+  nextRetryAt: number | null;
+}
+
+/**
+ * Which of these tries are no longer in flight: ended through the execution API (remote workers
+ * report there), marked, cleared or handed back elsewhere. The caller goes on from the state each
+ * ended in, read in its own transaction.
+ */
+export async function triesGone(ctx: SqlContext, tryIds: readonly string[]): Promise<GoneTry[]> {
+  const byTi = new Map<number, string>();
+  for (const tryId of tryIds) {
+    const parsed = parseTryId(tryId);
+    if (parsed) byTi.set(parsed.tiId, tryId);
+  }
+  const gone: GoneTry[] = [];
+  const seen = new Set<number>();
+  for (const part of chunk([...byTi.keys()], PART)) {
+    for (const row of await query<{ id: number; try_id: string | null; state: TaskInstanceState; dag_run_id: number; task_id: string; next_retry_at: number | null }>(ctx, OF_TRIES, [list(ctx, part)])) {
+      const id = Number(row.id);
+      seen.add(id);
+      const tryId = byTi.get(id)!;
+      if (row.try_id === tryId && (row.state === "queued" || row.state === "running")) continue;
+      gone.push({ tryId, state: row.try_id === tryId ? row.state : null, dagRunId: Number(row.dag_run_id), taskId: row.task_id, nextRetryAt: row.next_retry_at === null ? null : Number(row.next_retry_at) });
+    }
+  }
+  for (const [id, tryId] of byTi) if (!seen.has(id)) gone.push({ tryId, state: null, dagRunId: 0, taskId: "", nextRetryAt: null });
+  return gone;
+}
+
 // ---- finish ---------------------------------------------------------------------------------
 
 const CURRENT = statement(
@@ -425,7 +463,7 @@ async function finishDecided(ctx: SqlContext, cache: RunCache, accepted: Accepte
 }
 
 /** The task ids a branch chose (the runner checked them); anything else follows nothing. */
-function branchFollow(output: string | undefined): string[] {
+export function branchFollow(output: string | undefined): string[] {
   try {
     const value: unknown = JSON.parse(output ?? "[]");
     return Array.isArray(value) ? value.filter((v): v is string => typeof v === "string") : [];

@@ -27,10 +27,16 @@ export interface ExecutorCallbacks {
 
 export interface Executor {
   readonly name: string;
+  /**
+   * The tries run elsewhere and report through the task-execution API, not through these
+   * callbacks (only `loadBundle` and the like may be called): the scheduler learns of their ends
+   * from the store.
+   */
+  readonly remote?: boolean;
   start(callbacks: ExecutorCallbacks): Promise<void>;
   /** How many more tries it can take now. */
   freeSlots(): number;
-  /** Starts the tries; each ends with exactly one `finished` callback. */
+  /** Starts the tries; each ends with exactly one `finished` callback (a remote executor's: in the store). */
   dispatch(tries: DispatchItem[]): void;
   /**
    * The bundles of runs that just started: their tries come next, so an executor may fetch and

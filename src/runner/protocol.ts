@@ -29,6 +29,8 @@ export interface TryPayload {
   inputOverride?: string;
   executionTimeoutMs: number | null;
   xcomMaxBytes: number;
+  /** The task's queue (`queue` option): which workers take it when an executor goes through a broker. */
+  queue: string;
 }
 
 /** A try as the scheduler hands it to an executor; the executor adds where the bundle is. */

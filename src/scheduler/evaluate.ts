@@ -14,6 +14,7 @@
  */
 import type { Kysely } from "kysely";
 import { FINISHED_STATES, UNFINISHED_STATES, type TaskInstanceState } from "../dag/model.js";
+import { branchFollow } from "../execution/tries.js";
 import { chunk } from "../store/batch.js";
 import type { Database } from "../store/schema.js";
 import { exec, list, query, rows, statement, type Columns, type SqlContext } from "../store/sql.js";
@@ -182,6 +183,7 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
   while (active.length > 0) {
     await loadStates(ctx, active, (w) => (first && w.whole ? null : withUpstream(w)));
     first = false;
+    await loadBranchChoices(ctx, active);
     for (const w of active) w.frontier = decideFrontier(w);
     await decideAssumed(ctx, active, now);
     active = active.filter((w) => w.frontier.size > 0);
@@ -245,6 +247,48 @@ export async function evaluateRuns(ctx: SqlContext, runs: Array<[RunInfo, RunSee
     results.set(id, { outcome: (await finishRun(ctx.db, id, outcome, now, null)) ? outcome : null, decided: w.decided, deadlock: null });
   }
   return results;
+}
+
+const BRANCH_CHOICES = statement(
+  (d) => `select x.dag_run_id, x.task_id, x.value from ${d.rows(PAIR_COLUMNS)}
+    cross join xcom x where x.dag_run_id = v.dag_run_id and x.task_id = v.task_id and x.key = 'return_value'`,
+);
+
+/**
+ * The choices of branch tasks that succeeded before this evaluation and not in this tick (their
+ * end was recorded elsewhere: through the execution API, or before a restart), read from their
+ * output for the frontier tasks they decide: a task a branch did not follow is skipped however the
+ * evaluation came to it.
+ */
+async function loadBranchChoices(ctx: SqlContext, work: RunWork[]): Promise<void> {
+  const wanted: Array<{ dag_run_id: number; task_id: string }> = [];
+  const byRun = new Map<number, RunWork>();
+  for (const w of work) {
+    const { tasks } = w.run.graph;
+    const branches = new Set<string>();
+    for (const t of w.frontier) {
+      if (w.states.get(t)?.state !== "none") continue;
+      for (const u of tasks.get(t)!.upstream) {
+        if (tasks.get(u)!.kind === "branch" && w.states.get(u)?.state === "success" && !w.seeds.branches.has(u)) branches.add(u);
+      }
+    }
+    for (const task_id of branches) wanted.push({ dag_run_id: w.run.dagRunId, task_id });
+    if (branches.size > 0) byRun.set(w.run.dagRunId, w);
+  }
+  if (wanted.length === 0) return;
+  const choices = new Map<string, string>();
+  for (const part of chunk(wanted, 5_000)) {
+    for (const r of await query<{ dag_run_id: number; task_id: string; value: string }>(ctx, BRANCH_CHOICES, [rows(ctx, PAIR_COLUMNS, part)])) {
+      choices.set(`${Number(r.dag_run_id)}\0${r.task_id}`, r.value);
+    }
+  }
+  for (const { dag_run_id, task_id } of wanted) {
+    const w = byRun.get(dag_run_id)!;
+    // No output: the branch chose nothing, and every task after it is skipped.
+    const follow = new Set(branchFollow(choices.get(`${dag_run_id}\0${task_id}`)));
+    w.seeds.branches.set(task_id, follow);
+    for (const down of w.run.graph.downstream.get(task_id) ?? []) if (!follow.has(down)) w.branchSkip.add(down);
+  }
 }
 
 /**

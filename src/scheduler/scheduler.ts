@@ -25,7 +25,7 @@ import { heartbeatJob, registerJob } from "../store/jobs.js";
 import { getBundleCode } from "../store/dags.js";
 import { EarliestTimer } from "../util/earliest-timer.js";
 import type { Logger } from "../util/logger.js";
-import { appendLogs, finishTries, heartbeatTries, pushXcoms, startTries, type EndedTry, type StartReport } from "../execution/tries.js";
+import { appendLogs, branchFollow, finishTries, heartbeatTries, pushXcoms, startTries, triesGone, type EndedTry, type StartReport } from "../execution/tries.js";
 import { handBackTries, reapDeadJobs } from "../execution/orphans.js";
 import type { DispatchItem } from "../runner/protocol.js";
 import { dispatchableRuns, dispatchReady } from "./dispatch.js";
@@ -82,6 +82,8 @@ interface Tick {
   finishedRuns: number[];
   /** Bundles of the runs this tick started, for the executor to load ahead of their tries. */
   bundles: Set<string>;
+  /** Tries of a remote executor found ended (through the execution API) or moved on elsewhere. */
+  gone: Set<string>;
 }
 
 const emptyPending = (): Pending => ({ started: new Map(), finished: new Map(), logs: [], pushes: [] });
@@ -109,6 +111,8 @@ export class Scheduler {
   #jobId = 0;
   #wantRuns = true;
   #wantBackstop = true;
+  /** Something changed a try's state elsewhere (the execution API): look at the remote tries in flight. */
+  #wantGone = false;
   #tickQueued = false;
   #delayedTick: NodeJS.Timeout | null = null;
   #pools = new Map<string, number>();
@@ -165,9 +169,17 @@ export class Scheduler {
     const unsubscribeStorage = this.#store.storage.onChange((full) => {
       if (!full) this.requestPass();
     });
+    // A remote executor's tries end through the execution API, which appends their events.
+    const unsubscribeEvents = this.#executor.remote
+      ? this.#store.onEvents(() => {
+          this.#wantGone = true;
+          this.#queueTick();
+        })
+      : () => {};
     this.#unsubscribe = () => {
       unsubscribeChanges();
       unsubscribeStorage();
+      unsubscribeEvents();
     };
     const poll = setInterval(() => this.requestPass(), this.#config.schedulerPollIntervalMs);
     const heartbeat = setInterval(() => void this.#heartbeat(), this.#config.heartbeatIntervalMs);
@@ -248,14 +260,17 @@ export class Scheduler {
     const wantBackstop = this.#wantBackstop;
     // Only those who asked before this pass began: its reads then follow their request.
     const passWaiters = wantRuns && wantBackstop ? this.#passWaiters.splice(0) : [];
+    const wantGone = this.#wantGone || wantBackstop;
     this.#wantRuns = false;
     this.#wantBackstop = false;
-    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [], bundles: new Set() };
+    this.#wantGone = false;
+    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [], bundles: new Set(), gone: new Set() };
     let dispatched: DispatchItem[] = [];
     try {
       dispatched = await this.#store.transaction(async (trx) => {
         const ctx: SqlContext = { db: trx, dialect: this.#store.dialect };
         await this.#applyReports(ctx, tick, pending);
+        if (wantGone && this.#executor.remote) await this.#collectGone(ctx, tick);
         if (wantBackstop) await this.#backstop(ctx, tick, pending);
         if (wantRuns) await this.#startRuns(ctx, tick);
         if (wantRuns || (this.#nextRetryAt !== null && this.#nextRetryAt <= tick.now)) {
@@ -273,6 +288,7 @@ export class Scheduler {
       this.#passWaiters.unshift(...passWaiters);
       this.#wantRuns ||= wantRuns;
       this.#wantBackstop ||= wantBackstop;
+      this.#wantGone ||= wantGone;
       // A full disk: nothing was written, and what the tries reported is kept (results first)
       // until the store can write again, which wakes the scheduler; the store said so once.
       if (this.#store.storage.full) {
@@ -297,7 +313,7 @@ export class Scheduler {
       this.#droppedLogLines = 0;
     }
 
-    for (const tryId of pending.finished.keys()) {
+    for (const tryId of [...pending.finished.keys(), ...tick.gone]) {
       const t = this.#inflight.get(tryId);
       if (!t) continue;
       this.#inflight.delete(tryId);
@@ -348,6 +364,28 @@ export class Scheduler {
     const { ended, refused } = await finishTries(ctx, this.#cache, reports, tick.now);
     for (const r of refused) this.#log.debug({ tryId: r.tryId, code: r.code }, `a try's end was not applied: ${r.message}`);
     this.#noteEnded(tick, ended);
+  }
+
+  /**
+   * The remote tries in flight that ended through the execution API, or moved on elsewhere: the
+   * runs they ended in go on from the state each took (a branch from the choice it stored).
+   */
+  async #collectGone(ctx: SqlContext, tick: Tick): Promise<void> {
+    if (this.#inflight.size === 0) return;
+    const gone = await triesGone(ctx, [...this.#inflight.keys()]);
+    const runs = await this.#cache.runs(ctx.db, gone.flatMap((g) => (g.state === null ? [] : [g.dagRunId])));
+    for (const g of gone) {
+      tick.gone.add(g.tryId);
+      const run = runs.get(g.dagRunId);
+      if (g.state === null || !run) continue;
+      const seed = this.#seed(tick, g.dagRunId);
+      seed.ended.set(g.taskId, g.state);
+      if (g.nextRetryAt !== null) this.#noteRetry(g.nextRetryAt);
+      if (g.state === "success" && run.graph.tasks.get(g.taskId)?.kind === "branch") {
+        const output = await ctx.db.selectFrom("xcom").select("value").where("dag_run_id", "=", g.dagRunId).where("task_id", "=", g.taskId).where("key", "=", "return_value").executeTakeFirst();
+        seed.branches.set(g.taskId, new Set(branchFollow(output?.value)));
+      }
+    }
   }
 
   #seed(tick: Tick, dagRunId: number): RunSeeds {
@@ -416,7 +454,7 @@ export class Scheduler {
   /** Dependencies and run states of the runs this tick touched. */
   async #evaluate(ctx: SqlContext, tick: Tick, pending: Pending): Promise<void> {
     for (const t of this.#inflight.values()) {
-      if (!pending.finished.has(t.tryId)) {
+      if (!pending.finished.has(t.tryId) && !tick.gone.has(t.tryId)) {
         const s = tick.seeds.get(t.dagRunId);
         if (s) s.busy = true;
       }
@@ -437,7 +475,7 @@ export class Scheduler {
   async #dispatch(ctx: SqlContext, tick: Tick, pending: Pending): Promise<DispatchItem[]> {
     for (const id of tick.finishedRuns) this.#dispatchable?.delete(id);
     this.#dispatchable ??= await dispatchableRuns(ctx, this.#onlyRuns);
-    const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size));
+    const capacity = Math.min(this.#executor.freeSlots(), this.#config.parallelism - (this.#inflight.size - pending.finished.size - tick.gone.size));
     return dispatchReady(ctx, this.#cache, capacity, { runs: this.#dispatchable, pools: this.#pools }, this.#jobId, this.#config.xcomMaxBytes, tick.now, (pool, task) => {
       if (!this.#warnedPools.has(pool)) {
         this.#warnedPools.add(pool);
@@ -507,6 +545,8 @@ export class Scheduler {
 
   /** Tries whose task instance was marked or cleared elsewhere are stopped (not those that just ended). */
   async #killStaleTries(ctx: SqlContext, pending: Pending): Promise<void> {
+    // A remote try is told to stop by the answer to its heartbeat (see src/api/execution.ts).
+    if (this.#executor.remote) return;
     const live = [...this.#inflight.keys()].filter((tryId) => !pending.finished.has(tryId));
     if (live.length === 0) return;
     for (const { tryId, state } of await heartbeatTries(ctx, live)) {

@@ -15,7 +15,7 @@ export function childEntry(importMetaUrl: string, name: string): string {
  * Settings a child never gets: DAG code runs in these processes and has no business with the
  * database address, the token signing key or the key that encrypts connections.
  */
-export const WITHHELD_ENV = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY"] as const;
+export const WITHHELD_ENV = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY", "UPDRAFT_BROKER_URL"] as const;
 
 export function childEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const copy = { ...env };

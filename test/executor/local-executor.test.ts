@@ -75,7 +75,7 @@ function item(taskId: string, input: unknown = null, executionTimeoutMs: number 
   return {
     tryId: `try-${next}`, tiId: next, dagRunId: 1, dagId: "d", runId: "manual__1", taskId, tryNumber: 1, maxTries: 1, bundleHash: HASH,
     logicalDate: 0, dataIntervalStart: 0, dataIntervalEnd: 0, ds: "1970-01-01", params: "{}", conf: "{}",
-    inputs: {}, inputOverride: JSON.stringify(input), executionTimeoutMs, xcomMaxBytes: 65_536,
+    inputs: {}, inputOverride: JSON.stringify(input), executionTimeoutMs, xcomMaxBytes: 65_536, queue: "default",
   };
 }
 

@@ -3,10 +3,12 @@
  * one-line reason; with UPDRAFT_REQUIRE_SERVICES=1 (CI) it fails instead.
  */
 import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
 import pg from "pg";
 
 export const REQUIRE_SERVICES = process.env.UPDRAFT_REQUIRE_SERVICES === "1";
 export const PG_BASE_URL = process.env.UPDRAFT_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+export const REDIS_URL = process.env.UPDRAFT_TEST_REDIS_URL ?? "redis://127.0.0.1:6379";
 
 let pgAvailable: Promise<string | null> | null = null;
 
@@ -37,6 +39,50 @@ export async function postgresEnabled(): Promise<boolean> {
   if (REQUIRE_SERVICES) throw new Error(`${reason} (UPDRAFT_REQUIRE_SERVICES=1)`);
   console.warn(`skipping PostgreSQL tests: ${reason}`);
   return false;
+}
+
+let redisAvailable: Promise<string | null> | null = null;
+
+/** null when Redis answers, else the reason it does not. */
+export function redisUnavailable(): Promise<string | null> {
+  redisAvailable ??= (async () => {
+    const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 });
+    client.on("error", () => {});
+    try {
+      await client.connect();
+      await client.ping();
+      return null;
+    } catch (error) {
+      return `Redis at ${REDIS_URL} is not reachable: ${(error as Error).message}`;
+    } finally {
+      client.disconnect();
+    }
+  })();
+  return redisAvailable;
+}
+
+/** Whether Redis tests run (as postgresEnabled: under UPDRAFT_REQUIRE_SERVICES=1 a missing server fails). */
+export async function redisEnabled(): Promise<boolean> {
+  const reason = await redisUnavailable();
+  if (reason === null) return true;
+  if (REQUIRE_SERVICES) throw new Error(`${reason} (UPDRAFT_REQUIRE_SERVICES=1)`);
+  console.warn(`skipping Redis tests: ${reason}`);
+  return false;
+}
+
+/** Removes every key under a test's prefix. */
+export async function dropRedisPrefix(prefix: string): Promise<void> {
+  const client = new Redis(REDIS_URL);
+  try {
+    let cursor = "0";
+    do {
+      const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
+      if (keys.length > 0) await client.del(...keys);
+      cursor = next;
+    } while (cursor !== "0");
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** A fresh schema on the test server: its URL and a function that drops it. */

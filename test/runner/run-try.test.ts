@@ -68,6 +68,7 @@ function payload(dagId: string, taskId: string, extra: Partial<TryPayload> = {})
     inputs: {},
     executionTimeoutMs: null,
     xcomMaxBytes: 1 << 20,
+    queue: "default",
     ...extra,
   };
 }

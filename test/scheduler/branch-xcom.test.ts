@@ -2,7 +2,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DIALECTS } from "../helpers/dialects.js";
 import { createTestEnv, type TestEnv } from "../helpers/env.js";
-import { runDag } from "../helpers/run.js";
+import { processDags, runDag, startScheduler, taskStates } from "../helpers/run.js";
+import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import { logLines, triesOf, xcomOf } from "./support.js";
 
 let env: TestEnv | undefined;
@@ -65,6 +66,39 @@ describe.each(DIALECTS)("branch (%s)", (dialect) => {
     });
     expect(run.tasks.small!.tryNumber).toBe(0);
     expect(await xcomOf(env, run.id, "join")).toBe("joined");
+  });
+
+  it("a branch that ended elsewhere (the execution API, before a restart) is followed by a full evaluation, from its stored choice", async () => {
+    env = await createTestEnv({
+      dialect,
+      dags: {
+        "elsewhere.ts": `
+          import { dag, task, branch } from "updraft";
+          const pick = branch({ id: "pick", run: () => "small" });
+          const big = task({ id: "big", run: () => "big" });
+          const small = task({ id: "small", run: () => "small" });
+          export default dag({ id: "elsewhere" }, () => {
+            const choice = pick();
+            big().after(choice);
+            small().after(choice);
+          });
+        `,
+      },
+    });
+    await processDags(env);
+    const run = await triggerDagRun(env.store, "elsewhere");
+    // As a remote try's end leaves it: the branch succeeded with its choice stored, nothing decided after it.
+    const now = Date.now();
+    await env.store.db.updateTable("task_instance").set({ state: "success", try_number: 1, start_date: now, end_date: now }).where("dag_run_id", "=", run.id).where("task_id", "=", "pick").execute();
+    await env.store.db.insertInto("xcom").values({ dag_run_id: run.id, task_id: "pick", key: "return_value", value: '["big"]', created_at: now }).execute();
+    const s = await startScheduler(env);
+    try {
+      expect(await s.waitForRun(run.id)).toBe("success");
+    } finally {
+      await s.stop();
+    }
+    const states = Object.fromEntries(Object.entries(await taskStates(env, run.id)).map(([id, t]) => [id, t.state]));
+    expect(states).toEqual({ pick: "success", big: "success", small: "skipped" });
   });
 
   it("a direct downstream task that is also downstream of the followed task is not skipped (Airflow's empty-branch case)", async () => {

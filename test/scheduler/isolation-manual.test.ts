@@ -93,15 +93,15 @@ describe.each(DIALECTS)("crash isolation (%s)", (dialect) => {
 });
 
 describe.each(DIALECTS)("secrets withheld from task processes (%s)", (dialect) => {
-  it("the database URL, signing key and secret key in the scheduler's environment do not reach task code or bash", async () => {
-    const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY"] as const;
+  it("the database URL, signing key, secret key and broker URL in the scheduler's environment do not reach task code or bash", async () => {
+    const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY", "UPDRAFT_BROKER_URL"] as const;
     const saved = names.map((n) => process.env[n]);
     env = await createTestEnv({
       dialect,
       dags: {
         "peek.ts": `
           import { bash, dag, task } from "updraft";
-          const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY", "PEEK_CONTROL"];
+          const names = ["UPDRAFT_DATABASE_URL", "UPDRAFT_JWT_SECRET", "UPDRAFT_SECRET_KEY", "UPDRAFT_BROKER_URL", "PEEK_CONTROL"];
           const js = task({ id: "js", run: () => names.map((n) => process.env[n] ?? null) });
           export default dag({ id: "peek" }, () => {
             js();
@@ -115,7 +115,7 @@ describe.each(DIALECTS)("secrets withheld from task processes (%s)", (dialect) =
     try {
       const run = await runDag(env, "peek");
       expect(run.state).toBe("success");
-      expect(await xcomOf(env, run.id, "js")).toEqual([null, null, null, "visible"]);
+      expect(await xcomOf(env, run.id, "js")).toEqual([null, null, null, null, "visible"]);
       const lines = (await logLines(env, run.tasks.sh!.id, 1)).map((l) => l.message);
       expect(lines).toContain("[||visible]");
     } finally {

@@ -1,7 +1,8 @@
 /** The long-running commands: standalone, scheduler, dag-processor. */
 import type { Command } from "commander";
 import { redactUrl } from "../../store/connect.js";
-import { configuredKeyring, createProcessor, createScheduler, openConfiguredStore } from "../../runtime/index.js";
+import { configuredKeyring, createExecutor, createProcessor, createScheduler, openConfiguredStore } from "../../runtime/index.js";
+import { parseSigningKey } from "../../security/tokens.js";
 import { checkKeyring } from "../../store/secrets.js";
 import { createLogger } from "../../util/logger.js";
 import { loadCliConfig } from "../context.js";
@@ -20,10 +21,12 @@ interface ServeOptions {
   port?: string;
   tlsCert?: string;
   tlsKey?: string;
+  executor?: string;
 }
 
 function serveFlags(opts: ServeOptions): Record<string, unknown> {
   return {
+    ...(opts.executor !== undefined ? { executor: opts.executor } : {}),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.tlsCert !== undefined ? { tlsCert: opts.tlsCert } : {}),
     ...(opts.tlsKey !== undefined ? { tlsKey: opts.tlsKey } : {}),
@@ -37,6 +40,7 @@ export function registerServerCommands(program: Command): void {
     .option("--port <port>", "port of the API and UI (UPDRAFT_PORT, default 8080)")
     .option("--tls-cert <file>", "PEM certificate: serve HTTPS (UPDRAFT_TLS_CERT)")
     .option("--tls-key <file>", "PEM private key of the certificate (UPDRAFT_TLS_KEY)")
+    .option("--executor <kind>", "local (default), or redis: tries wait for `updraft worker` processes (UPDRAFT_EXECUTOR)")
     .action(async (opts: ServeOptions, command: Command) => {
       const { config, sources } = loadCliConfig(command, serveFlags(opts));
       const log = createLogger(config.logLevel);
@@ -55,7 +59,12 @@ export function registerServerCommands(program: Command): void {
         throw error;
       });
       const processor = createProcessor(store, config, log);
-      const scheduler = createScheduler(store, config, log, { keyring: keys.keyring });
+      const executor = await createExecutor(config, log, keys.signingKey).catch(async (error: unknown) => {
+        await api.close();
+        await store.close();
+        throw error;
+      });
+      const scheduler = createScheduler(store, config, log, { keyring: keys.keyring, executor });
       const summary = await processor.start();
       await scheduler.start();
       if (admin) {
@@ -79,9 +88,10 @@ export function registerServerCommands(program: Command): void {
 
   program
     .command("scheduler")
-    .description("Run a scheduler with the local executor (DAG files are processed by `updraft dag-processor`)")
-    .action(async (_opts: unknown, command: Command) => {
-      const { config } = loadCliConfig(command);
+    .description("Run a scheduler (DAG files are processed by `updraft dag-processor`), with the local executor or workers fed through a broker")
+    .option("--executor <kind>", "local (default), or redis: tries go to `updraft worker` processes through UPDRAFT_BROKER_URL (UPDRAFT_EXECUTOR)")
+    .action(async (opts: { executor?: string }, command: Command) => {
+      const { config } = loadCliConfig(command, opts.executor !== undefined ? { executor: opts.executor } : {});
       const log = createLogger(config.logLevel);
       // Without a keyring the scheduler still runs: tasks read plain variables and connections,
       // and a secret one fails the read with an error naming UPDRAFT_SECRET_KEY.
@@ -95,7 +105,12 @@ export function registerServerCommands(program: Command): void {
       } else {
         log.warn("UPDRAFT_SECRET_KEY is not set: tasks cannot read secret variables and connections (plain ones they can)");
       }
-      const scheduler = createScheduler(store, config, log, { keyring });
+      // A broker executor signs try tokens with the API servers' key.
+      const executor = await createExecutor(config, log, config.jwtSecret ? parseSigningKey(config.jwtSecret) : null).catch(async (error: unknown) => {
+        await store.close();
+        throw error;
+      });
+      const scheduler = createScheduler(store, config, log, { keyring, executor });
       await scheduler.start();
       const stopped = onShutdown(log, async () => {
         await scheduler.stop();

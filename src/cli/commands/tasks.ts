@@ -230,6 +230,7 @@ export function registerTasksCommands(program: Command): void {
                   ...(inputOverride !== undefined ? { inputOverride } : {}),
                   executionTimeoutMs: task.options.executionTimeoutMs,
                   xcomMaxBytes: config.xcomMaxBytes,
+                  queue: task.options.queue,
                 },
               ]),
             )

@@ -1,0 +1,104 @@
+/**
+ * The cluster of the README, as processes: `updraft standalone --executor redis` (scheduler, API,
+ * DAG processor; no local runners) and two `updraft worker` processes that know only the API's
+ * address and the broker. A run with typed data passing between tasks and a timeout runs on the
+ * workers; each try records the worker process that ran it.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { dropRedisPrefix, REDIS_URL, redisEnabled } from "../helpers/services.js";
+import { REPO_ROOT, startStandaloneProcess, type StandaloneProcess } from "../helpers/standalone.js";
+
+const REDIS = await redisEnabled();
+
+const DAG = `
+import { dag, task } from "updraft";
+const extract = task({ id: "extract", run: () => ({ rows: [1, 2, 3] }) });
+const total = task({ id: "total", run: (x: { rows: number[] }) => x.rows.reduce((a, b) => a + b, 0) });
+const slow = task({ id: "slow", executionTimeout: "1s", run: () => new Promise((r) => setTimeout(r, 30_000)) });
+export default dag({ id: "cluster" }, () => { total(extract()); slow(); });
+`;
+
+let root: string | undefined;
+let standalone: StandaloneProcess | undefined;
+const workers: ChildProcess[] = [];
+let prefix: string | undefined;
+afterEach(async () => {
+  for (const w of workers.splice(0)) {
+    if (w.exitCode === null && w.signalCode === null) {
+      w.kill("SIGTERM");
+      await new Promise((r) => w.once("exit", r));
+    }
+  }
+  await standalone?.stop();
+  standalone = undefined;
+  if (prefix) await dropRedisPrefix(prefix);
+  if (root) rmSync(root, { recursive: true, force: true });
+});
+
+async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== null) return value;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe.skipIf(!REDIS)("updraft worker", () => {
+  it("two worker processes run a standalone's tries through Redis: typed outputs flow, a timeout fails its try, every try names its worker", { timeout: 180_000 }, async () => {
+    root = mkdtempSync(join(tmpdir(), "updraft-cluster-"));
+    prefix = `updraft-test-${randomBytes(4).toString("hex")}`;
+    const dagsFolder = join(root, "dags");
+    mkdirSync(dagsFolder);
+    writeFileSync(join(dagsFolder, "cluster.ts"), DAG);
+    const broker = { UPDRAFT_BROKER_URL: REDIS_URL, UPDRAFT_BROKER_PREFIX: prefix };
+    standalone = await startStandaloneProcess({
+      home: join(root, "server"),
+      dagsFolder,
+      env: { ...broker, UPDRAFT_EXECUTOR: "redis", UPDRAFT_DAGS_PAUSED_AT_CREATION: "false" },
+    });
+    const outputs: string[] = [];
+    for (const name of ["w1", "w2"]) {
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("UPDRAFT_")) env[k] = v;
+      // Nothing of the server's: no database, no DAGs folder, no keys.
+      Object.assign(env, broker, { UPDRAFT_HOME: join(root, name), UPDRAFT_LOG_FORMAT: "json" });
+      const child = spawn(process.execPath, [join(REPO_ROOT, "bin", "updraft.js"), "worker", "--api-url", standalone.url, "--concurrency", "2"], { env, stdio: ["ignore", "pipe", "pipe"] });
+      const i = outputs.push("") - 1;
+      child.stdout!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
+      child.stderr!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
+      workers.push(child);
+    }
+    await until("both workers start", async () => (outputs.every((o) => o.includes("worker started")) ? true : null));
+
+    const s = standalone;
+    const token = await s.adminToken();
+    await until("the DAG is processed", async () => ((await s.api("GET", "/dags/cluster", undefined, token)).status === 200 ? true : null));
+    const triggered = await s.api<{ dag_run_id: string }>("POST", "/dags/cluster/dagRuns", {}, token);
+    expect(triggered.status, JSON.stringify(triggered.json)).toBe(200);
+    const runId = triggered.json.dag_run_id;
+    const state = await until("the run ends", async () => {
+      const run = await s.api<{ state: string }>("GET", `/dags/cluster/dagRuns/${runId}`, undefined, token);
+      return run.json.state === "success" || run.json.state === "failed" ? run.json.state : null;
+    });
+    expect(state, outputs.join("\n")).toBe("failed"); // the slow task timed out
+
+    const tis = await s.api<{ task_instances: Array<{ task_id: string; state: string; pid: number | null }> }>("GET", `/dags/cluster/dagRuns/${runId}/taskInstances`, undefined, token);
+    const byTask = Object.fromEntries(tis.json.task_instances.map((t) => [t.task_id, t]));
+    expect(byTask.extract!.state).toBe("success");
+    expect(byTask.total!.state).toBe("success");
+    expect(byTask.slow!.state).toBe("failed");
+    const workerPids = workers.map((w) => w.pid);
+    for (const t of Object.values(byTask)) expect(workerPids).toContain(t.pid);
+    const xcom = await s.api<{ value: unknown }>("GET", `/dags/cluster/dagRuns/${runId}/taskInstances/total/xcomEntries/return_value`, undefined, token);
+    expect(xcom.json.value).toBe(6);
+    const tries = await s.api<{ task_instances: Array<{ note?: unknown }> } & Record<string, unknown>>("GET", `/dags/cluster/dagRuns/${runId}/taskInstances/slow/tries`, undefined, token);
+    expect(JSON.stringify(tries.json)).toContain("UPDRAFT_E_TASK_TIMEOUT");
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * Tries through Redis to a worker that knows nothing but the API's address: the scheduler (with
+ * the broker executor) and the API server share one process and store, as `updraft standalone
+ * --executor redis` runs them; the worker takes the tries from BullMQ, starts each through the
+ * task-execution API, runs it in its own warm runners and reports there. A DAG with typed data
+ * passing, a branch and a retry runs to the end on every dialect, each test on its own key prefix.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { redisBroker } from "../../src/broker/redis.js";
+import { BrokerExecutor } from "../../src/executor/broker-executor.js";
+import { createScheduler } from "../../src/runtime/index.js";
+import { triggerDagRun } from "../../src/scheduler/create-run.js";
+import type { DagRunState } from "../../src/dag/model.js";
+import { silentLogger } from "../../src/util/logger.js";
+import { Worker } from "../../src/worker/worker.js";
+import { createApiEnv, type ApiEnv } from "../api/helpers.js";
+import { DIALECTS } from "../helpers/dialects.js";
+import { dropRedisPrefix, REDIS_URL, redisEnabled } from "../helpers/services.js";
+import { taskStates } from "../helpers/run.js";
+
+const REDIS = await redisEnabled();
+
+const DAGS = {
+  "remote.ts": `
+    import { branch, dag, task } from "updraft";
+    const extract = task({ id: "extract", run: () => ({ rows: 7 }) });
+    const pick = branch({ id: "pick", run: (x: { rows: number }) => (x.rows > 5 ? "big" : "small") });
+    const big = task({ id: "big", run: (x: { rows: number }) => x.rows * 10 });
+    const small = task({ id: "small", run: () => 0 });
+    const flaky = task({
+      id: "flaky",
+      retries: 1,
+      retryDelay: "0s",
+      run: (_: void, ctx) => {
+        console.log("try", ctx.tryNumber);
+        if (ctx.tryNumber === 1) throw new Error("first try fails");
+        return ctx.tryNumber;
+      },
+    });
+    export default dag({ id: "remote" }, () => {
+      const rows = extract();
+      const choice = pick(rows);
+      big(rows).after(choice);
+      small().after(choice);
+      flaky();
+    });
+  `,
+};
+
+interface Cluster {
+  api: ApiEnv;
+  waitForRun(id: number): Promise<DagRunState>;
+  stop(): Promise<void>;
+}
+
+let cluster: Cluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster> {
+  const prefix = `updraft-test-${randomBytes(4).toString("hex")}`;
+  const bundleDir = mkdtempSync(join(tmpdir(), "updraft-worker-"));
+  const api = await createApiEnv({ dialect, dags: DAGS });
+  const address = await api.app.listen({ host: "127.0.0.1", port: 0 });
+  const log = silentLogger();
+  const ended = new Map<number, DagRunState>();
+  const waiters = new Map<number, (s: DagRunState) => void>();
+  const executor = new BrokerExecutor({ name: "redis", publisher: redisBroker({ url: REDIS_URL, prefix, log }).publisher(), signingKey: api.signingKey, log });
+  const scheduler = createScheduler(api.env.store, api.env.config, log, {
+    executor,
+    onEvent: (e) => {
+      if (e.type === "run-state" && (e.state === "success" || e.state === "failed")) {
+        ended.set(e.dagRunId, e.state);
+        waiters.get(e.dagRunId)?.(e.state);
+      }
+    },
+  });
+  const worker = new Worker({
+    apiUrl: address,
+    broker: redisBroker({ url: REDIS_URL, prefix, log }),
+    queues: ["default"],
+    concurrency: 2,
+    warmRunners: 1,
+    memoryLimitMb: 512,
+    killGraceMs: 500,
+    bundleDir,
+    heartbeatIntervalMs: 1_000,
+    log,
+  });
+  await scheduler.start();
+  await worker.start();
+  return {
+    api,
+    waitForRun: (id) =>
+      ended.has(id)
+        ? Promise.resolve(ended.get(id)!)
+        : new Promise((resolve, reject) => {
+            const timer = setTimeout(() => reject(new Error(`run ${id} did not end within 60 s`)), 60_000);
+            waiters.set(id, (s) => {
+              clearTimeout(timer);
+              resolve(s);
+            });
+          }),
+    async stop() {
+      await worker.stop();
+      await scheduler.stop();
+      await api.cleanup();
+      await dropRedisPrefix(prefix);
+      rmSync(bundleDir, { recursive: true, force: true });
+    },
+  };
+}
+
+describe.skipIf(!REDIS).each(DIALECTS)("a worker fed through Redis (%s)", (dialect) => {
+  it("runs a DAG with typed data passing, a branch and a retry; the API holds every try, log and output", { timeout: 120_000 }, async () => {
+    cluster = await startCluster(dialect);
+    const { store } = cluster.api.env;
+    const run = await triggerDagRun(store, "remote");
+    expect(await cluster.waitForRun(run.id)).toBe("success");
+
+    const tasks = await taskStates(cluster.api.env, run.id);
+    expect(Object.fromEntries(Object.entries(tasks).map(([id, t]) => [id, [t.state, t.tryNumber]]))).toEqual({
+      extract: ["success", 1],
+      pick: ["success", 1],
+      big: ["success", 1],
+      small: ["skipped", 0],
+      flaky: ["success", 2],
+    });
+    const output = await store.db.selectFrom("xcom").select("value").where("dag_run_id", "=", run.id).where("task_id", "=", "big").where("key", "=", "return_value").executeTakeFirstOrThrow();
+    expect(JSON.parse(output.value)).toBe(70);
+    const tries = await store.db.selectFrom("task_try").select(["task_id", "try_number", "state", "hostname"]).where("dag_run_id", "=", run.id).where("task_id", "=", "flaky").orderBy("try_number").execute();
+    expect(tries).toEqual([
+      { task_id: "flaky", try_number: 1, state: "failed", hostname: hostname() },
+      { task_id: "flaky", try_number: 2, state: "success", hostname: hostname() },
+    ]);
+    const lines = await store.db.selectFrom("task_log").select(["try_number", "message"]).where("ti_id", "=", tasks.flaky!.id).orderBy("id").execute();
+    expect(lines.filter((l) => l.message.startsWith("try ")).map((l) => [l.try_number, l.message])).toEqual([
+      [1, "try 1"],
+      [2, "try 2"],
+    ]);
+  });
+});
