@@ -5,7 +5,7 @@
  * as the yardstick. Prints a table; docs/BENCHMARKS.md records the figures.
  *
  *   npm run bench                          # everything
- *   npm run bench -- --only chain,fanout   # some workloads (machine, chain, fanout, bullmq, dags, dagstest, dagfile, typecheck, idle, events, uigrid)
+ *   npm run bench -- --only chain,fanout   # some workloads (machine, chain, fanout, bullmq, workers, dags, dagstest, dagfile, typecheck, idle, events, uigrid)
  *   npm run bench -- --db=sqlite-normal    # some databases (--name value and --name=value both work)
  *   npm run bench -- --only chain --chain 200 --warm-tasks 0   # the chain without its JIT warm-up (default 5,000 tasks)
  */
@@ -17,6 +17,8 @@ import pg from "pg";
 import { bullmqFanout, bullmqVersions, probeRedis } from "./bullmq.js";
 import { cliStart, coldDagsTest, DAGSTEST_TASKS, type CliRun, type CliTarget } from "./dags-test.js";
 import { probeMachine } from "./machine.js";
+import { startCluster } from "./workers.js";
+import type { Executor } from "../src/executor/types.js";
 import type * as ConfigModule from "../src/config/index.js";
 import type { Config } from "../src/config/index.js";
 import type * as RuntimeModule from "../src/runtime/index.js";
@@ -48,7 +50,7 @@ for (let i = 2; i < process.argv.length; i++) {
   if (eq > 0) args.set(a.slice(2, eq), a.slice(eq + 1));
   else args.set(a.slice(2), process.argv[i + 1] && !process.argv[i + 1]!.startsWith("--") ? process.argv[++i]! : "true");
 }
-const only = (args.get("only") ?? "machine,chain,fanout,bullmq,dags,dagstest,dagfile,typecheck,idle,events,uigrid").split(",");
+const only = (args.get("only") ?? "machine,chain,fanout,bullmq,workers,dags,dagstest,dagfile,typecheck,idle,events,uigrid").split(",");
 const dbs = (args.get("db") ?? "sqlite-normal,sqlite-full,postgres").split(",") as Db[];
 const runners = Number(args.get("runners") ?? 8);
 const repeats = Number(args.get("repeat") ?? 3);
@@ -131,10 +133,11 @@ interface Session {
 }
 
 /** A scheduler with warm runners, for runs one batch after another. */
-async function session(env: Env): Promise<Session> {
+async function session(env: Env, executor?: Executor): Promise<Session> {
   const waiting = new Map<number, () => void>();
   const ended = new Set<number>();
   const scheduler = createScheduler(env.store, env.config, silentLogger(), {
+    ...(executor ? { executor } : {}),
     onEvent: (e) => {
       if (e.type === "run-state" && (e.state === "success" || e.state === "failed")) {
         if (e.state === "failed") console.error(`run ${e.runId} of ${e.dagId} failed`);
@@ -221,6 +224,7 @@ async function benchChain(db: Db): Promise<void> {
     await s.stop();
     // Issue 9's budgets (and team goals).
     const budget = db === "postgres" ? "≤ 2.5 ms, team goal ≤ 1.5 ms" : "≤ 0.6 ms, team goal ≤ 0.3 ms";
+    localChain.set(db, median(perTask));
     rows.push({
       workload: `chain of ${length} no-op tasks`, db, figure: "per task", value: median(perTask), unit: "ms", budget,
       detail: `median of ${repeats} runs after ${ran.toLocaleString("en-US")} warm-up tasks: ${perTask.map((x) => x.toFixed(2)).join(", ")}; the first run after the bundle's import (JIT cold) ${cold.toFixed(2)}`,
@@ -606,13 +610,63 @@ async function benchDagsTest(db: Db): Promise<void> {
   });
 }
 
+/** Figures of the local executor in this run, for the cost of going distributed. */
+const localChain = new Map<Db, number>();
+
+/**
+ * Through two `updraft worker` processes fed by Redis (bench/workers.ts): a chain of 40 (per
+ * task), the fan-out of 10,000, and how long a try waits from queued to running on a worker.
+ */
+async function benchWorkers(db: Db): Promise<void> {
+  const redis = await probeRedis();
+  if ("error" in redis) throw new Error(redis.error);
+  const length = Number(args.get("chain") ?? 40);
+  const env = await makeEnv(db, { "chain.ts": chainDag("chain", length), "fanout.ts": fanoutDag(FANOUT_WIDTH) }, { parallelism: 64 });
+  const cluster = await startCluster(env.store, env.config, silentLogger(), 2, 8);
+  try {
+    const s = await session(env, cluster.executor);
+    const perTask: number[] = [];
+    const chainRuns: number[] = [];
+    for (let i = 0; i < 1 + Math.ceil(500 / length); i++) await s.run(["chain"]); // bundles fetched, runners and JIT warm
+    for (let i = 0; i < repeats; i++) {
+      const { runIds } = await s.run(["chain"]);
+      chainRuns.push(runIds[0]!);
+      perTask.push((await span(env.store, runIds[0]!)) / length);
+    }
+    const waits = (await env.store.db.selectFrom("task_instance").select(["queued_at", "start_date"]).where("dag_run_id", "in", chainRuns).execute()).map((t) => t.start_date! - t.queued_at!).sort((a, b) => a - b);
+    const { runIds } = await s.run(["fanout"]);
+    await s.stop();
+    const fanMs = await span(env.store, runIds[0]!);
+    const chainMs = median(perTask);
+    const local = localChain.get(db);
+    rows.push({
+      workload: `workers (2 × 8, Redis): chain of ${length} no-op tasks`, db, figure: "per task", value: chainMs, unit: "ms", budget: "≤ 5 ms, team goal ≤ 1.2 ms",
+      detail: `median of ${repeats} runs: ${perTask.map((x) => x.toFixed(2)).join(", ")}${local ? `; ${(chainMs / local).toFixed(1)}× the local executor's in this run` : ""}`,
+    });
+    const fanRate = ((FANOUT_WIDTH + 2) / fanMs) * 1000;
+    const localFan = fanoutRates.get(db);
+    rows.push({
+      workload: `workers (2 × 8, Redis): fan-out of ${FANOUT_WIDTH} no-op tasks`, db, figure: "throughput", value: fanRate, unit: "tasks/s", budget: "≥ 1000 tasks/s, team goal ≥ 3000",
+      detail: `run span ${(fanMs / 1000).toFixed(2)} s${localFan ? `; ${(localFan / fanRate).toFixed(1)}× slower than the local executor's in this run` : ""}`,
+    });
+    const p = (q: number) => waits[Math.min(waits.length - 1, Math.floor(q * waits.length))]!;
+    rows.push({
+      workload: "workers (2 × 8, Redis): try queued → running on a worker", db, figure: "p95", value: p(0.95), unit: "ms", budget: "≤ 20 ms, team goal ≤ 5 ms",
+      detail: `${waits.length} tries of the chain runs; median ${p(0.5)} ms, max ${waits[waits.length - 1]} ms (queued_at in the tick, start_date at the API's start)`,
+    });
+  } finally {
+    await cluster.stop();
+    await env.cleanup();
+  }
+}
+
 /** The machine's speed, once per bench (bench/machine.ts): what a chain task pays beside Updraft's code. */
 async function benchMachine(db: Db): Promise<void> {
   if (db !== dbs[0]) return;
   for (const p of await probeMachine()) rows.push({ workload: `machine: ${p.name}`, db: "—", figure: "time", value: p.micros, unit: "µs", budget: "—", detail: p.detail });
 }
 
-const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { machine: benchMachine, chain: benchChain, fanout: benchFanout, bullmq: benchBullmq, dagstest: benchDagsTest, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
+const WORKLOADS: Record<string, (db: Db) => Promise<void>> = { machine: benchMachine, chain: benchChain, workers: benchWorkers, fanout: benchFanout, bullmq: benchBullmq, dagstest: benchDagsTest, dags: benchManyDags, dagfile: benchDagFile, typecheck: benchTypeCheck, idle: benchIdle, events: benchEvents, uigrid: benchUiGrid };
 
 const unknown = only.filter((w) => !(w in WORKLOADS));
 if (unknown.length > 0) throw new Error(`unknown workload ${unknown.join(", ")} (the workloads: ${Object.keys(WORKLOADS).join(", ")})`);

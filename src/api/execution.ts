@@ -16,9 +16,11 @@ import type { RunCache } from "../scheduler/run-cache.js";
 import type { Store } from "../store/connect.js";
 import { connectionForTask } from "../store/connections.js";
 import { getBundleCode } from "../store/dags.js";
-import { appendEvents, type StoredEvent } from "../store/events.js";
+import { appendEvents, notifyEventListeners, type StoredEvent } from "../store/events.js";
 import type { SqlContext } from "../store/sql.js";
 import { variableForTask } from "../store/variables.js";
+import { issueTryToken, TOKEN_GRACE_MS, TOKEN_WITHOUT_TIMEOUT_MS } from "../security/tokens.js";
+import { checkJsonDepth } from "../util/json-depth.js";
 import type { ApiDeps } from "./deps.js";
 import { ErrorBody, ERRORS, Id, NoContent, Nullable, OneOf } from "./schemas.js";
 import type { ApiApp } from "./types.js";
@@ -59,7 +61,7 @@ const LogLineIn = Type.Object(
     ts: Type.Integer({ minimum: 0 }),
     stream: OneOf(["log", "stdout", "stderr"] as const),
     level: OneOf(["info", "warn", "error"] as const),
-    message: Type.String({ maxLength: 64 * 1024 }),
+    message: Type.String({ maxLength: 128 * 1024, description: "runners cut longer lines at 64 KiB" }),
   },
   { additionalProperties: false },
 );
@@ -146,7 +148,13 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
           "A compare-and-set from queued to running. Calling it again from the same host and pid (a lost answer) returns the payload again; any other caller of a try that already started gets 409 UPDRAFT_E_TRY_STALE and must drop the message.",
         params: TryParams,
         body: Type.Object({ hostname: Type.String({ minLength: 1, maxLength: 255 }), pid: Type.Integer({ minimum: 0, maximum: 2 ** 31 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ payload: Payload }, { additionalProperties: false }), ...EXECUTION_ERRORS },
+        response: {
+          200: Type.Object(
+            { payload: Payload, token: Type.String({ description: "the try token for every other call of this try (the message's token only starts it)" }) },
+            { additionalProperties: false },
+          ),
+          ...EXECUTION_ERRORS,
+        },
       },
     },
     async (request) => {
@@ -173,7 +181,9 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
         return { payload, events };
       });
       tell(events);
-      return { payload };
+      // Its lifetime counts from the start: the time the message waited in the queue is not the try's.
+      const token = await issueTryToken(deps.auth.signingKey, tryId, (payload.executionTimeoutMs ?? TOKEN_WITHOUT_TIMEOUT_MS) + TOKEN_GRACE_MS, "run");
+      return { payload, token };
     },
   );
 
@@ -210,7 +220,17 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
       },
     },
     async (request, reply) => {
-      await inTrx((ctx) => appendLogs(ctx, [{ tryId: request.params.try_id, lines: request.body.lines }]));
+      const { try_id: tryId } = request.params;
+      await inTrx(async (ctx) => {
+        // The try's own log while it is its task instance's latest (a try that ended still logs
+        // its way out; one handed back and queued again under a new try id does not).
+        const row = await current(ctx, tryId);
+        if (!row) throw refusal({ tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "no task instance has this try" });
+        if (row.try_id !== tryId) throw refusal({ tryId, code: "UPDRAFT_E_TRY_STALE", message: "the task instance has another try now" });
+        await appendLogs(ctx, [{ tryId, lines: request.body.lines }]);
+        // Live log tails follow task_log when told something changed.
+        await notifyEventListeners(ctx, store.eventChannel);
+      });
       store.eventsAppended();
       return reply.code(204).send();
     },
@@ -379,9 +399,8 @@ async function finish(store: Store, cache: RunCache, tryId: string, body: Finish
     await appendEvents(ctx, events, now, store.eventChannel);
     return ended;
   });
-  // The scheduler goes on from here (downstream tasks, the run's state); it hears of the change
-  // from the store, in this process or through the database.
-  await store.notify();
+  // The scheduler goes on from here (downstream tasks, the run's state): the events appended with
+  // the end wake it, in this process or through the database.
   store.eventsAppended();
   return ended[0]!.state;
 }
@@ -390,9 +409,11 @@ async function finish(store: Store, cache: RunCache, tryId: string, body: Finish
 function checkJsonText(text: string, maxBytes: number, what: string): void {
   const bytes = Buffer.byteLength(text);
   if (bytes > maxBytes) throw new UpdraftError("UPDRAFT_E_XCOM_TOO_LARGE", `${what} is ${bytes} bytes, above xcomMaxBytes (${maxBytes})`, { hint: "store large data elsewhere and pass a reference" });
+  let value: unknown;
   try {
-    JSON.parse(text);
+    value = JSON.parse(text);
   } catch {
     throw new UpdraftError("UPDRAFT_E_XCOM_NOT_SERIALIZABLE", `${what} is not JSON text`);
   }
+  checkJsonDepth(value, what);
 }

@@ -33,6 +33,8 @@ declare module "fastify" {
     principal: Principal | null;
     /** On the task-execution API: the try the request's try token is for. */
     tryId: string | null;
+    /** …and what the token allows (see TryScope). */
+    tryScope: "start" | "run" | null;
     /**
      * Facts a handler adds for the audit log: the object acted on, and details. `dryRun`: the
      * handler ran the request as a dry run (it changed nothing), so no record is written.

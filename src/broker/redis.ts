@@ -57,7 +57,11 @@ export function redisBroker(options: RedisBrokerOptions): Broker {
       return {
         async publish(queue: string, messages: readonly TryMessage[]) {
           if (messages.length === 0) return;
-          await queueOf(queue).addBulk(messages.map((m) => ({ name: JOB_NAME, data: m, opts: { jobId: m.tryId, removeOnComplete: true, removeOnFail: true } })));
+          // A handler that fails (the API out of reach) leaves the message for a later attempt;
+          // the start is a compare-and-set, so an attempt after one that did start runs nothing.
+          await queueOf(queue).addBulk(
+            messages.map((m) => ({ name: JOB_NAME, data: m, opts: { jobId: m.tryId, removeOnComplete: true, removeOnFail: true, attempts: 8, backoff: { type: "exponential", delay: 1_000 } } })),
+          );
         },
         async close() {
           await Promise.all([...queues.values()].map((q) => q.close()));
@@ -86,6 +90,10 @@ export function redisBroker(options: RedisBrokerOptions): Broker {
           { connection, prefix: options.prefix, concurrency: slots },
         );
         worker.on("error", (error) => options.log.warn({ err: error, queue: name }, "Redis worker error (it reconnects)"));
+        worker.on("failed", (job, error) => {
+          const last = job !== undefined && job.attemptsMade >= (job.opts.attempts ?? 1);
+          options.log.warn({ err: error, queue: name, tryId: job?.id, attempt: job?.attemptsMade }, last ? "a try's message failed for the last time: it waits for its queued timeout" : "a try's message failed; it is tried again");
+        });
         return worker;
       });
       await Promise.all(workers.map((w) => w.waitUntilReady()));

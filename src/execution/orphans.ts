@@ -83,17 +83,24 @@ export interface HandBackResult {
 export async function handBackTries(
   trx: Kysely<Database>,
   cache: RunCache,
-  options: { ownJobId?: number; interrupted: boolean; now: number },
+  options: { ownJobId?: number; interrupted: boolean; now: number; staleHeartbeatBefore?: number },
 ): Promise<HandBackResult> {
   const { now } = options;
   let query = trx
     .selectFrom("task_instance as ti")
     .leftJoin("job as j", "j.id", "ti.job_id")
-    .select(["ti.id", "ti.dag_run_id", "ti.dag_id", "ti.task_id", "ti.state", "ti.try_id", "ti.try_number", "ti.max_tries", "ti.queued_at", "ti.start_date", "ti.hostname", "ti.pid"])
+    .select(["ti.id", "ti.dag_run_id", "ti.dag_id", "ti.task_id", "ti.state", "ti.try_id", "ti.try_number", "ti.max_tries", "ti.queued_at", "ti.start_date", "ti.hostname", "ti.pid", "ti.heartbeat_at"])
     .where("ti.state", "in", ["queued", "running"]);
+  // A try running on a remote worker beats on its own (heartbeat_at): it lives on without the
+  // scheduler that queued it, and is a zombie only when its own beats stop.
   query = options.ownJobId !== undefined
-    ? query.where("ti.job_id", "=", options.ownJobId)
-    : query.where((eb) => eb.or([eb("j.id", "is", null), eb("j.state", "<>", "running")]));
+    ? query.where("ti.job_id", "=", options.ownJobId).where((eb) => eb.or([eb("ti.state", "=", "queued"), eb("ti.heartbeat_at", "is", null)]))
+    : query.where((eb) =>
+        eb.or([
+          eb.and([eb.or([eb("j.id", "is", null), eb("j.state", "<>", "running")]), eb.or([eb("ti.state", "=", "queued"), eb("ti.heartbeat_at", "is", null)])]),
+          ...(options.staleHeartbeatBefore !== undefined ? [eb.and([eb("ti.state", "=", "running"), eb("ti.heartbeat_at", "<", options.staleHeartbeatBefore)])] : []),
+        ]),
+      );
   const orphans = await query.execute();
   const result: HandBackResult = { runs: new Set(), ended: [], nextRetryAt: null };
   if (orphans.length === 0) return result;
@@ -110,12 +117,15 @@ export async function handBackTries(
       if (Number(changed.numUpdatedRows) > 0) result.runs.add(ti.dag_run_id);
       continue;
     }
-    const interrupted = options.interrupted || runnerGone(ti.hostname, ti.pid);
-    const message = options.interrupted
-      ? "the try was interrupted: the scheduler running it stopped; it runs again without using up a retry"
-      : interrupted
-        ? "the try was interrupted: its scheduler and runner died (the process is gone); it runs again without using up a retry"
-        : "the try's scheduler stopped heartbeating (a zombie); the try counts as failed";
+    const remote = ti.heartbeat_at !== null;
+    const interrupted = !remote && (options.interrupted || runnerGone(ti.hostname, ti.pid));
+    const message = remote
+      ? `the try's worker (${ti.hostname ?? "unknown host"}) stopped heartbeating (a zombie): its last beat was ${Math.round((now - ti.heartbeat_at!) / 1000)} s ago; the try counts as failed`
+      : options.interrupted
+        ? "the try was interrupted: the scheduler running it stopped; it runs again without using up a retry"
+        : interrupted
+          ? "the try was interrupted: its scheduler and runner died (the process is gone); it runs again without using up a retry"
+          : "the try's scheduler stopped heartbeating (a zombie); the try counts as failed";
     const task = runs.get(ti.dag_run_id)?.graph.tasks.get(ti.task_id);
     const decision = interrupted ? null : decideEnd("failed", true, ti.try_number, ti.max_tries, task?.options, now);
     const changed = await guard(

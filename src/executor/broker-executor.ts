@@ -6,14 +6,10 @@
  */
 import type { BrokerPublisher, TryMessage } from "../broker/types.js";
 import { errorMessage } from "../errors/index.js";
-import { issueTryToken } from "../security/tokens.js";
+import { issueTryToken, START_TOKEN_TTL_MS } from "../security/tokens.js";
 import type { Logger } from "../util/logger.js";
 import type { DispatchItem, Executor, ExecutorCallbacks } from "./types.js";
 
-/** How long a try token outlives its try's execution timeout. */
-export const TOKEN_GRACE_MS = 60 * 60_000;
-/** The lifetime of the token of a try without an execution timeout. */
-export const TOKEN_WITHOUT_TIMEOUT_MS = 24 * 60 * 60_000;
 
 export interface BrokerExecutorOptions {
   name: "redis" | "rabbitmq";
@@ -53,14 +49,15 @@ export class BrokerExecutor implements Executor {
     });
   }
 
-  /** Publishes the tries, each to its task's queue, with a token that lasts as long as it may run. */
+  /**
+   * Publishes the tries, each to its task's queue, with a token that only starts it: the start
+   * answers the token for the rest of the try (so a message read from the broker opens nothing
+   * of a try that already started, and the try's time counts from its start).
+   */
   async publish(tries: readonly DispatchItem[]): Promise<void> {
     const byQueue = new Map<string, TryMessage[]>();
     const messages = await Promise.all(
-      tries.map(async (t) => {
-        const ttl = (t.executionTimeoutMs ?? TOKEN_WITHOUT_TIMEOUT_MS) + TOKEN_GRACE_MS;
-        return { queue: t.queue, message: { v: 1 as const, tryId: t.tryId, token: await issueTryToken(this.#key, t.tryId, ttl) } };
-      }),
+      tries.map(async (t) => ({ queue: t.queue, message: { v: 1 as const, tryId: t.tryId, token: await issueTryToken(this.#key, t.tryId, START_TOKEN_TTL_MS, "start") } })),
     );
     for (const { queue, message } of messages) {
       const list = byQueue.get(queue);

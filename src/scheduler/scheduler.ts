@@ -413,7 +413,7 @@ export class Scheduler {
       this.#lastReap = tick.now;
       const dead = await reapDeadJobs(trx, this.#jobId, this.#config.zombieThresholdMs, tick.now);
       if (dead.length > 0) this.#log.warn({ jobs: dead }, "schedulers stopped heartbeating; their tries are handed back");
-      const handed = await handBackTries(trx, this.#cache, { interrupted: false, now: tick.now });
+      const handed = await handBackTries(trx, this.#cache, { interrupted: false, now: tick.now, staleHeartbeatBefore: tick.now - this.#config.zombieThresholdMs });
       this.#noteEnded(tick, handed.ended);
       if (handed.nextRetryAt !== null) this.#noteRetry(handed.nextRetryAt);
       for (const run of handed.runs) this.#seed(tick, run);

@@ -25,6 +25,12 @@ function int(where: string, key: string, value: unknown, min: number): number {
   return value;
 }
 
+/** A queue's name is a broker queue's name too: letters, digits, '_', '.' and '-' (no ':'). */
+function queueName(where: string, value: unknown): string {
+  if (typeof value !== "string" || !/^[A-Za-z0-9_.-]{1,100}$/.test(value)) invalid(where, "queue", value, "1–100 letters, digits, '_', '.' or '-'");
+  return value;
+}
+
 function name(where: string, key: string, value: unknown): string {
   if (typeof value !== "string" || value.length === 0 || value.length > 250) invalid(where, key, value, "a non-empty string of at most 250 characters");
   return value;
@@ -79,7 +85,7 @@ export function compileTaskOptions(where: string, layers: TaskOptions[], dagOwne
     poolSlots: int(where, "poolSlots", o.poolSlots ?? 1, 1),
     priorityWeight,
     weightRule,
-    queue: name(where, "queue", o.queue ?? "default"),
+    queue: queueName(where, o.queue ?? "default"),
     owner: o.owner === undefined ? dagOwner : name(where, "owner", o.owner),
     doc: o.doc === undefined ? null : String(o.doc),
   };

@@ -85,9 +85,22 @@ export async function verifyAccessToken(key: Uint8Array, token: string): Promise
 export const EXECUTION_AUDIENCE = "updraft-execution";
 const TRY_TYPE = "try";
 
-export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: number): Promise<string> {
+/**
+ * What a try token allows: `start` (the broker message's: starting the try, nothing else) or
+ * `run` (what the start answers to the one that started it: everything else of that try).
+ */
+export type TryScope = "start" | "run";
+
+/** A run token outlives its try's execution timeout by this much. */
+export const TOKEN_GRACE_MS = 60 * 60_000;
+/** The run token of a try without an execution timeout lasts this long (its heartbeats do not extend it yet). */
+export const TOKEN_WITHOUT_TIMEOUT_MS = 24 * 60 * 60_000;
+/** A start token (in a broker message) lasts this long: a message may wait in its queue. */
+export const START_TOKEN_TTL_MS = 7 * 24 * 60 * 60_000;
+
+export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: number, scope: TryScope = "run"): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ typ: TRY_TYPE })
+  return new SignJWT({ typ: TRY_TYPE, scope })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(tryId)
     .setIssuer(ISSUER)
@@ -98,8 +111,8 @@ export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: numbe
     .sign(key);
 }
 
-/** The try id of a valid try token; UPDRAFT_E_TOKEN_INVALID for anything else. */
-export async function verifyTryToken(key: Uint8Array, token: string): Promise<string> {
+/** The try id and scope of a valid try token; UPDRAFT_E_TOKEN_INVALID for anything else. */
+export async function verifyTryToken(key: Uint8Array, token: string): Promise<{ tryId: string; scope: TryScope }> {
   try {
     const { payload } = await jwtVerify(token, key, {
       algorithms: ["HS256"],
@@ -108,8 +121,8 @@ export async function verifyTryToken(key: Uint8Array, token: string): Promise<st
       requiredClaims: ["exp", "nbf", "sub"],
       clockTolerance: 5,
     });
-    if (payload.typ !== TRY_TYPE || typeof payload.sub !== "string") throw new Error("not a try token");
-    return payload.sub;
+    if (payload.typ !== TRY_TYPE || typeof payload.sub !== "string" || (payload.scope !== "start" && payload.scope !== "run")) throw new Error("not a try token");
+    return { tryId: payload.sub, scope: payload.scope };
   } catch (error) {
     const expired = error instanceof joseErrors.JWTExpired;
     throw new UpdraftError("UPDRAFT_E_TOKEN_INVALID", expired ? "the try token has expired" : "the try token is not valid", {

@@ -8,6 +8,8 @@ import type { ConnectionParts, DispatchItem, LogLine, StoredVariable, TryResult 
 
 export interface StartAnswer {
   payload: DispatchItem;
+  /** The try token for every other call of the try (the message's token only starts it). */
+  token: string;
 }
 
 export class ExecutionClient {

@@ -41,6 +41,8 @@ interface RunningTry {
   tryId: string;
   token: string;
   bundleHash: string;
+  /** A report of the try the API never took (an XCom push): its end is then reported as a failure. */
+  lost: string | null;
   /** Lines not sent yet. */
   lines: LogLine[];
   flushTimer: NodeJS.Timeout | null;
@@ -53,6 +55,58 @@ interface RunningTry {
 /** Refusals that mean the try is not this worker's to run or report any more. */
 const MOVED_ON = new Set(["UPDRAFT_E_TRY_STALE", "UPDRAFT_E_TRY_UNKNOWN", "UPDRAFT_E_TRY_DUPLICATE", "UPDRAFT_E_TOKEN_INVALID", "UPDRAFT_E_FORBIDDEN"]);
 const movedOn = (error: unknown) => isUpdraftError(error) && MOVED_ON.has(error.code);
+/** An answer that may differ next time: no answer at all, a server error, a rate limit. */
+function transient(error: unknown): boolean {
+  if (!isUpdraftError(error)) return true;
+  const status = (error.details as { status?: number } | undefined)?.status ?? 0;
+  return status >= 500 || status === 429 || status === 408;
+}
+/** How long a report of a try is tried again while the API cannot take it. */
+const REPORT_PATIENCE_MS = 5 * 60_000;
+/** A batch of log lines stays below these (the API's limits are 10,000 lines and its body limit). */
+const LOG_BATCH_LINES = 2_000;
+const LOG_BATCH_BYTES = 512 * 1024;
+/** An error's message and stack are cut to this before they are reported (the API takes 64 KiB). */
+const ERROR_TEXT_MAX = 60 * 1024;
+
+const clean = (text: string, max: number) => {
+  // NUL means nothing in a log or an error, and the API refuses it (PostgreSQL cannot store it).
+  const bare = text.includes("\u0000") ? text.replaceAll("\u0000", "\ufffd") : text;
+  return bare.length > max ? `${bare.slice(0, max)}… (cut)` : bare;
+};
+
+/** Calls `call` until it is answered, or refused for good, within `patienceMs` (backing off up to 5 s). */
+async function patiently<T>(call: () => Promise<T>, patienceMs: number): Promise<T> {
+  const deadline = Date.now() + patienceMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (!transient(error) || Date.now() > deadline) throw error;
+      await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
+/** Log lines in batches the API takes, the runner's order kept. */
+function batches(lines: readonly LogLine[]): LogLine[][] {
+  const out: LogLine[][] = [];
+  let batch: LogLine[] = [];
+  let bytes = 0;
+  for (const l of lines) {
+    const line = l.message.includes("\u0000") ? { ...l, message: clean(l.message, Infinity) } : l;
+    const size = line.message.length * 3 + 64;
+    if (batch.length > 0 && (batch.length >= LOG_BATCH_LINES || bytes + size > LOG_BATCH_BYTES)) {
+      out.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(line);
+    bytes += size;
+  }
+  if (batch.length > 0) out.push(batch);
+  return out;
+}
 
 export class Worker {
   readonly #options: WorkerOptions;
@@ -62,6 +116,7 @@ export class Worker {
   readonly #host = hostname();
   #consumer: BrokerConsumer | null = null;
   #beat: NodeJS.Timeout | null = null;
+  #stopping = false;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -91,6 +146,7 @@ export class Worker {
 
   /** Stops taking tries and stops the runners (the tries they run end as interrupted). */
   async stop(): Promise<void> {
+    this.#stopping = true;
     if (this.#beat) clearInterval(this.#beat);
     const consumer = this.#consumer;
     this.#consumer = null;
@@ -102,10 +158,18 @@ export class Worker {
 
   /** One broker message: start the try, run it, resolve once its end is reported (or it is not ours). */
   async #run(message: TryMessage): Promise<void> {
-    const { tryId, token } = message;
-    let payload;
+    const { tryId } = message;
+    // Stopping: the message goes back to the broker for another worker (or this one, later).
+    if (this.#stopping) throw new Error("this worker is stopping");
+    const known = this.#tries.get(tryId);
+    if (known && !known.ended) {
+      this.#options.log.debug({ tryId }, "dropping a second delivery of a try that runs here");
+      return;
+    }
+    let answer;
     try {
-      ({ payload } = await this.#client.start(tryId, token, { hostname: this.#host, pid: process.pid }));
+      // The same process asking again after a lost answer gets the payload again.
+      answer = await patiently(() => this.#client.start(tryId, message.token, { hostname: this.#host, pid: process.pid }), 30_000);
     } catch (error) {
       if (movedOn(error)) {
         this.#options.log.debug({ tryId, code: (error as UpdraftError).code }, "dropping a try that is not this worker's to run");
@@ -113,25 +177,52 @@ export class Worker {
       }
       throw error;
     }
+    const { payload, token } = answer;
     await new Promise<void>((done) => {
-      this.#tries.set(tryId, { tryId, token, bundleHash: payload.bundleHash, lines: [], flushTimer: null, chain: Promise.resolve(), ended: false, done });
+      this.#tries.set(tryId, { tryId, token, bundleHash: payload.bundleHash, lost: null, lines: [], flushTimer: null, chain: Promise.resolve(), ended: false, done });
       this.#executor.dispatch([payload]);
     });
   }
 
-  /** Runs `call` after the try's earlier calls; a failure is logged, and a refusal ends nothing here. */
-  #then(t: RunningTry, what: string, call: () => Promise<void>): void {
-    t.chain = t.chain.then(call).catch((error: unknown) => {
-      if (movedOn(error)) this.#options.log.info({ tryId: t.tryId, code: (error as UpdraftError).code }, `the API refused the try's ${what}: it moved on`);
-      else this.#options.log.error({ err: error, tryId: t.tryId }, `sending the try's ${what} to the API failed: ${errorMessage(error)}`);
-    });
+  /**
+   * Runs `call` after the try's earlier calls, again while the API cannot answer; a refusal or a
+   * report never taken is logged (and returned: the caller may report the try's end otherwise).
+   */
+  #then(t: RunningTry, what: string, call: () => Promise<void>, onLost?: (error: unknown) => void): void {
+    t.chain = t.chain
+      .then(() => patiently(call, REPORT_PATIENCE_MS))
+      .catch((error: unknown) => {
+        if (movedOn(error)) this.#options.log.info({ tryId: t.tryId, code: (error as UpdraftError).code }, `the API refused the try's ${what}: it moved on`);
+        else {
+          this.#options.log.error({ err: error, tryId: t.tryId }, `sending the try's ${what} to the API failed: ${errorMessage(error)}`);
+          onLost?.(error);
+        }
+      });
   }
 
   #flush(t: RunningTry): void {
     if (t.flushTimer) clearTimeout(t.flushTimer);
     t.flushTimer = null;
-    const lines = t.lines.splice(0);
-    if (lines.length > 0) this.#then(t, "log lines", () => this.#client.logs(t.tryId, t.token, lines));
+    for (const batch of batches(t.lines.splice(0))) this.#then(t, "log lines", () => this.#client.logs(t.tryId, t.token, batch));
+  }
+
+  /** Reports the end: the result as the runner gave it, or a failure the API can take when it refuses that one. */
+  async #reportEnd(t: RunningTry, result: TryResult, lines: LogLine[]): Promise<void> {
+    const error = result.error ? { ...result.error, message: clean(result.error.message, ERROR_TEXT_MAX), stack: result.error.stack === null ? null : clean(result.error.stack, ERROR_TEXT_MAX) } : undefined;
+    let reported: TryResult = t.lost
+      ? { outcome: "failed", at: result.at, error: { message: t.lost, code: null, stack: null, retryable: true } }
+      : { ...result, ...(error ? { error } : {}) };
+    const parts = batches(lines);
+    for (const batch of parts.slice(0, -1)) await patiently(() => this.#client.logs(t.tryId, t.token, batch), REPORT_PATIENCE_MS);
+    const last = parts.at(-1) ?? [];
+    try {
+      await patiently(() => this.#client.finish(t.tryId, t.token, reported, last), REPORT_PATIENCE_MS);
+    } catch (failure) {
+      if (transient(failure) || movedOn(failure)) throw failure;
+      // The API refused what the try returned (an output above its limit, say): the try fails with why.
+      reported = { outcome: "failed", at: result.at, error: { message: clean(`the try's result was refused by the API: ${errorMessage(failure)}`, ERROR_TEXT_MAX), code: null, stack: null, retryable: false } };
+      await patiently(() => this.#client.finish(t.tryId, t.token, reported, []), REPORT_PATIENCE_MS);
+    }
   }
 
   #callbacks(): ExecutorCallbacks {
@@ -151,7 +242,11 @@ export class Worker {
       },
       xcomPush: (tryId, key, value) => {
         const t = this.#tries.get(tryId);
-        if (t) this.#then(t, "XCom push", () => this.#client.pushXcom(tryId, t.token, key, value));
+        if (t) {
+          this.#then(t, "XCom push", () => this.#client.pushXcom(tryId, t.token, key, value), (error) => {
+            t.lost ??= `the XCom '${key}' the try pushed could not be stored: ${errorMessage(error)}`;
+          });
+        }
       },
       finished: (tryId, result: TryResult) => {
         const t = this.#tries.get(tryId);
@@ -160,10 +255,13 @@ export class Worker {
         if (t.flushTimer) clearTimeout(t.flushTimer);
         t.flushTimer = null;
         const lines = t.lines.splice(0);
-        this.#then(t, "end", async () => {
-          const state = await this.#client.finish(tryId, t.token, result, lines);
-          this.#options.log.debug({ tryId, state }, "try ended");
-        });
+        // Not through #then's retries: #reportEnd retries itself, and may report a failure instead.
+        t.chain = t.chain
+          .then(() => this.#reportEnd(t, result, lines))
+          .catch((error: unknown) => {
+            if (movedOn(error)) this.#options.log.info({ tryId, code: (error as UpdraftError).code }, "the API refused the try's end: it moved on");
+            else this.#options.log.error({ err: error, tryId }, `the try's end could not be reported: ${errorMessage(error)} (the scheduler fails it once its heartbeats stop)`);
+          });
         void t.chain.then(() => {
           t.done();
           setTimeout(() => this.#tries.delete(tryId), ENDED_KEEP_MS).unref();

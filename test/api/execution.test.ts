@@ -36,12 +36,15 @@ async function setUp(dialect: (typeof DIALECTS)[number]) {
   const run = await triggerDagRun(store, "remote");
   const inTrx = <T>(fn: (ctx: SqlContext) => Promise<T>) => store.transaction((trx) => fn({ db: trx, dialect: store.dialect }));
   const ti = (taskId: string) => store.db.selectFrom("task_instance").selectAll().where("dag_run_id", "=", run.id).where("task_id", "=", taskId).executeTakeFirstOrThrow();
-  /** Queues a new try of the task, as the scheduler would; its try id and token. */
+  /**
+   * Queues a new try of the task, as the scheduler would: its try id, the start token of its
+   * broker message, and a run token such as its start answers.
+   */
   const queue = async (taskId: string) => {
     const row = await ti(taskId);
     await store.db.updateTable("task_instance").set({ state: "scheduled" }).where("id", "=", row.id).execute();
     const tryId = (await inTrx((ctx) => queueTries(ctx, [{ id: row.id, tryNumber: row.try_number }], 0, Date.now()))).get(row.id)!;
-    return { tryId, token: await issueTryToken(a.signingKey, tryId, 60_000), tiId: row.id };
+    return { tryId, startToken: await issueTryToken(a.signingKey, tryId, 60_000, "start"), token: await issueTryToken(a.signingKey, tryId, 60_000), tiId: row.id };
   };
   const call = (token: string | null, method: string, path: string, body?: unknown) => a.inject(token, method, `/execution/v1${path}`, body);
   return { a, store, run, ti, queue, call };
@@ -50,20 +53,26 @@ async function setUp(dialect: (typeof DIALECTS)[number]) {
 describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
   it("runs a try through start, beat, logs, XComs and finish; its downstream's payload carries the output", async () => {
     const t = await setUp(dialect);
-    const { tryId, token } = await t.queue("extract");
+    const { tryId, startToken } = await t.queue("extract");
     const host = { hostname: "worker-1", pid: 4242 };
 
-    const started = await t.call(token, "POST", `/tries/${tryId}/start`, host);
+    // The message's token starts the try and nothing else; the start answers the token for the rest.
+    const early = await t.call(startToken, "POST", `/tries/${tryId}/heartbeat`);
+    expect(early.status).toBe(403);
+    expect(early.json.message).toMatch(/only starts/);
+    const started = await t.call(startToken, "POST", `/tries/${tryId}/start`, host);
     expect(started.status, started.body).toBe(200);
     const payload = started.json.payload;
+    const token = started.json.token as string;
+    expect((await t.call(startToken, "GET", `/tries/${tryId}/variables/v`)).status).toBe(403);
     expect(payload).toMatchObject({ tryId, dagId: "remote", taskId: "extract", tryNumber: 1, maxTries: 2, runId: t.run.runId, inputs: {} });
     let row = await t.ti("extract");
     expect(row).toMatchObject({ state: "running", hostname: "worker-1", pid: 4242 });
     expect(row.heartbeat_at).not.toBeNull();
 
     // A lost answer asked again by the same process: the same payload; anyone else: refused.
-    expect((await t.call(token, "POST", `/tries/${tryId}/start`, host)).json.payload).toEqual(payload);
-    const other = await t.call(token, "POST", `/tries/${tryId}/start`, { hostname: "worker-2", pid: 1 });
+    expect((await t.call(startToken, "POST", `/tries/${tryId}/start`, host)).json.payload).toEqual(payload);
+    const other = await t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "worker-2", pid: 1 });
     expect(other.status).toBe(409);
     expect(other.json.code).toBe("UPDRAFT_E_TRY_STALE");
     expect((await t.ti("extract")).hostname).toBe("worker-1");

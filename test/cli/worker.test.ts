@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -40,6 +40,23 @@ afterEach(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
+/** `n` worker processes with nothing of the server's (no database, no DAGs folder, no keys); their output. */
+async function startWorkers(apiUrl: string, broker: Record<string, string>, n: number, extra: Record<string, string> = {}): Promise<string[]> {
+  const outputs: string[] = [];
+  for (let w = 0; w < n; w++) {
+    const env: NodeJS.ProcessEnv = {};
+    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("UPDRAFT_")) env[k] = v;
+    Object.assign(env, broker, { UPDRAFT_HOME: join(root!, `w${workers.length}`), UPDRAFT_LOG_FORMAT: "json" }, extra);
+    const child = spawn(process.execPath, [join(REPO_ROOT, "bin", "updraft.js"), "worker", "--api-url", apiUrl, "--concurrency", "2"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const i = outputs.push("") - 1;
+    child.stdout!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
+    child.stderr!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
+    workers.push(child);
+  }
+  await until("the workers start", async () => (outputs.every((o) => o.includes("worker started")) ? true : null));
+  return outputs;
+}
+
 async function until<T>(what: string, probe: () => Promise<T | null>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -63,19 +80,7 @@ describe.skipIf(!REDIS)("updraft worker", () => {
       dagsFolder,
       env: { ...broker, UPDRAFT_EXECUTOR: "redis", UPDRAFT_DAGS_PAUSED_AT_CREATION: "false" },
     });
-    const outputs: string[] = [];
-    for (const name of ["w1", "w2"]) {
-      const env: NodeJS.ProcessEnv = {};
-      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("UPDRAFT_")) env[k] = v;
-      // Nothing of the server's: no database, no DAGs folder, no keys.
-      Object.assign(env, broker, { UPDRAFT_HOME: join(root, name), UPDRAFT_LOG_FORMAT: "json" });
-      const child = spawn(process.execPath, [join(REPO_ROOT, "bin", "updraft.js"), "worker", "--api-url", standalone.url, "--concurrency", "2"], { env, stdio: ["ignore", "pipe", "pipe"] });
-      const i = outputs.push("") - 1;
-      child.stdout!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
-      child.stderr!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
-      workers.push(child);
-    }
-    await until("both workers start", async () => (outputs.every((o) => o.includes("worker started")) ? true : null));
+    const outputs = await startWorkers(standalone.url, broker, 2);
 
     const s = standalone;
     const token = await s.adminToken();
@@ -100,5 +105,65 @@ describe.skipIf(!REDIS)("updraft worker", () => {
     expect(xcom.json.value).toBe(6);
     const tries = await s.api<{ task_instances: Array<{ note?: unknown }> } & Record<string, unknown>>("GET", `/dags/cluster/dagRuns/${runId}/taskInstances/slow/tries`, undefined, token);
     expect(JSON.stringify(tries.json)).toContain("UPDRAFT_E_TASK_TIMEOUT");
+  });
+
+  it("a worker killed with SIGKILL mid-try: its try is a zombie once its beats stop, and runs again once, on the other worker", { timeout: 180_000 }, async () => {
+    root = mkdtempSync(join(tmpdir(), "updraft-cluster-"));
+    prefix = `updraft-test-${randomBytes(4).toString("hex")}`;
+    const dagsFolder = join(root, "dags");
+    mkdirSync(dagsFolder);
+    const marker = join(root, "started");
+    writeFileSync(
+      join(dagsFolder, "victim.ts"),
+      `import { dag, task } from "updraft";
+import { appendFileSync } from "node:fs";
+const work = task({
+  id: "work",
+  retries: 1,
+  retryDelay: "0s",
+  run: async (_: void, ctx) => {
+    appendFileSync(${JSON.stringify(marker)}, ctx.tryNumber + " " + process.ppid + "\\n");
+    if (ctx.tryNumber === 1) await new Promise((r) => setTimeout(r, 120_000));
+    return ctx.tryNumber;
+  },
+});
+export default dag({ id: "victim" }, () => { work(); });
+`,
+    );
+    const broker = { UPDRAFT_BROKER_URL: REDIS_URL, UPDRAFT_BROKER_PREFIX: prefix };
+    const beats = { UPDRAFT_HEARTBEAT_INTERVAL: "500ms", UPDRAFT_ZOMBIE_THRESHOLD: "3s" };
+    standalone = await startStandaloneProcess({
+      home: join(root, "server"),
+      dagsFolder,
+      env: { ...broker, ...beats, UPDRAFT_EXECUTOR: "redis", UPDRAFT_DAGS_PAUSED_AT_CREATION: "false", UPDRAFT_SCHEDULER_POLL_INTERVAL: "200ms" },
+    });
+    await startWorkers(standalone.url, broker, 2, beats);
+    const s = standalone;
+    const token = await s.adminToken();
+    await until("the DAG is processed", async () => ((await s.api("GET", "/dags/victim", undefined, token)).status === 200 ? true : null));
+    const runId = (await s.api<{ dag_run_id: string }>("POST", "/dags/victim/dagRuns", {}, token)).json.dag_run_id;
+    const read = () => (existsSync(marker) ? readFileSync(marker, "utf8").trim().split("\n").map((l) => l.split(" ").map(Number) as [number, number]) : []);
+    const runnerParent = (await until("the first try starts", async () => (read().length > 0 ? read() : null)))[0]![1];
+    // The try's runner is a child of its worker: the worker that holds the first try dies.
+    const victim = workers.find((w) => w.pid === runnerParent)!;
+    expect(victim).toBeDefined();
+    const killedAt = Date.now();
+    victim.kill("SIGKILL");
+    await until("the second try starts", async () => (read().length > 1 ? true : null));
+    const takeover = Date.now() - killedAt;
+    const state = await until("the run ends", async () => {
+      const run = await s.api<{ state: string }>("GET", `/dags/victim/dagRuns/${runId}`, undefined, token);
+      return run.json.state === "success" || run.json.state === "failed" ? run.json.state : null;
+    });
+    expect(state).toBe("success");
+    const starts = read();
+    expect(starts.map(([n]) => n)).toEqual([1, 2]);
+    expect(starts[1]![1]).not.toBe(runnerParent);
+    const tries = await s.api<Record<string, unknown>>("GET", `/dags/victim/dagRuns/${runId}/taskInstances/work/tries`, undefined, token);
+    expect(JSON.stringify(tries.json)).toContain("UPDRAFT_E_ZOMBIE");
+    // The figure (docs/RELIABILITY.md): from the kill to the second try's start, against the zombie threshold (3 s) and a beat (0.5 s).
+    console.log(`worker SIGKILL mid-try: the try ran again ${takeover} ms after the kill (zombie threshold 3 s, heartbeat 0.5 s, scheduler poll 0.2 s)`);
+    // Not before its beats were stale (its last beat was at most 0.5 s before the kill).
+    expect(takeover).toBeGreaterThanOrEqual(2_000);
   });
 });

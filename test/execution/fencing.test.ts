@@ -100,6 +100,29 @@ describe.each(DIALECTS)("try fencing (%s)", (dialect) => {
     expect((await t.history()).map((h) => h.try_id)).toEqual([again]);
   });
 
+  it("a try on a remote worker outlives its scheduler while it beats, and is a zombie once its beats stop", async () => {
+    const t = await setUp(dialect);
+    const now = Date.now();
+    // Started by a worker (it beats: heartbeat_at), queued by a scheduler that is gone.
+    await t.inTrx((ctx) =>
+      ctx.db.updateTable("task_instance").set({ state: "running", start_date: now - 5_000, hostname: "far-host", pid: 1, job_id: 424242, heartbeat_at: now - 2_000 }).where("id", "=", t.ti.id).execute(),
+    );
+    const threshold = 60_000;
+    const live = await t.inTrx((ctx) => handBackTries(ctx.db, t.cache, { interrupted: false, now, staleHeartbeatBefore: now - threshold }));
+    expect(live.runs.size).toBe(0);
+    const own = await t.inTrx((ctx) => handBackTries(ctx.db, t.cache, { ownJobId: 424242, interrupted: true, now }));
+    expect(own.runs.size).toBe(0);
+    expect(await t.row()).toMatchObject({ state: "running", try_id: t.tryId });
+
+    const later = now + threshold + 1_000;
+    const stale = await t.inTrx((ctx) => handBackTries(ctx.db, t.cache, { interrupted: false, now: later, staleHeartbeatBefore: later - threshold }));
+    expect(stale.ended).toEqual([{ dagRunId: t.ti.dag_run_id, taskId: "one", state: "up_for_retry" }]);
+    expect(await t.row()).toMatchObject({ state: "up_for_retry" });
+    const [history] = await t.history();
+    expect(JSON.parse(history!.error!)).toMatchObject({ code: "UPDRAFT_E_ZOMBIE" });
+    expect(JSON.parse(history!.error!).message).toMatch(/far-host\) stopped heartbeating/);
+  });
+
   it("a final end keeps the row's first start, host and pid, and writes its history and output with it", async () => {
     const t = await setUp(dialect);
     const startedAt = Date.now() - 1_000;

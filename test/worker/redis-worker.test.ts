@@ -41,6 +41,14 @@ const DAGS = {
         return ctx.tryNumber;
       },
     });
+    const noisy = task({
+      id: "noisy",
+      run: () => {
+        console.log("x".repeat(100_000));
+        throw new Error("bad \\u0000 thing " + "y".repeat(100_000));
+      },
+    });
+    export const noisyDag = dag({ id: "noisy" }, () => { noisy(); });
     export default dag({ id: "remote" }, () => {
       const rows = extract();
       const choice = pick(rows);
@@ -66,7 +74,8 @@ afterEach(async () => {
 async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster> {
   const prefix = `updraft-test-${randomBytes(4).toString("hex")}`;
   const bundleDir = mkdtempSync(join(tmpdir(), "updraft-worker-"));
-  const api = await createApiEnv({ dialect, dags: DAGS });
+  // No poll worth the name: the run moves on only by the remote ends the scheduler is told of.
+  const api = await createApiEnv({ dialect, dags: DAGS, config: { schedulerPollIntervalMs: "10m" } });
   const address = await api.app.listen({ host: "127.0.0.1", port: 0 });
   const log = silentLogger();
   const ended = new Map<number, DagRunState>();
@@ -118,6 +127,21 @@ async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster
 }
 
 describe.skipIf(!REDIS).each(DIALECTS)("a worker fed through Redis (%s)", (dialect) => {
+  it("reports what the API would refuse as sent: a line above 64 KiB is cut, an error with a NUL and 100 KiB long is cleaned and cut", { timeout: 120_000 }, async () => {
+    cluster = await startCluster(dialect);
+    const { store } = cluster.api.env;
+    const run = await triggerDagRun(store, "noisy");
+    expect(await cluster.waitForRun(run.id)).toBe("failed");
+    const [attempt] = await store.db.selectFrom("task_try").select(["state", "error"]).where("dag_run_id", "=", run.id).execute();
+    expect(attempt!.state).toBe("failed");
+    const error = JSON.parse(attempt!.error!) as { message: string };
+    expect(error.message.startsWith("bad \ufffd thing yyy")).toBe(true);
+    expect(error.message.length).toBeLessThan(64 * 1024);
+    const ti = (await taskStates(cluster.api.env, run.id)).noisy!;
+    const logged = await store.db.selectFrom("task_log").select("message").where("ti_id", "=", ti.id).execute();
+    expect(logged.some((l) => l.message.startsWith("xxxx") && l.message.length > 60_000)).toBe(true);
+  });
+
   it("runs a DAG with typed data passing, a branch and a retry; the API holds every try, log and output", { timeout: 120_000 }, async () => {
     cluster = await startCluster(dialect);
     const { store } = cluster.api.env;
