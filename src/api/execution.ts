@@ -11,9 +11,8 @@ import { UpdraftError } from "../errors/index.js";
 import { tryPayloads } from "../execution/payload.js";
 import { appendLogs, beatTries, finishTries, pushXcoms, startTries, type Refusal } from "../execution/tries.js";
 import { parseTryId } from "../execution/try-id.js";
-import type { TryResult } from "../runner/protocol.js";
+import type { DispatchItem, TryResult } from "../runner/protocol.js";
 import type { RunCache } from "../scheduler/run-cache.js";
-import type { Store } from "../store/connect.js";
 import { connectionForTask } from "../store/connections.js";
 import { getBundleCode } from "../store/dags.js";
 import { appendEvents, notifyEventListeners, type StoredEvent } from "../store/events.js";
@@ -23,6 +22,7 @@ import { issueTryToken, TOKEN_GRACE_MS, TOKEN_WITHOUT_TIMEOUT_MS } from "../secu
 import { checkJsonDepth } from "../util/json-depth.js";
 import type { ApiDeps } from "./deps.js";
 import { ErrorBody, ERRORS, Id, NoContent, Nullable, OneOf } from "./schemas.js";
+import { TurnBatch } from "./turn-batch.js";
 import type { ApiApp } from "./types.js";
 
 export const EXECUTION_PREFIX = "/execution/v1";
@@ -98,6 +98,20 @@ function refusal(r: Refusal): UpdraftError {
   return new UpdraftError(r.code, r.message, { hint });
 }
 
+/** A task instance as the execution routes read it. */
+interface CurrentTi {
+  id: number;
+  dag_run_id: number;
+  dag_id: string;
+  task_id: string;
+  state: string;
+  try_id: string | null;
+  try_number: number;
+  max_tries: number;
+  hostname: string | null;
+  pid: number | null;
+}
+
 /** What the execution routes use beside the API's own dependencies. */
 export interface ExecutionDeps extends ApiDeps {
   /** DAG versions and run facts, read once (retry options, payloads). */
@@ -124,6 +138,23 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
         .executeTakeFirst()) ?? null
     );
   };
+  /** The task instances of these tries as they are now, by try id (those that exist). */
+  const currentRows = async (ctx: SqlContext, tryIds: readonly string[]) => {
+    const byTi = new Map<number, string[]>();
+    for (const tryId of tryIds) {
+      const parsed = parseTryId(tryId);
+      if (parsed) byTi.set(parsed.tiId, [...(byTi.get(parsed.tiId) ?? []), tryId]);
+    }
+    const found = new Map<string, CurrentTi>();
+    if (byTi.size === 0) return found;
+    const rows = await ctx.db
+      .selectFrom("task_instance")
+      .select(["id", "dag_run_id", "dag_id", "task_id", "state", "try_id", "try_number", "max_tries", "hostname", "pid"])
+      .where("id", "in", [...byTi.keys()])
+      .execute();
+    for (const row of rows) for (const tryId of byTi.get(row.id) ?? []) found.set(tryId, row);
+    return found;
+  };
   /** The try's task instance, while this try is its current one and in flight; else the refusal. */
   const inFlight = async (ctx: SqlContext, tryId: string) => {
     const row = await current(ctx, tryId);
@@ -133,9 +164,93 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
     }
     return row;
   };
-  const tell = (events: StoredEvent[]) => {
+  /** Starts that arrive together, in one transaction: each a compare-and-set from queued, then its payload. */
+  const starts = new TurnBatch<{ tryId: string; hostname: string; pid: number }, DispatchItem>(async (items) => {
+    const now = Date.now();
+    const { answers, events } = await inTrx(async (ctx) => {
+      // One start per try: the first caller's (a second is what a second delivery is).
+      const unique = new Map<string, (typeof items)[number]>();
+      for (const item of items) if (!unique.has(item.tryId)) unique.set(item.tryId, item);
+      const started = new Set((await startTries(ctx, [...unique.values()].map((i) => ({ ...i, at: now })), now)).map((s) => s.tryId));
+      const rows = await currentRows(ctx, items.map((i) => i.tryId));
+      const answers: Array<DispatchItem | Error> = [];
+      const ok: Array<{ index: number; row: CurrentTi; fresh: boolean }> = [];
+      const claimed = new Set<string>();
+      items.forEach((item, index) => {
+        const row = rows.get(item.tryId);
+        // The first caller of a try in the batch started it; the others are what a second delivery is.
+        const fresh = started.has(item.tryId) && !claimed.has(item.tryId);
+        claimed.add(item.tryId);
+        if (!row) answers[index] = refusal({ tryId: item.tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "no task instance has this try" });
+        else if (!fresh && (row.try_id !== item.tryId || row.state !== "running" || row.hostname !== item.hostname || row.pid !== item.pid)) {
+          answers[index] = refusal({ tryId: item.tryId, code: "UPDRAFT_E_TRY_STALE", message: row.try_id !== item.tryId || row.state !== "running" ? `the try is no longer current: its task instance is ${row.state}` : `the try was started already on ${row.hostname ?? "another host"}` });
+        } else ok.push({ index, row, fresh });
+      });
+      await beatTries(ctx, ok.map((o) => items[o.index]!.tryId), now);
+      const payloads = new Map(
+        (
+          await tryPayloads(
+            ctx,
+            cache,
+            ok.map(({ index, row }) => ({ tryId: items[index]!.tryId, tiId: row.id, dagRunId: row.dag_run_id, dagId: row.dag_id, taskId: row.task_id, tryNumber: row.try_number, maxTries: row.max_tries })),
+            config.xcomMaxBytes,
+          )
+        ).map((p) => [p.tryId, p]),
+      );
+      const events: StoredEvent[] = [];
+      for (const { index, row, fresh } of ok) {
+        const payload = payloads.get(items[index]!.tryId);
+        if (!payload) {
+          answers[index] = refusal({ tryId: items[index]!.tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "the try's DAG run or task is no longer stored" });
+          continue;
+        }
+        answers[index] = payload;
+        if (fresh) events.push({ kind: "ti-state", dag_id: row.dag_id, run_id: payload.runId, task_id: row.task_id, state: "running" });
+      }
+      await appendEvents(ctx, events, now, store.eventChannel);
+      return { answers, events };
+    });
     if (events.length > 0) store.eventsAppended();
-  };
+    return answers;
+  });
+
+  /** Ends that arrive together, in one transaction, each applied by the compare-and-set of finishTries. */
+  const finishes = new TurnBatch<{ tryId: string; body: FinishBody }, string>(async (items) => {
+    const now = Date.now();
+    const answers = await store.transaction(async (trx) => {
+      const ctx: SqlContext = { db: trx, dialect: store.dialect };
+      // The end is dated by this server's clock, as the start was: a worker's clock may be off.
+      const reports = items.map(({ tryId, body }) => ({
+        tryId,
+        result: { outcome: body.outcome, at: now, ...(body.output !== undefined ? { output: body.output } : {}), ...(body.error ? { error: body.error } : {}) } as TryResult,
+      }));
+      const { ended, refused } = await finishTries(ctx, cache, reports, now);
+      const endedBy = new Map(ended.map((e) => [e.tryId, e]));
+      // The lines that came with an end are the try's own once the end applied.
+      await appendLogs(ctx, items.flatMap(({ tryId, body }) => (endedBy.has(tryId) && body.lines && body.lines.length > 0 ? [{ tryId, lines: body.lines }] : [])));
+      const runs = await cache.runs(trx, ended.map((e) => e.dagRunId));
+      const events: StoredEvent[] = ended.flatMap((e) => {
+        const run = runs.get(e.dagRunId);
+        return run ? [{ kind: "ti-state" as const, dag_id: run.dagId, run_id: run.runId, task_id: e.taskId, state: e.state }] : [];
+      });
+      await appendEvents(ctx, events, now, store.eventChannel);
+      const refusedBy = new Map<string, Refusal[]>();
+      for (const r of refused) refusedBy.set(r.tryId, [...(refusedBy.get(r.tryId) ?? []), r]);
+      const seen = new Set<string>();
+      return items.map(({ tryId }): string | Error => {
+        const first = !seen.has(tryId);
+        seen.add(tryId);
+        const applied = endedBy.get(tryId);
+        if (applied && first) return applied.state;
+        const why = refusedBy.get(tryId)?.shift();
+        return why ? refusal(why) : refusal({ tryId, code: "UPDRAFT_E_TRY_DUPLICATE", message: "the try's end is reported twice at once; the first report counts" });
+      });
+    });
+    // The scheduler goes on from here (downstream tasks, the run's state): the events appended with
+    // the ends wake it, in this process or through the database.
+    store.eventsAppended();
+    return answers;
+  });
 
   app.post(
     "/tries/:try_id/start",
@@ -159,28 +274,7 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
     },
     async (request) => {
       const { try_id: tryId } = request.params;
-      const { hostname, pid } = request.body;
-      const now = Date.now();
-      const { payload, events } = await inTrx(async (ctx) => {
-        const started = await startTries(ctx, [{ tryId, hostname, pid, at: now }], now);
-        const row = started.length > 0 ? await current(ctx, tryId) : await inFlight(ctx, tryId);
-        if (!row) throw refusal({ tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "no task instance has this try" });
-        if (started.length === 0 && (row.state !== "running" || row.hostname !== hostname || row.pid !== pid)) {
-          throw refusal({ tryId, code: "UPDRAFT_E_TRY_STALE", message: `the try was started already${row.state === "running" ? ` on ${row.hostname ?? "another host"}` : ""}` });
-        }
-        await beatTries(ctx, [tryId], now);
-        const [payload] = await tryPayloads(
-          ctx,
-          cache,
-          [{ tryId, tiId: row.id, dagRunId: row.dag_run_id, dagId: row.dag_id, taskId: row.task_id, tryNumber: row.try_number, maxTries: row.max_tries }],
-          config.xcomMaxBytes,
-        );
-        if (!payload) throw refusal({ tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "the try's DAG run or task is no longer stored" });
-        const events: StoredEvent[] = started.length > 0 ? [{ kind: "ti-state", dag_id: row.dag_id, run_id: payload.runId, task_id: row.task_id, state: "running" }] : [];
-        await appendEvents(ctx, events, now, store.eventChannel);
-        return { payload, events };
-      });
-      tell(events);
+      const payload = await starts.add({ tryId, hostname: request.body.hostname, pid: request.body.pid });
       // Its lifetime counts from the start: the time the message waited in the queue is not the try's.
       const token = await issueTryToken(deps.auth.signingKey, tryId, (payload.executionTimeoutMs ?? TOKEN_WITHOUT_TIMEOUT_MS) + TOKEN_GRACE_MS, "run");
       return { payload, token };
@@ -353,9 +447,7 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
       const body = request.body;
       if (body.output !== undefined) checkJsonText(body.output, config.xcomMaxBytes, "the task's output");
       if (body.outcome === "failed" && !body.error) throw new UpdraftError("UPDRAFT_E_VALIDATION", "a failed try needs its error", { hint: "send error: { message, code, stack, retryable }" });
-      const now = Date.now();
-      const state = await finish(store, cache, tryId, body, now);
-      return { state };
+      return { state: await finishes.add({ tryId, body }) };
     },
   );
 
@@ -380,29 +472,6 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
       return reply.type("text/javascript; charset=utf-8").header("cache-control", "private, max-age=31536000, immutable").send(code);
     },
   );
-}
-
-/** Applies a try's end (and the log lines that came with it) in one transaction; the state it took. */
-async function finish(store: Store, cache: RunCache, tryId: string, body: FinishBody, now: number): Promise<string> {
-  // The end is dated by this server's clock, as the start was: a worker's clock may be off.
-  const result: TryResult = { outcome: body.outcome, at: now, ...(body.output !== undefined ? { output: body.output } : {}), ...(body.error ? { error: body.error } : {}) };
-  const ended = await store.transaction(async (trx) => {
-    const ctx: SqlContext = { db: trx, dialect: store.dialect };
-    if (body.lines && body.lines.length > 0) await appendLogs(ctx, [{ tryId, lines: body.lines }]);
-    const { ended, refused } = await finishTries(ctx, cache, [{ tryId, result }], now);
-    if (refused.length > 0) throw refusal(refused[0]!);
-    const runs = await cache.runs(trx, ended.map((e) => e.dagRunId));
-    const events: StoredEvent[] = ended.flatMap((e) => {
-      const run = runs.get(e.dagRunId);
-      return run ? [{ kind: "ti-state" as const, dag_id: run.dagId, run_id: run.runId, task_id: e.taskId, state: e.state }] : [];
-    });
-    await appendEvents(ctx, events, now, store.eventChannel);
-    return ended;
-  });
-  // The scheduler goes on from here (downstream tasks, the run's state): the events appended with
-  // the end wake it, in this process or through the database.
-  store.eventsAppended();
-  return ended[0]!.state;
 }
 
 /** A value a try sends as JSON text: valid JSON within the XCom size limit. */

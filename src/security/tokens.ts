@@ -3,7 +3,7 @@
  * user's token version. Refresh tokens and API tokens are opaque random strings stored hashed,
  * each with its own prefix, so one kind is never taken for another.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomBytes, webcrypto } from "node:crypto";
 import { errors as joseErrors, jwtVerify, SignJWT } from "jose";
 import { UpdraftError } from "../errors/index.js";
 
@@ -51,13 +51,13 @@ export async function issueAccessToken(key: Uint8Array, claims: AccessClaims, tt
     .setNotBefore(now)
     .setExpirationTime(now + Math.max(1, Math.round(ttlMs / 1000)))
     .setJti(randomBytes(12).toString("base64url"))
-    .sign(key);
+    .sign(await hmacKey(key));
 }
 
 /** The claims of a valid access token; UPDRAFT_E_TOKEN_INVALID for anything else. */
 export async function verifyAccessToken(key: Uint8Array, token: string): Promise<AccessClaims> {
   try {
-    const { payload } = await jwtVerify(token, key, {
+    const { payload } = await jwtVerify(token, await hmacKey(key), {
       algorithms: ["HS256"],
       issuer: ISSUER,
       audience: AUDIENCE,
@@ -98,6 +98,20 @@ export const TOKEN_WITHOUT_TIMEOUT_MS = 24 * 60 * 60_000;
 /** A start token (in a broker message) lasts this long: a message may wait in its queue. */
 export const START_TOKEN_TTL_MS = 7 * 24 * 60 * 60_000;
 
+/**
+ * The signing key as a WebCrypto key, imported once: handed raw bytes, jose imports them again at
+ * every token, which cost a try more than the rest of its tokens' work (5 tokens a remote try).
+ */
+const imported = new WeakMap<Uint8Array, Promise<webcrypto.CryptoKey>>();
+function hmacKey(key: Uint8Array): Promise<webcrypto.CryptoKey> {
+  let k = imported.get(key);
+  if (!k) {
+    k = webcrypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+    imported.set(key, k);
+  }
+  return k;
+}
+
 export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: number, scope: TryScope = "run"): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ typ: TRY_TYPE, scope })
@@ -108,13 +122,13 @@ export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: numbe
     .setIssuedAt(now)
     .setNotBefore(now)
     .setExpirationTime(now + Math.max(1, Math.round(ttlMs / 1000)))
-    .sign(key);
+    .sign(await hmacKey(key));
 }
 
 /** The try id and scope of a valid try token; UPDRAFT_E_TOKEN_INVALID for anything else. */
 export async function verifyTryToken(key: Uint8Array, token: string): Promise<{ tryId: string; scope: TryScope }> {
   try {
-    const { payload } = await jwtVerify(token, key, {
+    const { payload } = await jwtVerify(token, await hmacKey(key), {
       algorithms: ["HS256"],
       issuer: ISSUER,
       audience: EXECUTION_AUDIENCE,

@@ -120,6 +120,27 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
     expect(loadStart.json.payload.inputs).toEqual({ extract: '{"rows":3}' });
   });
 
+  it("two deliveries starting one try at once: one runs it; two ends at once: one applies (they share a batch)", async () => {
+    const t = await setUp(dialect);
+    const { tryId, startToken } = await t.queue("extract");
+    const starts = await Promise.all([
+      t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w1", pid: 1 }),
+      t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w2", pid: 2 }),
+    ]);
+    expect(starts.map((r) => r.status).sort()).toEqual([200, 409]);
+    const winner = starts.find((r) => r.status === 200)!;
+    const row = await t.ti("extract");
+    expect(row.hostname).toBe(starts[0]!.status === 200 ? "w1" : "w2");
+    const token = winner.json.token as string;
+    const ends = await Promise.all([
+      t.call(token, "POST", `/tries/${tryId}/finish`, { outcome: "success", output: "1" }),
+      t.call(token, "POST", `/tries/${tryId}/finish`, { outcome: "failed", error: { message: "x", code: null, stack: null, retryable: true } }),
+    ]);
+    expect(ends.map((r) => r.status).sort()).toEqual([200, 409]);
+    expect((await t.ti("extract")).state).toBe(ends[0]!.status === 200 ? "success" : "up_for_retry");
+    expect((await t.store.db.selectFrom("task_try").select("try_id").where("ti_id", "=", row.id).execute()).length).toBe(1);
+  });
+
   it("a retryable failure with a try left becomes up_for_retry; a try marked elsewhere is told to stop", async () => {
     const t = await setUp(dialect);
     const first = await t.queue("extract");
