@@ -50,6 +50,7 @@ export interface Config {
   apiUrl: string | null;
   queues: string[];
   workerConcurrency: number;
+  queuedTimeoutMs: number;
 }
 
 export type ConfigKey = keyof Config;
@@ -182,6 +183,10 @@ const OPTIONS: { [K in ConfigKey]: Option<K> } = {
       if (list.length === 0 || list.some((q) => !/^[A-Za-z0-9_.-]{1,100}$/.test(q))) throw new Error("expected queue names of letters, digits, '_', '.' or '-', comma-separated");
       return [...new Set(list)];
     },
+  },
+  queuedTimeoutMs: {
+    key: "queuedTimeoutMs", env: "UPDRAFT_QUEUED_TIMEOUT",
+    description: "A try handed to a broker and not started by a worker this long is published again (its message may be lost)", default: () => 60_000, parse: duration,
   },
   workerConcurrency: { key: "workerConcurrency", env: "UPDRAFT_WORKER_CONCURRENCY", description: "Worker: tries it runs at once", default: () => 8, parse: int(1) },
   eventRetentionMs: { key: "eventRetentionMs", env: "UPDRAFT_EVENT_RETENTION", description: "How long state-change events are kept for live updates", default: () => 10 * 60_000, parse: duration },

@@ -28,6 +28,7 @@ import type { Logger } from "../util/logger.js";
 import { appendLogs, branchFollow, finishTries, heartbeatTries, pushXcoms, startTries, triesGone, type EndedTry, type StartReport } from "../execution/tries.js";
 import { handBackTries, reapDeadJobs } from "../execution/orphans.js";
 import type { DispatchItem } from "../runner/protocol.js";
+import { tryPayloads } from "../execution/payload.js";
 import { dispatchableRuns, dispatchReady } from "./dispatch.js";
 import { evaluateRuns, type RunSeeds, type WaitMemory } from "./evaluate.js";
 import { RunCache, type RunInfo } from "./run-cache.js";
@@ -84,6 +85,8 @@ interface Tick {
   bundles: Set<string>;
   /** Tries of a remote executor found ended (through the execution API) or moved on elsewhere. */
   gone: Set<string>;
+  /** Tries handed to the broker long ago and never started: published again after the commit. */
+  republish: DispatchItem[];
 }
 
 const emptyPending = (): Pending => ({ started: new Map(), finished: new Map(), logs: [], pushes: [] });
@@ -103,6 +106,8 @@ export class Scheduler {
   /** Tries that ended lately: lines they log on their way out (after a timeout) are still kept. */
   readonly #ended = new Map<string, DispatchItem>();
   readonly #warnedPools = new Set<string>();
+  /** When a remote try still queued was last published again (see #republishLost). */
+  readonly #republished = new Map<string, number>();
   /** Callers of pass() waiting for the next full pass to commit. */
   #passWaiters: Array<() => void> = [];
   #pending: Pending = emptyPending();
@@ -264,7 +269,7 @@ export class Scheduler {
     this.#wantRuns = false;
     this.#wantBackstop = false;
     this.#wantGone = false;
-    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [], bundles: new Set(), gone: new Set() };
+    const tick: Tick = { now: Date.now(), seeds: new Map(), events: [], finishedRuns: [], bundles: new Set(), gone: new Set(), republish: [] };
     let dispatched: DispatchItem[] = [];
     try {
       dispatched = await this.#store.transaction(async (trx) => {
@@ -314,6 +319,7 @@ export class Scheduler {
     }
 
     for (const tryId of [...pending.finished.keys(), ...tick.gone]) {
+      this.#republished.delete(tryId);
       const t = this.#inflight.get(tryId);
       if (!t) continue;
       this.#inflight.delete(tryId);
@@ -325,6 +331,10 @@ export class Scheduler {
     if (dispatched.length > 0) {
       for (const d of dispatched) this.#inflight.set(d.tryId, d);
       this.#executor.dispatch(dispatched);
+    }
+    if (tick.republish.length > 0) {
+      this.#log.warn({ tries: tick.republish.length, queuedTimeoutMs: this.#config.queuedTimeoutMs }, "tries handed to the broker were not started by a worker within the queued timeout; publishing them again");
+      this.#executor.dispatch(tick.republish);
     }
     if (tick.events.length > 0) this.#store.eventsAppended();
     this.#emit(tick.events);
@@ -418,6 +428,7 @@ export class Scheduler {
       if (handed.nextRetryAt !== null) this.#noteRetry(handed.nextRetryAt);
       for (const run of handed.runs) this.#seed(tick, run);
       await this.#killStaleTries(ctx, pending);
+      if (this.#executor.remote) tick.republish = await this.#republishLost(ctx, tick.now);
     }
     this.#pools = new Map((await trx.selectFrom("pool").select(["name", "slots"]).execute()).map((p) => [p.name, p.slots]));
     this.#dispatchable = null;
@@ -541,6 +552,35 @@ export class Scheduler {
 
   async #structure(trx: Parameters<typeof getBundleCode>[0], versionId: number): Promise<SerializedDag> {
     return (await this.#cache.version(trx, versionId)).graph.dag;
+  }
+
+  /**
+   * Tries of this scheduler handed to the broker more than queuedTimeoutMs ago (or published again
+   * that long ago) that no worker has started: their message may be lost (a broker restarted
+   * without its data, a publish that failed, deliveries used up). Published again, under the same
+   * try id: a message that is still there is not duplicated (Redis: the job id is the try id), and
+   * a second delivery starts nothing (the start is a compare-and-set).
+   */
+  async #republishLost(ctx: SqlContext, now: number): Promise<DispatchItem[]> {
+    const before = now - this.#config.queuedTimeoutMs;
+    const rows = await ctx.db
+      .selectFrom("task_instance")
+      .select(["id", "dag_run_id", "dag_id", "task_id", "try_id", "try_number", "max_tries", "queued_at"])
+      .where("state", "=", "queued")
+      .where("job_id", "=", this.#jobId)
+      .where("queued_at", "<", before)
+      .orderBy("queued_at")
+      .limit(1_000)
+      .execute();
+    const due = rows.filter((r) => r.try_id !== null && (this.#republished.get(r.try_id) ?? r.queued_at!) < before);
+    const items = await tryPayloads(
+      ctx,
+      this.#cache,
+      due.map((r) => ({ tryId: r.try_id!, tiId: r.id, dagRunId: r.dag_run_id, dagId: r.dag_id, taskId: r.task_id, tryNumber: r.try_number, maxTries: r.max_tries })),
+      this.#config.xcomMaxBytes,
+    );
+    for (const item of items) this.#republished.set(item.tryId, now);
+    return items;
   }
 
   /** Tries whose task instance was marked or cleared elsewhere are stopped (not those that just ended). */

@@ -61,7 +61,10 @@ const DAGS = {
 
 interface Cluster {
   api: ApiEnv;
+  prefix: string;
   waitForRun(id: number): Promise<DagRunState>;
+  /** Starts the worker (at once unless `workerLater`). */
+  startWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -71,11 +74,11 @@ afterEach(async () => {
   cluster = undefined;
 });
 
-async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster> {
+async function startCluster(dialect: (typeof DIALECTS)[number], options: { workerLater?: boolean; config?: Record<string, unknown> } = {}): Promise<Cluster> {
   const prefix = `updraft-test-${randomBytes(4).toString("hex")}`;
   const bundleDir = mkdtempSync(join(tmpdir(), "updraft-worker-"));
   // No poll worth the name: the run moves on only by the remote ends the scheduler is told of.
-  const api = await createApiEnv({ dialect, dags: DAGS, config: { schedulerPollIntervalMs: "10m" } });
+  const api = await createApiEnv({ dialect, dags: DAGS, config: { schedulerPollIntervalMs: "10m", ...options.config } });
   const address = await api.app.listen({ host: "127.0.0.1", port: 0 });
   const log = silentLogger();
   const ended = new Map<number, DagRunState>();
@@ -103,9 +106,16 @@ async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster
     log,
   });
   await scheduler.start();
-  await worker.start();
+  let workerStarted = false;
+  const startWorker = async () => {
+    workerStarted = true;
+    await worker.start();
+  };
+  if (!options.workerLater) await startWorker();
   return {
     api,
+    prefix,
+    startWorker,
     waitForRun: (id) =>
       ended.has(id)
         ? Promise.resolve(ended.get(id)!)
@@ -117,7 +127,7 @@ async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster
             });
           }),
     async stop() {
-      await worker.stop();
+      if (workerStarted) await worker.stop();
       await scheduler.stop();
       await api.cleanup();
       await dropRedisPrefix(prefix);
@@ -127,6 +137,24 @@ async function startCluster(dialect: (typeof DIALECTS)[number]): Promise<Cluster
 }
 
 describe.skipIf(!REDIS).each(DIALECTS)("a worker fed through Redis (%s)", (dialect) => {
+  it("a try whose broker message was lost is published again after the queued timeout, and runs once", { timeout: 120_000 }, async () => {
+    // The backstop (and the lost-message check) every 200 ms; a message lost for 1 s is published again.
+    cluster = await startCluster(dialect, { workerLater: true, config: { schedulerPollIntervalMs: "200ms", heartbeatIntervalMs: "200ms", queuedTimeoutMs: "1s" } });
+    const { store } = cluster.api.env;
+    const run = await triggerDagRun(store, "noisy");
+    const deadline = Date.now() + 30_000;
+    while ((await taskStates(cluster.api.env, run.id)).noisy!.state !== "queued") {
+      if (Date.now() > deadline) throw new Error("the try was not queued");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The broker loses everything (a Redis restarted without its data); then a worker comes.
+    await dropRedisPrefix(cluster.prefix);
+    await cluster.startWorker();
+    expect(await cluster.waitForRun(run.id)).toBe("failed"); // noisy fails by design: what matters is that it ran
+    const tries = await store.db.selectFrom("task_try").select("try_number").where("dag_run_id", "=", run.id).execute();
+    expect(tries).toEqual([{ try_number: 1 }]);
+  });
+
   it("reports what the API would refuse as sent: a line above 64 KiB is cut, an error with a NUL and 100 KiB long is cleaned and cut", { timeout: 120_000 }, async () => {
     cluster = await startCluster(dialect);
     const { store } = cluster.api.env;
