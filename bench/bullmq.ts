@@ -98,7 +98,8 @@ export async function bullmqFanout(count: number, concurrency = 50): Promise<Bul
   return { ...run, leftKeys: await keysUnder(prefix) };
 }
 
-async function keysUnder(prefix: string): Promise<number> {
+/** How many keys are under `prefix` (with `remove`, deleting them as they are found). */
+export async function keysUnder(prefix: string, remove = false): Promise<number> {
   const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
     let cursor = "0";
@@ -107,6 +108,7 @@ async function keysUnder(prefix: string): Promise<number> {
       const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
       cursor = next;
       n += keys.length;
+      if (remove && keys.length > 0) await client.del(...keys);
     } while (cursor !== "0");
     return n;
   } finally {

@@ -10,7 +10,6 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Redis } from "ioredis";
 import type * as ServerModule from "../src/api/server.js";
 import type * as RedisBrokerModule from "../src/broker/redis.js";
 import type * as BrokerExecutorModule from "../src/executor/broker-executor.js";
@@ -20,7 +19,7 @@ import type * as TokensModule from "../src/security/tokens.js";
 import type { Store } from "../src/store/connect.js";
 import type { Config } from "../src/config/index.js";
 import type { Logger } from "../src/util/logger.js";
-import { REDIS_URL } from "./bullmq.js";
+import { keysUnder, REDIS_URL } from "./bullmq.js";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const dist = new URL("../dist/", import.meta.url).href;
@@ -81,17 +80,7 @@ export async function startCluster(store: Store, config: Config, log: Logger, wo
       );
       await app.close();
       for (const home of homes) rmSync(home, { recursive: true, force: true });
-      const client = new Redis(REDIS_URL);
-      try {
-        let cursor = "0";
-        do {
-          const [next, keys] = await client.scan(cursor, "MATCH", `${prefix}:*`, "COUNT", 1000);
-          if (keys.length > 0) await client.del(...keys);
-          cursor = next;
-        } while (cursor !== "0");
-      } finally {
-        client.disconnect();
-      }
+      await keysUnder(prefix, true);
     },
   };
 }

@@ -9,7 +9,7 @@
 import { Type, type Static } from "typebox";
 import { UpdraftError } from "../errors/index.js";
 import { tryPayloads } from "../execution/payload.js";
-import { appendLogs, beatTries, finishTries, pushXcoms, startTries, type Refusal } from "../execution/tries.js";
+import { appendLogs, beatTries, finishTries, pushXcoms, startTries, type CurrentRow, type Refusal } from "../execution/tries.js";
 import { parseTryId } from "../execution/try-id.js";
 import type { DispatchItem, TryResult } from "../runner/protocol.js";
 import type { RunCache } from "../scheduler/run-cache.js";
@@ -99,18 +99,7 @@ function refusal(r: Refusal): UpdraftError {
 }
 
 /** A task instance as the execution routes read it. */
-interface CurrentTi {
-  id: number;
-  dag_run_id: number;
-  dag_id: string;
-  task_id: string;
-  state: string;
-  try_id: string | null;
-  try_number: number;
-  max_tries: number;
-  hostname: string | null;
-  pid: number | null;
-}
+type CurrentTi = Omit<CurrentRow, "queued_at" | "start_date">;
 
 /** What the execution routes use beside the API's own dependencies. */
 export interface ExecutionDeps extends ApiDeps {

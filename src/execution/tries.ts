@@ -212,7 +212,8 @@ const CURRENT = statement(
     from task_instance where id ${d.inList}`,
 );
 
-interface CurrentRow {
+/** A task instance as a try's end reads it. */
+export interface CurrentRow {
   id: number;
   dag_run_id: number;
   dag_id: string;
