@@ -8,6 +8,7 @@
  */
 import { Type, type Static } from "typebox";
 import { UpdraftError } from "../errors/index.js";
+import { handBackTries } from "../execution/orphans.js";
 import { tryPayloads } from "../execution/payload.js";
 import { appendLogs, beatTries, finishTries, pushXcoms, startTries, type CurrentRow, type Refusal } from "../execution/tries.js";
 import { parseTryId } from "../execution/try-id.js";
@@ -437,6 +438,36 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
       if (body.output !== undefined) checkJsonText(body.output, config.xcomMaxBytes, "the task's output");
       if (body.outcome === "failed" && !body.error) throw new UpdraftError("UPDRAFT_E_VALIDATION", "a failed try needs its error", { hint: "send error: { message, code, stack, retryable }" });
       return { state: await finishes.add({ tryId, body }) };
+    },
+  );
+
+  app.post(
+    "/tries/:try_id/handback",
+    {
+      config: { access },
+      schema: {
+        tags: TAGS,
+        summary: "Hand the running try back: its worker is stopping; it runs again, without using up a retry",
+        description: "The task instance goes back to scheduled, with the try in its history as interrupted. 409 when the try is no longer running here.",
+        params: TryParams,
+        response: { 204: NoContent, ...EXECUTION_ERRORS },
+      },
+    },
+    async (request, reply) => {
+      const { try_id: tryId } = request.params;
+      const now = Date.now();
+      await inTrx(async (ctx) => {
+        const handed = await handBackTries(ctx.db, cache, { tryIds: [tryId], interrupted: true, now });
+        if (handed.runs.size === 0) {
+          await inFlight(ctx, tryId);
+          throw refusal({ tryId, code: "UPDRAFT_E_TRY_STALE", message: "the try is not running" });
+        }
+        const row = await current(ctx, tryId);
+        const run = row ? (await cache.runs(ctx.db, [row.dag_run_id])).get(row.dag_run_id) : undefined;
+        if (row && run) await appendEvents(ctx, [{ kind: "ti-state", dag_id: row.dag_id, run_id: run.runId, task_id: row.task_id, state: row.state }], now, store.eventChannel);
+      });
+      store.eventsAppended();
+      return reply.code(204).send();
     },
   );
 

@@ -13,6 +13,7 @@ import type { Kysely, UpdateQueryBuilder, UpdateResult } from "kysely";
 import type { Database } from "../store/schema.js";
 import type { RunCache } from "../scheduler/run-cache.js";
 import { decideEnd } from "./retry-rule.js";
+import { parseTryId } from "./try-id.js";
 
 const HOST = hostname();
 
@@ -83,7 +84,7 @@ export interface HandBackResult {
 export async function handBackTries(
   trx: Kysely<Database>,
   cache: RunCache,
-  options: { ownJobId?: number; interrupted: boolean; now: number; staleHeartbeatBefore?: number },
+  options: { ownJobId?: number; interrupted: boolean; now: number; staleHeartbeatBefore?: number; tryIds?: readonly string[] },
 ): Promise<HandBackResult> {
   const { now } = options;
   let query = trx
@@ -93,7 +94,13 @@ export async function handBackTries(
     .where("ti.state", "in", ["queued", "running"]);
   // A try running on a remote worker beats on its own (heartbeat_at): it lives on without the
   // scheduler that queued it, and is a zombie only when its own beats stop.
-  query = options.ownJobId !== undefined
+  // `tryIds`: the tries a worker that is stopping hands back itself (its own, running ones).
+  query = options.tryIds !== undefined
+    ? query
+        .where("ti.id", "in", [0, ...options.tryIds.flatMap((id) => parseTryId(id)?.tiId ?? [])])
+        .where("ti.try_id", "in", ["", ...options.tryIds])
+        .where("ti.state", "=", "running")
+    : options.ownJobId !== undefined
     ? query.where("ti.job_id", "=", options.ownJobId).where((eb) => eb.or([eb("ti.state", "=", "queued"), eb("ti.heartbeat_at", "is", null)]))
     : query.where((eb) =>
         eb.or([
@@ -118,8 +125,10 @@ export async function handBackTries(
       continue;
     }
     const remote = ti.heartbeat_at !== null;
-    const interrupted = !remote && (options.interrupted || runnerGone(ti.hostname, ti.pid));
-    const message = remote
+    const interrupted = options.interrupted || (!remote && runnerGone(ti.hostname, ti.pid));
+    const message = options.tryIds !== undefined
+      ? "the try was interrupted: its worker stopped before the try ended; it runs again without using up a retry"
+      : remote && !options.interrupted
       ? `the try's worker (${ti.hostname ?? "unknown host"}) stopped heartbeating (a zombie): its last beat was ${Math.round((now - ti.heartbeat_at!) / 1000)} s ago; the try counts as failed`
       : options.interrupted
         ? "the try was interrupted: the scheduler running it stopped; it runs again without using up a retry"

@@ -76,6 +76,11 @@ export class ExecutionClient {
     return (await this.#call<{ state: string }>(token, "POST", `/tries/${encodeURIComponent(tryId)}/finish`, body)).state;
   }
 
+  /** Hands the running try back (this worker is stopping): it runs again without using up a retry. */
+  async handBack(tryId: string, token: string): Promise<void> {
+    await this.#call(token, "POST", `/tries/${encodeURIComponent(tryId)}/handback`);
+  }
+
   bundle(token: string, hash: string): Promise<string> {
     return this.#call(token, "GET", `/bundles/${hash}`);
   }

@@ -117,6 +117,8 @@ export class Worker {
   #consumer: BrokerConsumer | null = null;
   #beat: NodeJS.Timeout | null = null;
   #stopping = false;
+  #stopped: Promise<void> | null = null;
+  #hurry: (() => void) | null = null;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
@@ -144,16 +146,49 @@ export class Worker {
     this.#options.log.info({ queues: this.#options.queues, concurrency: this.#options.concurrency, api: this.#options.apiUrl }, "worker started");
   }
 
-  /** Stops taking tries and stops the runners (the tries they run end as interrupted). */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking tries, lets the running ones end within `graceMs` (they keep beating), then hands
+   * the rest back through the API (they run again elsewhere without using up a retry) and stops
+   * the runners. `hurry()` ends the grace at once (a second SIGTERM).
+   */
+  async stop(graceMs = 0): Promise<void> {
+    if (this.#stopping) return this.#stopped ?? undefined;
     this.#stopping = true;
-    if (this.#beat) clearInterval(this.#beat);
-    const consumer = this.#consumer;
-    this.#consumer = null;
-    const closing = consumer?.close();
-    await this.#executor.stop();
-    await closing;
-    await Promise.all([...this.#tries.values()].map((t) => t.chain));
+    this.#stopped = (async () => {
+      const consumer = this.#consumer;
+      this.#consumer = null;
+      // Closing the consumer waits for the messages being handled, that is for the running tries.
+      const closing = consumer?.close() ?? Promise.resolve();
+      let timer: NodeJS.Timeout | null = null;
+      await Promise.race([closing, new Promise<void>((resolve) => ((this.#hurry = resolve), (timer = setTimeout(resolve, graceMs))))]);
+      if (timer) clearTimeout(timer);
+      const left = [...this.#tries.values()].filter((t) => !t.ended);
+      if (left.length > 0) this.#options.log.warn({ tries: left.length, graceMs }, "handing back the tries still running: they run again elsewhere without using up a retry");
+      await Promise.all(
+        left.map((t) =>
+          patiently(() => this.#client.handBack(t.tryId, t.token), 10_000).catch((error: unknown) => {
+            if (!movedOn(error)) this.#options.log.error({ err: error, tryId: t.tryId }, `handing back a try failed (it is a zombie once its beats stop): ${errorMessage(error)}`);
+          }),
+        ),
+      );
+      if (this.#beat) clearInterval(this.#beat);
+      await this.#executor.stop();
+      // A stopping executor settles nothing more: the tries it still held were handed back above
+      // (or are zombies once their beats stop); their messages are done with here.
+      for (const t of this.#tries.values()) {
+        if (t.ended) continue;
+        t.ended = true;
+        t.done();
+      }
+      await closing;
+      await Promise.all([...this.#tries.values()].map((t) => t.chain));
+    })();
+    return this.#stopped;
+  }
+
+  /** Ends the grace of a stop at once. */
+  hurry(): void {
+    this.#hurry?.();
   }
 
   /** One broker message: start the try, run it, resolve once its end is reported (or it is not ours). */

@@ -41,13 +41,13 @@ afterEach(async () => {
 });
 
 /** `n` worker processes with nothing of the server's (no database, no DAGs folder, no keys); their output. */
-async function startWorkers(apiUrl: string, broker: Record<string, string>, n: number, extra: Record<string, string> = {}): Promise<string[]> {
+async function startWorkers(apiUrl: string, broker: Record<string, string>, n: number, extra: Record<string, string> = {}, args: string[] = []): Promise<string[]> {
   const outputs: string[] = [];
   for (let w = 0; w < n; w++) {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("UPDRAFT_")) env[k] = v;
     Object.assign(env, broker, { UPDRAFT_HOME: join(root!, `w${workers.length}`), UPDRAFT_LOG_FORMAT: "json" }, extra);
-    const child = spawn(process.execPath, [join(REPO_ROOT, "bin", "updraft.js"), "worker", "--api-url", apiUrl, "--concurrency", "2"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [join(REPO_ROOT, "bin", "updraft.js"), "worker", "--api-url", apiUrl, "--concurrency", "2", ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
     const i = outputs.push("") - 1;
     child.stdout!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
     child.stderr!.on("data", (c: Buffer) => (outputs[i] += c.toString()));
@@ -165,5 +165,39 @@ export default dag({ id: "victim" }, () => { work(); });
     console.log(`worker SIGKILL mid-try: the try ran again ${takeover} ms after the kill (zombie threshold 3 s, heartbeat 0.5 s, scheduler poll 0.2 s)`);
     // Not before its beats were stale (its last beat was at most 0.5 s before the kill).
     expect(takeover).toBeGreaterThanOrEqual(2_000);
+  });
+
+  it("SIGTERM: the worker takes no more tries, hands back the one still running after --grace, and exits; it runs again elsewhere without using up a retry", { timeout: 180_000 }, async () => {
+    root = mkdtempSync(join(tmpdir(), "updraft-cluster-"));
+    prefix = `updraft-test-${randomBytes(4).toString("hex")}`;
+    const dagsFolder = join(root, "dags");
+    mkdirSync(dagsFolder);
+    writeFileSync(
+      join(dagsFolder, "drain.ts"),
+      `import { dag, task } from "updraft";
+const work = task({ id: "work", run: async (_: void, ctx) => { if (ctx.tryNumber === 1) await new Promise((r) => setTimeout(r, 120_000)); return ctx.tryNumber; } });
+export default dag({ id: "drain" }, () => { work(); });
+`,
+    );
+    const broker = { UPDRAFT_BROKER_URL: REDIS_URL, UPDRAFT_BROKER_PREFIX: prefix };
+    standalone = await startStandaloneProcess({ home: join(root, "server"), dagsFolder, env: { ...broker, UPDRAFT_EXECUTOR: "redis", UPDRAFT_DAGS_PAUSED_AT_CREATION: "false" } });
+    const outputs = await startWorkers(standalone.url, broker, 1, {}, ["--grace", "1s"]);
+    const s = standalone;
+    const token = await s.adminToken();
+    await until("the DAG is processed", async () => ((await s.api("GET", "/dags/drain", undefined, token)).status === 200 ? true : null));
+    const runId = (await s.api<{ dag_run_id: string }>("POST", "/dags/drain/dagRuns", {}, token)).json.dag_run_id;
+    const ti = () => s.api<{ state: string; try_number: number; max_tries: number }>("GET", `/dags/drain/dagRuns/${runId}/taskInstances/work`, undefined, token);
+    await until("the try runs", async () => ((await ti()).json.state === "running" ? true : null));
+    const first = workers[0]!;
+    const exited = new Promise<number | null>((r) => first.once("exit", (code) => r(code)));
+    first.kill("SIGTERM");
+    expect(await exited, outputs[0]).toBe(0);
+    expect(outputs[0]).toContain("handing back the tries still running");
+    await startWorkers(s.url, broker, 1);
+    await until("the run succeeds", async () => ((await s.api<{ state: string }>("GET", `/dags/drain/dagRuns/${runId}`, undefined, token)).json.state === "success" ? true : null));
+    const done = (await ti()).json;
+    expect(done).toMatchObject({ state: "success", try_number: 2 });
+    const tries = await s.api<Record<string, unknown>>("GET", `/dags/drain/dagRuns/${runId}/taskInstances/work/tries`, undefined, token);
+    expect(JSON.stringify(tries.json)).toContain("UPDRAFT_E_TRY_INTERRUPTED");
   });
 });

@@ -15,7 +15,7 @@ import { BrokerExecutor } from "../../src/executor/broker-executor.js";
 import { createScheduler } from "../../src/runtime/index.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
 import type { DagRunState } from "../../src/dag/model.js";
-import { silentLogger } from "../../src/util/logger.js";
+import { createLogger, silentLogger } from "../../src/util/logger.js";
 import { Worker } from "../../src/worker/worker.js";
 import { createApiEnv, type ApiEnv } from "../api/helpers.js";
 import { DIALECTS } from "../helpers/dialects.js";
@@ -49,6 +49,14 @@ const DAGS = {
       },
     });
     export const noisyDag = dag({ id: "noisy" }, () => { noisy(); });
+    const long = task({
+      id: "long",
+      run: async (_: void, ctx) => {
+        if (ctx.tryNumber === 1) await new Promise((r) => setTimeout(r, 120_000));
+        return ctx.tryNumber;
+      },
+    });
+    export const longDag = dag({ id: "long" }, () => { long(); });
     export default dag({ id: "remote" }, () => {
       const rows = extract();
       const choice = pick(rows);
@@ -63,8 +71,12 @@ interface Cluster {
   api: ApiEnv;
   prefix: string;
   waitForRun(id: number): Promise<DagRunState>;
+  /** The worker started with the cluster (none with `workerLater`). */
+  worker: Worker | null;
   /** Starts the worker (at once unless `workerLater`). */
   startWorker(): Promise<void>;
+  /** Starts one more worker. */
+  addWorker(): Promise<Worker>;
   stop(): Promise<void>;
 }
 
@@ -80,7 +92,7 @@ async function startCluster(dialect: (typeof DIALECTS)[number], options: { worke
   // No poll worth the name: the run moves on only by the remote ends the scheduler is told of.
   const api = await createApiEnv({ dialect, dags: DAGS, config: { schedulerPollIntervalMs: "10m", ...options.config } });
   const address = await api.app.listen({ host: "127.0.0.1", port: 0 });
-  const log = silentLogger();
+  const log = process.env.DBG_WORKER ? createLogger("warn") : silentLogger();
   const ended = new Map<number, DagRunState>();
   const waiters = new Map<number, (s: DagRunState) => void>();
   const executor = new BrokerExecutor({ name: "redis", publisher: redisBroker({ url: REDIS_URL, prefix, log }).publisher(), signingKey: api.signingKey, log });
@@ -93,29 +105,32 @@ async function startCluster(dialect: (typeof DIALECTS)[number], options: { worke
       }
     },
   });
-  const worker = new Worker({
-    apiUrl: address,
-    broker: redisBroker({ url: REDIS_URL, prefix, log }),
-    queues: ["default"],
-    concurrency: 2,
-    warmRunners: 1,
-    memoryLimitMb: 512,
-    killGraceMs: 500,
-    bundleDir,
-    heartbeatIntervalMs: 1_000,
-    log,
-  });
-  await scheduler.start();
-  let workerStarted = false;
-  const startWorker = async () => {
-    workerStarted = true;
+  const workers: Worker[] = [];
+  const addWorker = async () => {
+    const worker = new Worker({
+      apiUrl: address,
+      broker: redisBroker({ url: REDIS_URL, prefix, log }),
+      queues: ["default"],
+      concurrency: 2,
+      warmRunners: 1,
+      memoryLimitMb: 512,
+      killGraceMs: 500,
+      bundleDir,
+      heartbeatIntervalMs: 1_000,
+      log,
+    });
+    workers.push(worker);
     await worker.start();
+    return worker;
   };
-  if (!options.workerLater) await startWorker();
+  await scheduler.start();
+  const first = options.workerLater ? null : await addWorker();
   return {
     api,
     prefix,
-    startWorker,
+    worker: first,
+    startWorker: async () => void (await addWorker()),
+    addWorker,
     waitForRun: (id) =>
       ended.has(id)
         ? Promise.resolve(ended.get(id)!)
@@ -127,7 +142,7 @@ async function startCluster(dialect: (typeof DIALECTS)[number], options: { worke
             });
           }),
     async stop() {
-      if (workerStarted) await worker.stop();
+      for (const w of workers) await w.stop();
       await scheduler.stop();
       await api.cleanup();
       await dropRedisPrefix(prefix);
@@ -137,6 +152,30 @@ async function startCluster(dialect: (typeof DIALECTS)[number], options: { worke
 }
 
 describe.skipIf(!REDIS).each(DIALECTS)("a worker fed through Redis (%s)", (dialect) => {
+  it("a worker that stops hands back the try still running after its grace: it runs again on another worker without using up a retry", { timeout: 120_000 }, async () => {
+    cluster = await startCluster(dialect);
+    const { store } = cluster.api.env;
+    const run = await triggerDagRun(store, "long");
+    const deadline = Date.now() + 30_000;
+    while ((await taskStates(cluster.api.env, run.id)).long!.state !== "running") {
+      if (Date.now() > deadline) throw new Error("the try did not start");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const stopping = cluster.worker!.stop(300);
+    await cluster.addWorker();
+    await stopping;
+    expect(await cluster.waitForRun(run.id)).toBe("success");
+    const tries = await store.db.selectFrom("task_try").select(["try_number", "state", "error"]).where("dag_run_id", "=", run.id).orderBy("try_number").execute();
+    expect(tries.map((t) => [t.try_number, t.state])).toEqual([
+      [1, "failed"],
+      [2, "success"],
+    ]);
+    expect(JSON.parse(tries[0]!.error!)).toMatchObject({ code: "UPDRAFT_E_TRY_INTERRUPTED" });
+    // The task has no retries: the handed-back try did not use one up.
+    const ti = await store.db.selectFrom("task_instance").select(["try_number", "max_tries"]).where("dag_run_id", "=", run.id).executeTakeFirstOrThrow();
+    expect(ti).toEqual({ try_number: 2, max_tries: 2 });
+  });
+
   it("a try whose broker message was lost is published again after the queued timeout, and runs once", { timeout: 120_000 }, async () => {
     // The backstop (and the lost-message check) every 200 ms; a message lost for 1 s is published again.
     cluster = await startCluster(dialect, { workerLater: true, config: { schedulerPollIntervalMs: "200ms", heartbeatIntervalMs: "200ms", queuedTimeoutMs: "1s" } });

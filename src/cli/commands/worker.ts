@@ -3,9 +3,9 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { UpdraftError } from "../../errors/index.js";
 import { createBroker } from "../../runtime/index.js";
+import { parseDuration } from "../../util/duration.js";
 import { createLogger } from "../../util/logger.js";
 import { loadCliConfig } from "../context.js";
-import { onShutdown } from "../lifecycle.js";
 
 interface WorkerFlags {
   apiUrl?: string;
@@ -20,7 +20,8 @@ export function registerWorkerCommand(program: Command): void {
     .option("--api-url <url>", "the API server whose task-execution API this worker reports to (UPDRAFT_API_URL)")
     .option("--queues <names>", "queues to take tries from, comma-separated (UPDRAFT_QUEUES, default: default)")
     .option("--concurrency <n>", "tries run at once (UPDRAFT_WORKER_CONCURRENCY, default 8)")
-    .action(async (opts: WorkerFlags, command: Command) => {
+    .option("--grace <duration>", "on SIGTERM, how long running tries get to end before they are handed back (default 60s; a second SIGTERM hands them back at once)", "60s")
+    .action(async (opts: WorkerFlags & { grace: string }, command: Command) => {
       const { config } = loadCliConfig(command, {
         ...(opts.apiUrl !== undefined ? { apiUrl: opts.apiUrl } : {}),
         ...(opts.queues !== undefined ? { queues: opts.queues } : {}),
@@ -44,8 +45,29 @@ export function registerWorkerCommand(program: Command): void {
         heartbeatIntervalMs: config.heartbeatIntervalMs,
         log,
       });
+      const graceMs = parseDuration(opts.grace, "--grace");
       await worker.start();
-      const stopped = onShutdown(log, () => worker.stop());
-      await stopped;
+      // SIGTERM: drain (running tries end within the grace, the rest are handed back); again: now.
+      await new Promise<void>((resolve) => {
+        let stopping = false;
+        const stop = (signal: NodeJS.Signals) => {
+          if (stopping) {
+            log.warn(`${signal} again: handing back the running tries now`);
+            worker.hurry();
+            return;
+          }
+          stopping = true;
+          log.info({ graceMs }, `${signal}: taking no more tries; the running ones get ${opts.grace} to end`);
+          worker
+            .stop(graceMs)
+            .then(
+              () => log.info("stopped"),
+              (error: unknown) => log.error({ err: error }, "the worker did not stop cleanly"),
+            )
+            .finally(resolve);
+        };
+        process.on("SIGTERM", stop);
+        process.on("SIGINT", stop);
+      });
     });
 }
