@@ -255,7 +255,11 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
         body: Type.Object({ hostname: Type.String({ minLength: 1, maxLength: 255 }), pid: Type.Integer({ minimum: 0, maximum: 2 ** 31 }) }, { additionalProperties: false }),
         response: {
           200: Type.Object(
-            { payload: Payload, token: Type.String({ description: "the try token for every other call of this try (the message's token only starts it)" }) },
+            {
+              payload: Payload,
+              token: Type.String({ description: "the try token for every other call of this try (the message's token only starts it)" }),
+              fenceAfterMs: Type.Integer({ description: "the worker stops the try when its heartbeats have failed this long: half the scheduler's zombie threshold" }),
+            },
             { additionalProperties: false },
           ),
           ...EXECUTION_ERRORS,
@@ -267,7 +271,9 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
       const payload = await starts.add({ tryId, hostname: request.body.hostname, pid: request.body.pid });
       // Its lifetime counts from the start: the time the message waited in the queue is not the try's.
       const token = await issueTryToken(deps.auth.signingKey, tryId, (payload.executionTimeoutMs ?? TOKEN_WITHOUT_TIMEOUT_MS) + TOKEN_GRACE_MS, "run");
-      return { payload, token };
+      // Half the zombie threshold: a try whose worker lost the API is stopped well before the
+      // scheduler, which sees the same silence, may run it again.
+      return { payload, token, fenceAfterMs: Math.floor(config.zombieThresholdMs / 2) };
     },
   );
 

@@ -10,6 +10,8 @@ export interface StartAnswer {
   payload: DispatchItem;
   /** The try token for every other call of the try (the message's token only starts it). */
   token: string;
+  /** The try must be stopped when its beats have failed this long (self-fencing). */
+  fenceAfterMs: number;
 }
 
 export class ExecutionClient {

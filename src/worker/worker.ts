@@ -50,6 +50,11 @@ interface RunningTry {
   chain: Promise<void>;
   ended: boolean;
   done: () => void;
+  /** When the API last took a beat of the try (its start counts as one). */
+  beatAt: number;
+  /** The try is killed when its beats fail this long: before the scheduler counts it a zombie. */
+  fenceAfterMs: number;
+  fenced: boolean;
 }
 
 /** Refusals that mean the try is not this worker's to run or report any more. */
@@ -61,6 +66,8 @@ function transient(error: unknown): boolean {
   const status = (error.details as { status?: number } | undefined)?.status ?? 0;
   return status >= 500 || status === 429 || status === 408;
 }
+/** How long a stopping worker waits for the reports still on their way. */
+const STOP_REPORTS_MS = 5_000;
 /** How long a report of a try is tried again while the API cannot take it. */
 const REPORT_PATIENCE_MS = 5 * 60_000;
 /** A batch of log lines stays below these (the API's limits are 10,000 lines and its body limit). */
@@ -174,14 +181,15 @@ export class Worker {
       if (this.#beat) clearInterval(this.#beat);
       await this.#executor.stop();
       // A stopping executor settles nothing more: the tries it still held were handed back above
-      // (or are zombies once their beats stop); their messages are done with here.
+      // (or are zombies once their beats stop). Reports still on their way get a few seconds
+      // (an API out of reach would hold them for minutes); then the messages are done with here.
+      const reports = Promise.all([...this.#tries.values()].map((t) => t.chain));
+      await Promise.race([reports, new Promise((r) => setTimeout(r, STOP_REPORTS_MS).unref())]);
       for (const t of this.#tries.values()) {
-        if (t.ended) continue;
         t.ended = true;
         t.done();
       }
       await closing;
-      await Promise.all([...this.#tries.values()].map((t) => t.chain));
     })();
     return this.#stopped;
   }
@@ -212,9 +220,9 @@ export class Worker {
       }
       throw error;
     }
-    const { payload, token } = answer;
+    const { payload, token, fenceAfterMs } = answer;
     await new Promise<void>((done) => {
-      this.#tries.set(tryId, { tryId, token, bundleHash: payload.bundleHash, lost: null, lines: [], flushTimer: null, chain: Promise.resolve(), ended: false, done });
+      this.#tries.set(tryId, { tryId, token, bundleHash: payload.bundleHash, lost: null, lines: [], flushTimer: null, chain: Promise.resolve(), ended: false, done, beatAt: Date.now(), fenceAfterMs, fenced: false });
       this.#executor.dispatch([payload]);
     });
   }
@@ -326,8 +334,18 @@ export class Worker {
       [...this.#tries.values()]
         .filter((t) => !t.ended)
         .map(async (t) => {
+          // Self-fencing: a try whose beats the API has not taken for fenceAfterMs is stopped
+          // here, before the scheduler (which sees the same silence) may run it again elsewhere.
+          // Checked at every beat, whether or not the beats before it have been answered.
+          if (!t.fenced && Date.now() - t.beatAt > t.fenceAfterMs) {
+            t.fenced = true;
+            this.#options.log.error({ tryId: t.tryId, silentMs: Date.now() - t.beatAt }, "the API has not taken this try's beats for too long: stopping it (self-fencing)");
+            this.#executor.kill(t.tryId, "its worker lost the API (self-fencing)");
+            return;
+          }
           try {
             const answer = await this.#client.heartbeat(t.tryId, t.token);
+            t.beatAt = Math.max(t.beatAt, Date.now());
             if (answer.stop) this.#executor.kill(t.tryId, `the task instance was set to ${answer.state ?? "deleted"} elsewhere`);
           } catch (error) {
             if (movedOn(error)) this.#executor.kill(t.tryId, "the API refused the try's heartbeat");

@@ -6,7 +6,7 @@
  * passing, a branch and a retry runs to the end on every dialect, each test on its own key prefix.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -57,6 +57,17 @@ const DAGS = {
       },
     });
     export const longDag = dag({ id: "long" }, () => { long(); });
+    const ticker = task({
+      id: "ticker",
+      run: async (_: void, ctx) => {
+        const { appendFileSync } = await import("node:fs");
+        for (let i = 0; i < 600; i++) {
+          appendFileSync(ctx.params.file as string, ".");
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      },
+    });
+    export const tickerDag = dag({ id: "ticker", params: { file: { type: "string", default: "" } } }, () => { ticker(); });
     export default dag({ id: "remote" }, () => {
       const rows = extract();
       const choice = pick(rows);
@@ -174,6 +185,43 @@ describe.skipIf(!REDIS).each(DIALECTS)("a worker fed through Redis (%s)", (diale
     // The task has no retries: the handed-back try did not use one up.
     const ti = await store.db.selectFrom("task_instance").select(["try_number", "max_tries"]).where("dag_run_id", "=", run.id).executeTakeFirstOrThrow();
     expect(ti).toEqual({ try_number: 2, max_tries: 2 });
+  });
+
+  it("a worker that loses the API stops its try (self-fencing) before the zombie threshold", { timeout: 120_000 }, async () => {
+    // Zombie threshold 8 s: the worker stops a try whose beats fail for 4 s (it beats every second).
+    cluster = await startCluster(dialect, { config: { zombieThresholdMs: "8s" } });
+    const { store } = cluster.api.env;
+    const file = join(mkdtempSync(join(tmpdir(), "updraft-fence-")), "ticks");
+    const run = await triggerDagRun(store, "ticker", { conf: { file } });
+    const size = () => (existsSync(file) ? statSync(file).size : 0);
+    const deadline = Date.now() + 30_000;
+    while (size() < 3) {
+      if (Date.now() > deadline) throw new Error("the try did not start ticking");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // The API goes away: no new connections, and the open ones cut.
+    const server = cluster.api.app.server;
+    server.close();
+    server.closeAllConnections();
+    const lostAt = Date.now();
+    // The try stops ticking: its runner was killed.
+    let last = size();
+    let stillSince = Date.now();
+    while (Date.now() - stillSince < 1_500) {
+      if (Date.now() - lostAt > 20_000) throw new Error("the try kept running without the API");
+      await new Promise((r) => setTimeout(r, 100));
+      const now = size();
+      if (now !== last) {
+        last = now;
+        stillSince = Date.now();
+      }
+    }
+    const stoppedAfter = stillSince - lostAt;
+    console.log(`self-fencing: the try stopped ${stoppedAfter} ms after its worker lost the API (fence after 4 s, zombie threshold 8 s)`);
+    // Before the scheduler could count it a zombie and run it again, not before its beats failed long enough.
+    expect(stoppedAfter).toBeLessThan(8_000);
+    expect(stoppedAfter).toBeGreaterThanOrEqual(3_000);
+    void run;
   });
 
   it("a try whose broker message was lost is published again after the queued timeout, and runs once", { timeout: 120_000 }, async () => {
