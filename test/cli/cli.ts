@@ -147,5 +147,5 @@ export interface TaskStateJson {
   state: string;
   tryNumber: number;
   maxTries: number;
-  tries: Array<{ tryNumber: number; state: string; error: string | null; stack: string | null }>;
+  tries: Array<{ tryNumber: number; state: string; hostname: string | null; pid: number | null; error: string | null; stack: string | null }>;
 }

@@ -1,4 +1,5 @@
 /** `updraft tasks …`: list, state, logs, clear, mark and test. */
+import { hostname } from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import { createCliEnv, type CliEnv, type DagTestResult, type RunListItem, type TaskStateJson, CLI_TEST_TIMEOUT_MS } from "./cli.js";
 
@@ -88,6 +89,9 @@ describe("updraft tasks", { timeout: CLI_TEST_TIMEOUT_MS }, () => {
       [2, "failed"],
     ]);
     expect(state.tries[0]!.error).toContain("boom on try 1");
+    // Where each try ran (a runner of this host, here).
+    expect(state.tries[0]!.hostname).toBe(hostname());
+    expect(typeof state.tries[0]!.pid).toBe("number");
     expect(state.tries[1]!.error).toContain("boom on try 2");
     // The stack of the task's own code: the DAG file's frame, none of the runner's.
     expect(state.tries[0]!.stack).toMatch(/^Error: boom on try 1\n {4}at .*pipe\.ts:\d+:\d+\)?$/);

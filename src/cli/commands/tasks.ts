@@ -66,7 +66,8 @@ export function registerTasksCommands(program: Command): void {
             const error = t.error === null ? null : (JSON.parse(t.error) as { message: string; stack: string | null });
             // The stack's frames of the task's own code (`tasks logs` shows the same in the try's log line).
             const stack = error?.stack ? splitStack(error.stack).user : null;
-            return { tryNumber: t.try_number, state: t.state, startDate: iso(t.start_date), endDate: iso(t.end_date), durationMs: t.duration_ms, error: error?.message ?? null, stack };
+            // Where it ran: the runner's host and pid, or, for a try of a remote worker, the worker's.
+            return { tryNumber: t.try_number, state: t.state, hostname: t.hostname, pid: t.pid, startDate: iso(t.start_date), endDate: iso(t.end_date), durationMs: t.duration_ms, error: error?.message ?? null, stack };
           }),
         });
       });
