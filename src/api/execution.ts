@@ -28,6 +28,9 @@ import type { ApiApp } from "./types.js";
 
 export const EXECUTION_PREFIX = "/execution/v1";
 
+/** A run token that expires sooner than this is renewed by the heartbeat's answer. */
+const TOKEN_RENEW_BEFORE_MS = 60 * 60_000;
+
 const TryParams = Type.Object({ try_id: Type.String({ minLength: 1, maxLength: 80, description: "try id" }) }, { additionalProperties: false });
 const EXECUTION_ERRORS = { ...ERRORS, 409: ErrorBody };
 const TAGS = ["execution"];
@@ -286,12 +289,26 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
         summary: "The try is alive; the answer says whether it must stop",
         description: "`stop: true` when the task instance moved on (marked, cleared, handed back or deleted): the worker kills the try and drops its result.",
         params: TryParams,
-        response: { 200: Type.Object({ stop: Type.Boolean(), state: Nullable(Type.String()) }, { additionalProperties: false }), ...EXECUTION_ERRORS },
+        response: {
+          200: Type.Object(
+            {
+              stop: Type.Boolean(),
+              state: Nullable(Type.String()),
+              token: Type.Optional(Type.String({ description: "a new run token, when the one used expires within the hour: use it from now on" })),
+            },
+            { additionalProperties: false },
+          ),
+          ...EXECUTION_ERRORS,
+        },
       },
     },
     async (request) => {
-      const [stop] = await inTrx((ctx) => beatTries(ctx, [request.params.try_id], Date.now()));
-      return stop ? { stop: true, state: stop.state } : { stop: false, state: "running" };
+      const { try_id: tryId } = request.params;
+      const [stop] = await inTrx((ctx) => beatTries(ctx, [tryId], Date.now()));
+      if (stop) return { stop: true, state: stop.state };
+      // A try that runs longer than its token lasts (no execution timeout) gets a new one while it beats.
+      const renew = request.tryScope === "run" && request.tryTokenExpiresAt !== null && request.tryTokenExpiresAt - Date.now() < TOKEN_RENEW_BEFORE_MS;
+      return { stop: false, state: "running", ...(renew ? { token: await issueTryToken(deps.auth.signingKey, tryId, 2 * TOKEN_RENEW_BEFORE_MS, "run") } : {}) };
     },
   );
 

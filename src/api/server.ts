@@ -61,6 +61,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
   app.decorateRequest("principal", null);
   app.decorateRequest("tryId", null);
   app.decorateRequest("tryScope", null);
+  app.decorateRequest("tryTokenExpiresAt", null);
   app.decorateRequest("auditNote", null as never);
   installErrorHandling(app, log, store.storage);
 
@@ -78,7 +79,7 @@ export async function buildApi(options: BuildOptions): Promise<Api> {
       throw new UpdraftError("UPDRAFT_E_RATE_LIMITED", "too many requests that failed authentication from this address", { hint: `try again in ${blocked} seconds` });
     }
     try {
-      if (access === "try") ({ tryId: request.tryId, scope: request.tryScope } = await authenticateTry(request, options.auth.signingKey));
+      if (access === "try") ({ tryId: request.tryId, scope: request.tryScope, expiresAt: request.tryTokenExpiresAt } = await authenticateTry(request, options.auth.signingKey));
       else request.principal = await authenticate(store.db, options.auth, request.headers.authorization);
     } catch (error) {
       failedAuth.take(request.ip);
@@ -228,19 +229,19 @@ function accessOf(request: FastifyRequest): RouteAccess {
  * The try a task-execution request's try token is for; the try its path names must be that one
  * (403 otherwise: the token is valid, for another try).
  */
-async function authenticateTry(request: FastifyRequest, signingKey: Uint8Array): Promise<{ tryId: string; scope: "start" | "run" }> {
+async function authenticateTry(request: FastifyRequest, signingKey: Uint8Array): Promise<{ tryId: string; scope: "start" | "run"; expiresAt: number }> {
   const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? "");
   if (!match || match[1]!.length > 4096) {
     throw new UpdraftError("UPDRAFT_E_UNAUTHENTICATED", "the task-execution API needs a try token", { hint: "send Authorization: Bearer <the try token of the try's broker message>" });
   }
-  const { tryId, scope } = await verifyTryToken(signingKey, match[1]!);
+  const { tryId, scope, expiresAt } = await verifyTryToken(signingKey, match[1]!);
   const named = (request.params as { try_id?: unknown } | undefined)?.try_id;
   if (named !== undefined && named !== tryId) throw new UpdraftError("UPDRAFT_E_FORBIDDEN", "this try token is for another try", { hint: "use the token that came with this try" });
   // The broker message's token only starts the try: the rest takes the token its start answered.
   if (scope === "start" && !(request.routeOptions.url ?? "").endsWith("/start")) {
     throw new UpdraftError("UPDRAFT_E_FORBIDDEN", "this try token only starts the try", { hint: "use the token in the answer of POST /execution/v1/tries/{try_id}/start" });
   }
-  return { tryId, scope };
+  return { tryId, scope, expiresAt };
 }
 
 /** Trust the nearest `hops` proxies (Fastify takes a hop count, its types do not). */

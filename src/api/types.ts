@@ -35,6 +35,8 @@ declare module "fastify" {
     tryId: string | null;
     /** …and what the token allows (see TryScope). */
     tryScope: "start" | "run" | null;
+    /** …and when it expires (ms). */
+    tryTokenExpiresAt: number | null;
     /**
      * Facts a handler adds for the audit log: the object acted on, and details. `dryRun`: the
      * handler ran the request as a dry run (it changed nothing), so no record is written.

@@ -125,8 +125,8 @@ export async function issueTryToken(key: Uint8Array, tryId: string, ttlMs: numbe
     .sign(await hmacKey(key));
 }
 
-/** The try id and scope of a valid try token; UPDRAFT_E_TOKEN_INVALID for anything else. */
-export async function verifyTryToken(key: Uint8Array, token: string): Promise<{ tryId: string; scope: TryScope }> {
+/** The try id, scope and expiry (ms) of a valid try token; UPDRAFT_E_TOKEN_INVALID for anything else. */
+export async function verifyTryToken(key: Uint8Array, token: string): Promise<{ tryId: string; scope: TryScope; expiresAt: number }> {
   try {
     const { payload } = await jwtVerify(token, await hmacKey(key), {
       algorithms: ["HS256"],
@@ -136,7 +136,7 @@ export async function verifyTryToken(key: Uint8Array, token: string): Promise<{ 
       clockTolerance: 5,
     });
     if (payload.typ !== TRY_TYPE || typeof payload.sub !== "string" || (payload.scope !== "start" && payload.scope !== "run")) throw new Error("not a try token");
-    return { tryId: payload.sub, scope: payload.scope };
+    return { tryId: payload.sub, scope: payload.scope, expiresAt: payload.exp! * 1000 };
   } catch (error) {
     const expired = error instanceof joseErrors.JWTExpired;
     throw new UpdraftError("UPDRAFT_E_TOKEN_INVALID", expired ? "the try token has expired" : "the try token is not valid", {

@@ -48,7 +48,7 @@ export class ExecutionClient {
     return this.#call(token, "POST", `/tries/${encodeURIComponent(tryId)}/start`, host);
   }
 
-  heartbeat(tryId: string, token: string): Promise<{ stop: boolean; state: string | null }> {
+  heartbeat(tryId: string, token: string): Promise<{ stop: boolean; state: string | null; token?: string }> {
     return this.#call(token, "POST", `/tries/${encodeURIComponent(tryId)}/heartbeat`);
   }
 

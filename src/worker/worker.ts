@@ -346,6 +346,7 @@ export class Worker {
           try {
             const answer = await this.#client.heartbeat(t.tryId, t.token);
             t.beatAt = Math.max(t.beatAt, Date.now());
+            if (answer.token) t.token = answer.token; // its token was about to expire: the try runs long
             if (answer.stop) this.#executor.kill(t.tryId, `the task instance was set to ${answer.state ?? "deleted"} elsewhere`);
           } catch (error) {
             if (movedOn(error)) this.#executor.kill(t.tryId, "the API refused the try's heartbeat");

@@ -9,7 +9,7 @@ import { SignJWT } from "jose";
 import { afterEach, describe, expect, it } from "vitest";
 import { queueTries } from "../../src/execution/tries.js";
 import { triggerDagRun } from "../../src/scheduler/create-run.js";
-import { issueTryToken } from "../../src/security/tokens.js";
+import { issueTryToken, verifyTryToken } from "../../src/security/tokens.js";
 import type { SqlContext } from "../../src/store/sql.js";
 import { DIALECTS } from "../helpers/dialects.js";
 import { createApiEnv, type ApiEnv } from "./helpers.js";
@@ -139,6 +139,21 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
     expect(ends.map((r) => r.status).sort()).toEqual([200, 409]);
     expect((await t.ti("extract")).state).toBe(ends[0]!.status === 200 ? "success" : "up_for_retry");
     expect((await t.store.db.selectFrom("task_try").select("try_id").where("ti_id", "=", row.id).execute()).length).toBe(1);
+  });
+
+  it("a run token about to expire is renewed by the heartbeat's answer while the try runs, and not after", async () => {
+    const t = await setUp(dialect);
+    const { tryId, startToken } = await t.queue("extract");
+    expect((await t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w", pid: 1 })).status).toBe(200);
+    const short = await issueTryToken(t.a.signingKey, tryId, 10 * 60_000); // 10 minutes left
+    const beat = await t.call(short, "POST", `/tries/${tryId}/heartbeat`);
+    expect(beat.json).toMatchObject({ stop: false, state: "running" });
+    const renewed = await verifyTryToken(t.a.signingKey, beat.json.token as string);
+    expect(renewed).toMatchObject({ tryId, scope: "run" });
+    expect(renewed.expiresAt - Date.now()).toBeGreaterThan(60 * 60_000);
+    expect((await t.call(beat.json.token as string, "POST", `/tries/${tryId}/finish`, { outcome: "success" })).status).toBe(200);
+    const after = await t.call(short, "POST", `/tries/${tryId}/heartbeat`);
+    expect(after.json).toEqual({ stop: true, state: "success" });
   });
 
   it("a retryable failure with a try left becomes up_for_retry; a try marked elsewhere is told to stop", async () => {
