@@ -6,11 +6,12 @@
  * try id and the state it expects), so a late, repeated or fenced call is refused with a code and
  * changes nothing.
  */
+import { createHash } from "node:crypto";
 import { Type, type Static } from "typebox";
 import { UpdraftError } from "../errors/index.js";
 import { handBackTries } from "../execution/orphans.js";
 import { tryPayloads } from "../execution/payload.js";
-import { appendLogs, beatTries, finishTries, pushXcoms, startTries, type CurrentRow, type Refusal } from "../execution/tries.js";
+import { appendLogs, beatTries, claimTries, finishTries, pushXcoms, startTries, type CurrentRow, type Refusal } from "../execution/tries.js";
 import { parseTryId } from "../execution/try-id.js";
 import type { DispatchItem, TryResult } from "../runner/protocol.js";
 import type { RunCache } from "../scheduler/run-cache.js";
@@ -103,7 +104,9 @@ function refusal(r: Refusal): UpdraftError {
 }
 
 /** A task instance as the execution routes read it. */
-type CurrentTi = Omit<CurrentRow, "queued_at" | "start_date">;
+type CurrentTi = Omit<CurrentRow, "queued_at" | "start_date"> & { claim_hash: string | null };
+
+const claimHash = (claim: string) => createHash("sha256").update(claim).digest("hex");
 
 /** What the execution routes use beside the API's own dependencies. */
 export interface ExecutionDeps extends ApiDeps {
@@ -142,7 +145,7 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
     if (byTi.size === 0) return found;
     const rows = await ctx.db
       .selectFrom("task_instance")
-      .select(["id", "dag_run_id", "dag_id", "task_id", "state", "try_id", "try_number", "max_tries", "hostname", "pid"])
+      .select(["id", "dag_run_id", "dag_id", "task_id", "state", "try_id", "try_number", "max_tries", "hostname", "pid", "claim_hash"])
       .where("id", "in", [...byTi.keys()])
       .execute();
     for (const row of rows) for (const tryId of byTi.get(row.id) ?? []) found.set(tryId, row);
@@ -158,13 +161,14 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
     return row;
   };
   /** Starts that arrive together, in one transaction: each a compare-and-set from queued, then its payload. */
-  const starts = new TurnBatch<{ tryId: string; hostname: string; pid: number }, DispatchItem>(async (items) => {
+  const starts = new TurnBatch<{ tryId: string; hostname: string; pid: number; claim: string }, DispatchItem>(async (items) => {
     const now = Date.now();
     const { answers, events } = await inTrx(async (ctx) => {
       // One start per try: the first caller's (a second is what a second delivery is).
       const unique = new Map<string, (typeof items)[number]>();
       for (const item of items) if (!unique.has(item.tryId)) unique.set(item.tryId, item);
-      const started = new Set((await startTries(ctx, [...unique.values()].map((i) => ({ ...i, at: now })), now)).map((s) => s.tryId));
+      const started = new Set((await startTries(ctx, [...unique.values()].map((i) => ({ tryId: i.tryId, hostname: i.hostname, pid: i.pid, at: now })), now)).map((s) => s.tryId));
+      await claimTries(ctx, [...unique.values()].filter((i) => started.has(i.tryId)).map((i) => ({ tryId: i.tryId, claimHash: claimHash(i.claim) })), now);
       const rows = await currentRows(ctx, items.map((i) => i.tryId));
       const answers: Array<DispatchItem | Error> = [];
       const ok: Array<{ index: number; row: CurrentTi; fresh: boolean }> = [];
@@ -175,7 +179,8 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
         const fresh = started.has(item.tryId) && !claimed.has(item.tryId);
         claimed.add(item.tryId);
         if (!row) answers[index] = refusal({ tryId: item.tryId, code: "UPDRAFT_E_TRY_UNKNOWN", message: "no task instance has this try" });
-        else if (!fresh && (row.try_id !== item.tryId || row.state !== "running" || row.hostname !== item.hostname || row.pid !== item.pid)) {
+        // A start asked again (its answer was lost) is answered only to the claim that started it.
+        else if (!fresh && (row.try_id !== item.tryId || row.state !== "running" || row.claim_hash !== claimHash(item.claim))) {
           answers[index] = refusal({ tryId: item.tryId, code: "UPDRAFT_E_TRY_STALE", message: row.try_id !== item.tryId || row.state !== "running" ? `the try is no longer current: its task instance is ${row.state}` : `the try was started already on ${row.hostname ?? "another host"}` });
         } else ok.push({ index, row, fresh });
       });
@@ -220,7 +225,9 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
       const { ended, refused } = await finishTries(ctx, cache, reports, now);
       const endedBy = new Map(ended.map((e) => [e.tryId, e]));
       // The lines that came with an end are the try's own once the end applied.
-      await appendLogs(ctx, items.flatMap(({ tryId, body }) => (endedBy.has(tryId) && body.lines && body.lines.length > 0 ? [{ tryId, lines: body.lines }] : [])));
+      const firstOf = new Map<string, number>();
+      items.forEach(({ tryId }, i) => firstOf.has(tryId) || firstOf.set(tryId, i));
+      await appendLogs(ctx, items.flatMap(({ tryId, body }, i) => (endedBy.has(tryId) && firstOf.get(tryId) === i && body.lines && body.lines.length > 0 ? [{ tryId, lines: body.lines }] : [])));
       const runs = await cache.runs(trx, ended.map((e) => e.dagRunId));
       const events: StoredEvent[] = ended.flatMap((e) => {
         const run = runs.get(e.dagRunId);
@@ -255,7 +262,14 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
         description:
           "A compare-and-set from queued to running. Calling it again from the same host and pid (a lost answer) returns the payload again; any other caller of a try that already started gets 409 UPDRAFT_E_TRY_STALE and must drop the message.",
         params: TryParams,
-        body: Type.Object({ hostname: Type.String({ minLength: 1, maxLength: 255 }), pid: Type.Integer({ minimum: 0, maximum: 2 ** 31 }) }, { additionalProperties: false }),
+        body: Type.Object(
+          {
+            hostname: Type.String({ minLength: 1, maxLength: 255 }),
+            pid: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
+            claim: Type.String({ minLength: 16, maxLength: 128, description: "a secret of the worker process: a start asked again is answered only with the same claim" }),
+          },
+          { additionalProperties: false },
+        ),
         response: {
           200: Type.Object(
             {
@@ -271,7 +285,7 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
     },
     async (request) => {
       const { try_id: tryId } = request.params;
-      const payload = await starts.add({ tryId, hostname: request.body.hostname, pid: request.body.pid });
+      const payload = await starts.add({ tryId, ...request.body });
       // Its lifetime counts from the start: the time the message waited in the queue is not the try's.
       const token = await issueTryToken(deps.auth.signingKey, tryId, (payload.executionTimeoutMs ?? TOKEN_WITHOUT_TIMEOUT_MS) + TOKEN_GRACE_MS, "run");
       // Half the zombie threshold: a try whose worker lost the API is stopped well before the

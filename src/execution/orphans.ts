@@ -114,8 +114,13 @@ export async function handBackTries(
   const runs = await cache.runs(trx, orphans.map((o) => o.dag_run_id));
   for (const ti of orphans) {
     // The fence: this try, in the state read, and nothing has changed it since.
+    // A remote try's beat that came meanwhile keeps it alive: the beat read is part of the fence.
     const guard = (q: UpdateQueryBuilder<Database, "task_instance", "task_instance", UpdateResult>) =>
-      q.where("id", "=", ti.id).where("state", "=", ti.state).where("try_id", ti.try_id === null ? "is" : "=", ti.try_id);
+      q
+        .where("id", "=", ti.id)
+        .where("state", "=", ti.state)
+        .where("try_id", ti.try_id === null ? "is" : "=", ti.try_id)
+        .where("heartbeat_at", ti.heartbeat_at === null ? "is" : "=", ti.heartbeat_at);
     if (ti.state === "queued") {
       // It never started: the try did not happen.
       const changed = await guard(

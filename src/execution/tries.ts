@@ -73,7 +73,7 @@ const QUEUE = statement((d) =>
     `state = 'queued', try_number = try_number + 1,
       try_id = cast(? as text) || '.' || cast(id as text) || '.' || cast(try_number + 1 as text),
       queued_at = ?, job_id = ?, start_date = null, end_date = null, duration_ms = null, next_retry_at = null,
-      hostname = null, pid = null, heartbeat_at = null, updated_at = ?`,
+      hostname = null, pid = null, heartbeat_at = null, claim_hash = null, updated_at = ?`,
     "state = 'scheduled'",
   ),
 );
@@ -148,6 +148,24 @@ const BEAT = statement(
   (d) => `update task_instance set heartbeat_at = ? from ${d.rows(BEAT_COLUMNS)}
     where task_instance.id = v.id and task_instance.try_id = v.try_id and task_instance.state in ${IN_FLIGHT} returning task_instance.try_id`,
 );
+
+const CLAIM_COLUMNS: Columns = [["id", "bigint"], ["try_id", "text"], ["claim_hash", "text"]];
+const CLAIM = statement(
+  (d) => `update task_instance set heartbeat_at = ?, claim_hash = v.claim_hash from ${d.rows(CLAIM_COLUMNS)}
+    where task_instance.id = v.id and task_instance.try_id = v.try_id and task_instance.state = 'running'`,
+);
+
+/**
+ * Remote tries just started: each records its first beat and the hash of the claim its worker
+ * started it with (a repeated start is answered only for the same claim).
+ */
+export async function claimTries(ctx: SqlContext, claims: ReadonlyArray<{ tryId: string; claimHash: string }>, now: number): Promise<void> {
+  const valid = claims.flatMap((c) => {
+    const parsed = parseTryId(c.tryId);
+    return parsed ? [{ id: parsed.tiId, try_id: c.tryId, claim_hash: c.claimHash }] : [];
+  });
+  for (const part of chunk(valid, PART)) await exec(ctx, CLAIM, [now, rows(ctx, CLAIM_COLUMNS, part)]);
+}
 
 /**
  * The heartbeat of tries that run on remote workers: records it for the tries still current and

@@ -29,6 +29,7 @@ import { appendLogs, branchFollow, finishTries, heartbeatTries, pushXcoms, start
 import { handBackTries, reapDeadJobs } from "../execution/orphans.js";
 import type { DispatchItem } from "../runner/protocol.js";
 import { tryPayloads } from "../execution/payload.js";
+import { parseTryId } from "../execution/try-id.js";
 import { dispatchableRuns, dispatchReady } from "./dispatch.js";
 import { evaluateRuns, type RunSeeds, type WaitMemory } from "./evaluate.js";
 import { RunCache, type RunInfo } from "./run-cache.js";
@@ -563,12 +564,15 @@ export class Scheduler {
    */
   async #republishLost(ctx: SqlContext, now: number): Promise<DispatchItem[]> {
     const before = now - this.#config.queuedTimeoutMs;
+    // Those published again lately are left out in the query, so that they cannot fill its limit.
+    const recent = [...this.#republished].flatMap(([tryId, at]) => (at >= before ? [parseTryId(tryId)?.tiId ?? 0] : []));
     const rows = await ctx.db
       .selectFrom("task_instance")
       .select(["id", "dag_run_id", "dag_id", "task_id", "try_id", "try_number", "max_tries", "queued_at"])
       .where("state", "=", "queued")
       .where("job_id", "=", this.#jobId)
       .where("queued_at", "<", before)
+      .$if(recent.length > 0, (q) => q.where("id", "not in", recent))
       .orderBy("queued_at")
       .limit(1_000)
       .execute();

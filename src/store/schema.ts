@@ -126,6 +126,8 @@ export interface TaskInstanceTable {
   updated_at: number;
   /** The last heartbeat of a try that runs on a remote worker (null for local tries). */
   heartbeat_at: number | null;
+  /** SHA-256 of the claim the remote worker started the try with (null for local tries). */
+  claim_hash: string | null;
 }
 
 export interface TaskTryTable {

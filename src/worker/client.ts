@@ -44,7 +44,7 @@ export class ExecutionClient {
     return (response.status === 204 || text === "" ? undefined : path.startsWith("/bundles/") ? text : JSON.parse(text)) as T;
   }
 
-  start(tryId: string, token: string, host: { hostname: string; pid: number }): Promise<StartAnswer> {
+  start(tryId: string, token: string, host: { hostname: string; pid: number; claim: string }): Promise<StartAnswer> {
     return this.#call(token, "POST", `/tries/${encodeURIComponent(tryId)}/start`, host);
   }
 

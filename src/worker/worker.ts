@@ -6,7 +6,7 @@
  * instead of into a store. A worker holds no database credentials and no DAGs folder: it fetches
  * the bundles its tries need by content hash and checks the hash.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { hostname } from "node:os";
 import type { Broker, BrokerConsumer, TryMessage } from "../broker/types.js";
 import { errorMessage, isUpdraftError, UpdraftError } from "../errors/index.js";
@@ -55,6 +55,8 @@ interface RunningTry {
   /** The try is killed when its beats fail this long: before the scheduler counts it a zombie. */
   fenceAfterMs: number;
   fenced: boolean;
+  /** Stopped by a stopping worker and handed back: its end is not reported. */
+  handedBack: boolean;
 }
 
 /** Refusals that mean the try is not this worker's to run or report any more. */
@@ -124,11 +126,15 @@ export class Worker {
   #consumer: BrokerConsumer | null = null;
   #beat: NodeJS.Timeout | null = null;
   #stopping = false;
+  /** A secret of this process: the API answers a start asked again only to the claim that started it. */
+  readonly #claim = randomUUID();
+  #beatMs: number;
   #stopped: Promise<void> | null = null;
   #hurry: (() => void) | null = null;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
+    this.#beatMs = options.heartbeatIntervalMs;
     this.#client = new ExecutionClient(options.apiUrl);
     this.#executor = new LocalExecutor({
       maxRunners: options.concurrency,
@@ -147,7 +153,7 @@ export class Worker {
 
   async start(): Promise<void> {
     await this.#executor.start(this.#callbacks());
-    this.#beat = setInterval(() => void this.#heartbeat(), this.#options.heartbeatIntervalMs);
+    this.#beat = setInterval(() => void this.#heartbeat(), this.#beatMs);
     this.#beat.unref();
     this.#consumer = await this.#options.broker.consume(this.#options.queues, this.#options.concurrency, (m) => this.#run(m));
     this.#options.log.info({ queues: this.#options.queues, concurrency: this.#options.concurrency, api: this.#options.apiUrl }, "worker started");
@@ -171,6 +177,11 @@ export class Worker {
       if (timer) clearTimeout(timer);
       const left = [...this.#tries.values()].filter((t) => !t.ended);
       if (left.length > 0) this.#options.log.warn({ tries: left.length, graceMs }, "handing back the tries still running: they run again elsewhere without using up a retry");
+      // Stopped here first (their ends are not reported): handed back, they may start elsewhere at once.
+      for (const t of left) {
+        t.handedBack = true;
+        this.#executor.kill(t.tryId, "its worker is stopping; the try is handed back");
+      }
       await Promise.all(
         left.map((t) =>
           patiently(() => this.#client.handBack(t.tryId, t.token), 10_000).catch((error: unknown) => {
@@ -189,9 +200,22 @@ export class Worker {
         t.ended = true;
         t.done();
       }
-      await closing;
+      await Promise.race([closing, new Promise((r) => setTimeout(r, STOP_REPORTS_MS).unref())]);
     })();
     return this.#stopped;
+  }
+
+  /**
+   * Beats often enough for the fence the API asks (four beats within it), whatever this worker's
+   * own interval: a try whose beats all fail for fenceAfterMs is stopped, not one that missed one.
+   */
+  #beatEvery(fenceAfterMs: number): void {
+    const wanted = Math.max(50, Math.min(this.#options.heartbeatIntervalMs, Math.floor(fenceAfterMs / 4)));
+    if (wanted >= this.#beatMs || !this.#beat || this.#stopping) return;
+    this.#beatMs = wanted;
+    clearInterval(this.#beat);
+    this.#beat = setInterval(() => void this.#heartbeat(), wanted);
+    this.#beat.unref();
   }
 
   /** Ends the grace of a stop at once. */
@@ -212,7 +236,7 @@ export class Worker {
     let answer;
     try {
       // The same process asking again after a lost answer gets the payload again.
-      answer = await patiently(() => this.#client.start(tryId, message.token, { hostname: this.#host, pid: process.pid }), 30_000);
+      answer = await patiently(() => this.#client.start(tryId, message.token, { hostname: this.#host, pid: process.pid, claim: this.#claim }), 30_000);
     } catch (error) {
       if (movedOn(error)) {
         this.#options.log.debug({ tryId, code: (error as UpdraftError).code }, "dropping a try that is not this worker's to run");
@@ -221,8 +245,16 @@ export class Worker {
       throw error;
     }
     const { payload, token, fenceAfterMs } = answer;
+    // Started while this worker began to stop: it goes back at once, unrun.
+    if (this.#stopping) {
+      await patiently(() => this.#client.handBack(tryId, token), 10_000).catch((error: unknown) => {
+        if (!movedOn(error)) this.#options.log.error({ err: error, tryId }, `handing back a try failed (it is a zombie once its beats stop): ${errorMessage(error)}`);
+      });
+      return;
+    }
+    this.#beatEvery(fenceAfterMs);
     await new Promise<void>((done) => {
-      this.#tries.set(tryId, { tryId, token, bundleHash: payload.bundleHash, lost: null, lines: [], flushTimer: null, chain: Promise.resolve(), ended: false, done, beatAt: Date.now(), fenceAfterMs, fenced: false });
+      this.#tries.set(tryId, { tryId, token, bundleHash: payload.bundleHash, lost: null, lines: [], flushTimer: null, chain: Promise.resolve(), ended: false, done, beatAt: Date.now(), fenceAfterMs, fenced: false, handedBack: false });
       this.#executor.dispatch([payload]);
     });
   }
@@ -295,6 +327,12 @@ export class Worker {
         const t = this.#tries.get(tryId);
         if (!t || t.ended) return;
         t.ended = true;
+        if (t.handedBack) {
+          // Killed to be handed back: the hand-back, not this end, is what the API hears.
+          t.lines = [];
+          void t.chain.then(() => t.done());
+          return;
+        }
         if (t.flushTimer) clearTimeout(t.flushTimer);
         t.flushTimer = null;
         const lines = t.lines.splice(0);

@@ -54,7 +54,7 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
   it("runs a try through start, beat, logs, XComs and finish; its downstream's payload carries the output", async () => {
     const t = await setUp(dialect);
     const { tryId, startToken } = await t.queue("extract");
-    const host = { hostname: "worker-1", pid: 4242 };
+    const host = { hostname: "worker-1", pid: 4242, claim: "claim-of-worker-1-process" };
 
     // The message's token starts the try and nothing else; the start answers the token for the rest.
     const early = await t.call(startToken, "POST", `/tries/${tryId}/heartbeat`);
@@ -72,7 +72,8 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
 
     // A lost answer asked again by the same process: the same payload; anyone else: refused.
     expect((await t.call(startToken, "POST", `/tries/${tryId}/start`, host)).json.payload).toEqual(payload);
-    const other = await t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "worker-2", pid: 1 });
+    // The same host and pid without the claim (what anyone who can read the task instance knows) is refused.
+    const other = await t.call(startToken, "POST", `/tries/${tryId}/start`, { ...host, claim: "someone-else-0123456789" });
     expect(other.status).toBe(409);
     expect(other.json.code).toBe("UPDRAFT_E_TRY_STALE");
     expect((await t.ti("extract")).hostname).toBe("worker-1");
@@ -124,8 +125,8 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
     const t = await setUp(dialect);
     const { tryId, startToken } = await t.queue("extract");
     const starts = await Promise.all([
-      t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w1", pid: 1 }),
-      t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w2", pid: 2 }),
+      t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w1", pid: 1, claim: "claim-of-w1-0123456789" }),
+      t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w2", pid: 2, claim: "claim-of-w2-0123456789" }),
     ]);
     expect(starts.map((r) => r.status).sort()).toEqual([200, 409]);
     const winner = starts.find((r) => r.status === 200)!;
@@ -144,7 +145,7 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
   it("a run token about to expire is renewed by the heartbeat's answer while the try runs, and not after", async () => {
     const t = await setUp(dialect);
     const { tryId, startToken } = await t.queue("extract");
-    expect((await t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w", pid: 1 })).status).toBe(200);
+    expect((await t.call(startToken, "POST", `/tries/${tryId}/start`, { hostname: "w", pid: 1, claim: "claim-of-w-0123456789" })).status).toBe(200);
     const short = await issueTryToken(t.a.signingKey, tryId, 10 * 60_000); // 10 minutes left
     const beat = await t.call(short, "POST", `/tries/${tryId}/heartbeat`);
     expect(beat.json).toMatchObject({ stop: false, state: "running" });
@@ -159,13 +160,13 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
   it("a retryable failure with a try left becomes up_for_retry; a try marked elsewhere is told to stop", async () => {
     const t = await setUp(dialect);
     const first = await t.queue("extract");
-    await t.call(first.token, "POST", `/tries/${first.tryId}/start`, { hostname: "w", pid: 1 });
+    await t.call(first.token, "POST", `/tries/${first.tryId}/start`, { hostname: "w", pid: 1, claim: "claim-of-w-0123456789" });
     const failed = await t.call(first.token, "POST", `/tries/${first.tryId}/finish`, { outcome: "failed", error: { message: "boom", code: null, stack: null, retryable: true } });
     expect(failed.json).toEqual({ state: "up_for_retry" });
 
     const second = await t.queue("extract");
     expect(second.tryId).not.toBe(first.tryId);
-    await t.call(second.token, "POST", `/tries/${second.tryId}/start`, { hostname: "w", pid: 1 });
+    await t.call(second.token, "POST", `/tries/${second.tryId}/start`, { hostname: "w", pid: 1, claim: "claim-of-w-0123456789" });
     // The first try's token cannot act for the second.
     expect((await t.call(first.token, "POST", `/tries/${second.tryId}/heartbeat`)).status).toBe(403);
     await t.store.db.updateTable("task_instance").set({ state: "failed" }).where("id", "=", second.tiId).execute();
@@ -180,7 +181,7 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
     const mine = await t.queue("extract");
     const theirs = await t.queue("load");
     const paths: Array<[string, string, unknown?]> = [
-      ["POST", `/tries/${theirs.tryId}/start`, { hostname: "h", pid: 1 }],
+      ["POST", `/tries/${theirs.tryId}/start`, { hostname: "h", pid: 1, claim: "claim-of-h-0123456789" }],
       ["POST", `/tries/${theirs.tryId}/heartbeat`],
       ["POST", `/tries/${theirs.tryId}/logs`, { lines: [{ ts: 1, stream: "log", level: "info", message: "x" }] }],
       ["PUT", `/tries/${theirs.tryId}/xcoms/k`, { value: "1" }],
@@ -207,7 +208,7 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
     const forged = await issueTryToken(new Uint8Array(32).fill(7), theirs.tryId, 60_000);
     const admin = await t.a.login("admin");
     for (const token of [expired, forged, admin, null]) {
-      const res = await t.call(token, "POST", `/tries/${theirs.tryId}/start`, { hostname: "h", pid: 1 });
+      const res = await t.call(token, "POST", `/tries/${theirs.tryId}/start`, { hostname: "h", pid: 1, claim: "claim-of-h-0123456789" });
       expect(res.status).toBe(401);
     }
     expect((await t.call(expired, "POST", `/tries/${theirs.tryId}/heartbeat`)).json.message).toMatch(/expired/);
@@ -220,7 +221,7 @@ describe.each(DIALECTS)("task-execution API (%s)", (dialect) => {
   it("validates what a worker sends: a failure without its error, an output above xcomMaxBytes", async () => {
     const t = await setUp(dialect);
     const { tryId, token } = await t.queue("extract");
-    await t.call(token, "POST", `/tries/${tryId}/start`, { hostname: "h", pid: 1 });
+    await t.call(token, "POST", `/tries/${tryId}/start`, { hostname: "h", pid: 1, claim: "claim-of-h-0123456789" });
     const noError = await t.call(token, "POST", `/tries/${tryId}/finish`, { outcome: "failed" });
     expect(noError.status).toBe(400);
     const big = await t.call(token, "POST", `/tries/${tryId}/finish`, { outcome: "success", output: JSON.stringify("x".repeat(t.a.env.config.xcomMaxBytes)) });

@@ -65,7 +65,7 @@ describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
       expect(store.dialect).toBe(dialect);
       expect(store.schema).toBe(pg ? pg.schema : null);
       const first = await migrate(store);
-      expect(first.applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings", "0005-event-ts-index", "0006-try-heartbeat"]);
+      expect(first.applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings", "0005-event-ts-index", "0006-remote-tries"]);
       const second = await migrate(store);
       expect(second.applied).toEqual([]);
       expect(await listPools(store.db)).toMatchObject([{ name: "default_pool", slots: 128 }]);
@@ -155,7 +155,7 @@ describe.each(DIALECTS)("connecting and migrating (%s)", (dialect) => {
           const mine = await createPgSchema();
           const store = await openStore({ url: mine.url });
           try {
-            expect((await migrate(store)).applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings", "0005-event-ts-index", "0006-try-heartbeat"]);
+            expect((await migrate(store)).applied).toEqual(["0001-initial", "0002-api", "0003-refresh-reuse", "0004-import-warnings", "0005-event-ts-index", "0006-remote-tries"]);
           } catch (error) {
             failures.push((error as Error).message);
           } finally {

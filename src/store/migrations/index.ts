@@ -5,7 +5,7 @@ import * as m0002 from "./0002-api.js";
 import * as m0003 from "./0003-refresh-reuse.js";
 import * as m0004 from "./0004-import-warnings.js";
 import * as m0005 from "./0005-event-ts-index.js";
-import * as m0006 from "./0006-try-heartbeat.js";
+import * as m0006 from "./0006-remote-tries.js";
 
 export interface MigrationContext {
   dialect: "sqlite" | "postgres";
@@ -22,7 +22,7 @@ const MIGRATIONS: Record<string, MigrationModule> = {
   "0003-refresh-reuse": m0003,
   "0004-import-warnings": m0004,
   "0005-event-ts-index": m0005,
-  "0006-try-heartbeat": m0006,
+  "0006-remote-tries": m0006,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS);
