@@ -184,7 +184,8 @@ export function registerExecutionRoutes(app: ApiApp, deps: ExecutionDeps): void 
           answers[index] = refusal({ tryId: item.tryId, code: "UPDRAFT_E_TRY_STALE", message: row.try_id !== item.tryId || row.state !== "running" ? `the try is no longer current: its task instance is ${row.state}` : `the try was started already on ${row.hostname ?? "another host"}` });
         } else ok.push({ index, row, fresh });
       });
-      await beatTries(ctx, ok.map((o) => items[o.index]!.tryId), now);
+      // A fresh start recorded its first beat with its claim; a start asked again beats here.
+      await beatTries(ctx, ok.filter((o) => !o.fresh).map((o) => items[o.index]!.tryId), now);
       const payloads = new Map(
         (
           await tryPayloads(
