@@ -146,11 +146,6 @@ export class Worker {
     });
   }
 
-  /** Tries running here now. */
-  get running(): number {
-    return [...this.#tries.values()].filter((t) => !t.ended).length;
-  }
-
   async start(): Promise<void> {
     await this.#executor.start(this.#callbacks());
     this.#beat = setInterval(() => void this.#heartbeat(), this.#beatMs);
